@@ -1,0 +1,1 @@
+"""dlgrade: the command line and the top of the dependency graph."""

@@ -1,0 +1,192 @@
+"""The agent: a small RPC server that runs INSIDE the sandbox, next to student code.
+
+It reads framed requests from the grader on one file descriptor and writes framed
+answers on another; the student's stdout and stderr are separate pipes. Requests
+import a module, get or set an attribute, call something, index something, or
+release handles. Answers are plain data (see ``sandbox.protocol``) or handles for
+anything else. Nothing here is trusted by the grader: student code shares this
+process and can change any of it, which is why verdicts are computed outside.
+
+This module imports only the standard library, NumPy and ``sandbox.protocol``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+try:
+    from sandbox import protocol
+except ImportError:  # copied flat into the sandbox image
+    import protocol  # type: ignore[no-redef]
+
+MAX_TRACEBACK_CHARS = 6000
+MAX_MESSAGE_CHARS = 2000
+
+
+class ImportBlocker(importlib.abc.MetaPathFinder):
+    """Refuses imports of packages the assignment forbids, with a friendly message."""
+
+    def __init__(self, denied: Sequence[str], reason: str) -> None:
+        self.denied = frozenset(denied)
+        self.reason = reason
+
+    def find_spec(
+        self, fullname: str, path: Any = None, target: Any = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname.partition(".")[0] in self.denied:
+            raise ImportError(f"{self.reason}: import of {fullname} is not allowed")
+        return None
+
+
+class Dispatcher:
+    """Executes requests against live objects; holds the handle table."""
+
+    def __init__(self) -> None:
+        self.objects: dict[int, Any] = {}
+        self.next_id = 1
+
+    def handle_of(self, value: Any) -> protocol.Handle:
+        handle_id = self.next_id
+        self.next_id += 1
+        self.objects[handle_id] = value
+        kind = type(value)
+        return protocol.Handle(handle_id, f"{kind.__module__}.{kind.__qualname__}")
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, protocol.Handle):
+            if value.id not in self.objects:
+                raise LookupError(f"unknown handle {value.id}")
+            return self.objects[value.id]
+        if type(value) is list:
+            return [self.resolve(item) for item in value]
+        if type(value) is dict:
+            return {key: self.resolve(item) for key, item in value.items()}
+        return value
+
+    def dispatch(self, request: dict[str, Any]) -> Any:
+        op = request.get("op")
+        operation = self.OPERATIONS.get(op) if isinstance(op, str) else None
+        if operation is None:
+            raise ValueError(f"unknown operation {op!r}")
+        return operation(self, request)
+
+    def _import(self, request: dict[str, Any]) -> Any:
+        return importlib.import_module(str(request["module"]))
+
+    def _getattr(self, request: dict[str, Any]) -> Any:
+        return getattr(self.resolve(request["obj"]), str(request["name"]))
+
+    def _setattr(self, request: dict[str, Any]) -> None:
+        setattr(self.resolve(request["obj"]), str(request["name"]), self.resolve(request["value"]))
+
+    def _call(self, request: dict[str, Any]) -> Any:
+        target = self.resolve(request["obj"])
+        if request.get("name") is not None:
+            target = getattr(target, str(request["name"]))
+        args = self.resolve(request.get("args", []))
+        kwargs = self.resolve(request.get("kwargs", {}))
+        return target(*args, **kwargs)
+
+    def _getitem(self, request: dict[str, Any]) -> Any:
+        return self.resolve(request["obj"])[self.resolve(request["key"])]
+
+    def _len(self, request: dict[str, Any]) -> int:
+        return len(self.resolve(request["obj"]))
+
+    def _release(self, request: dict[str, Any]) -> None:
+        for handle_id in request.get("ids", []):
+            self.objects.pop(handle_id, None)
+
+    def _ping(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {"pid": os.getpid(), "uid": os.getuid()}
+
+    OPERATIONS: dict[str, Callable[[Dispatcher, dict[str, Any]], Any]] = {
+        "import": _import,
+        "getattr": _getattr,
+        "setattr": _setattr,
+        "call": _call,
+        "getitem": _getitem,
+        "len": _len,
+        "release": _release,
+        "ping": _ping,
+    }
+
+
+def describe_exception(exc: BaseException) -> dict[str, str]:
+    """Plain-data description of an exception raised by student code."""
+    try:
+        message = str(exc)[:MAX_MESSAGE_CHARS]
+    except Exception:  # noqa: BLE001 - a hostile __str__ must not kill the agent
+        message = "<unprintable exception>"
+    try:
+        frames = [
+            frame
+            for frame in traceback.extract_tb(exc.__traceback__)
+            if not frame.filename.endswith(("agent.py", "protocol.py"))
+        ]
+        text = "".join(traceback.format_list(frames))
+        text += f"{type(exc).__name__}: {message}\n"
+    except Exception:  # noqa: BLE001
+        text = f"{type(exc).__name__}: {message}\n"
+    return {
+        "type": type(exc).__name__,
+        "message": message,
+        "traceback": text[-MAX_TRACEBACK_CHARS:],
+    }
+
+
+def answer(dispatcher: Dispatcher, request: Any) -> bytes:
+    """Run one request and encode the reply; never raises."""
+    try:
+        if not isinstance(request, dict):
+            raise ValueError("request is not a mapping")
+        value = dispatcher.dispatch(request)
+        return protocol.encode({"ok": True, "value": value}, dispatcher.handle_of)
+    except BaseException as exc:  # noqa: BLE001 - SystemExit etc. from student code
+        return protocol.encode({"ok": False, "error": describe_exception(exc)})
+
+
+def flush_student_streams() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001, S110 - a closed or replaced stream
+            pass
+
+
+def serve(request_fd: int, reply_fd: int, max_request_bytes: int) -> None:
+    """Answer requests until the channel closes."""
+    dispatcher = Dispatcher()
+    protocol.write_all(reply_fd, protocol.encode({"ok": True, "value": {"ready": True}}))
+    while True:
+        try:
+            request = protocol.read_frame(request_fd, max_request_bytes)
+        except protocol.ProtocolError:
+            return
+        reply = answer(dispatcher, request)
+        flush_student_streams()
+        protocol.write_all(reply_fd, reply)
+
+
+def main(argv: Sequence[str]) -> None:
+    """``agent REQUEST_FD REPLY_FD MAX_REQUEST_BYTES [DENIED,IMPORTS REASON]``."""
+    request_fd, reply_fd, max_request = (int(a) for a in argv[:3])
+    # Keep the channel away from the low descriptors student code might reuse.
+    request_fd, reply_fd = os.dup(request_fd), os.dup(reply_fd)
+    for fd in (int(argv[0]), int(argv[1])):
+        os.close(fd)
+    if len(argv) > 4 and argv[3]:
+        sys.meta_path.insert(0, ImportBlocker(argv[3].split(","), argv[4]))
+    sys.path.insert(0, os.getcwd())
+    serve(request_fd, reply_fd, max_request)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

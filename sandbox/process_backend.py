@@ -1,0 +1,95 @@
+"""The process backend: isolation without Docker, from Linux namespaces and rlimits.
+
+Each session is ``unshare`` (new mount, network, PID, IPC and UTS namespaces)
+running ``sandbox/launcher.py``, which assembles a read-only root and execs the
+agent as an unprivileged uid (see the launcher's docstring). The network
+namespace has no interface but a downed loopback; the PID namespace dies with
+its first process, so killing the process group from here leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from functools import cache
+from pathlib import Path
+
+from sandbox.backend import SandboxConfig, agent_args, agent_dir, sandbox_env, spawn
+from sandbox.session import Session, SessionLimits
+
+LAUNCHER = Path(__file__).with_name("launcher.py")
+HOST_PATHS = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc")
+NAMESPACES = ["--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child"]
+UID_BASE, UID_SPAN = 200_000, 50_000
+
+
+def runtime_paths() -> list[str]:
+    """Host directories the agent's Python needs, minus ones already covered."""
+    wanted = list(HOST_PATHS)
+    for prefix in (sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable))):
+        wanted.append(os.path.realpath(prefix))
+    wanted.append(os.path.dirname(os.path.abspath(sys.executable)))
+    kept: list[str] = []
+    for path in sorted(set(wanted), key=len):
+        if not any(path == k or path.startswith(k.rstrip("/") + "/") for k in kept):
+            kept.append(path)
+    return kept
+
+
+@cache
+def unavailable_reason() -> str | None:
+    """None when this machine can build process sandboxes, else why not."""
+    if shutil.which("unshare") is None:
+        return "the 'unshare' program (util-linux) is not installed"
+    command = ["unshare", *_user_flags(), *NAMESPACES, "true"]
+    try:
+        result = subprocess.run(command, capture_output=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"unshare failed: {exc}"
+    if result.returncode != 0:
+        return f"unshare failed: {result.stderr.decode(errors='replace').strip()[:300]}"
+    return None
+
+
+def _user_flags() -> list[str]:
+    return [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
+
+
+class ProcessBackend:
+    """Namespaces + chroot + rlimits + an unprivileged uid per session."""
+
+    name = "process"
+
+    def start(self, config: SandboxConfig, limits: SessionLimits) -> Session:
+        root = tempfile.mkdtemp(prefix="dlgrade-root-")
+        binds = [[str(config.submission_dir), "/submission"], [str(agent_dir()), "/agent"]]
+        if config.data_dir is not None:
+            binds.append([str(config.data_dir), "/data"])
+        uid = UID_BASE + secrets.randbelow(UID_SPAN) if os.geteuid() == 0 else None
+        env = sandbox_env(config, "/tmp")
+        launch = {
+            "root": root, "host_paths": runtime_paths(), "binds": binds, "uid": uid,
+            "tmp_mb": config.tmp_mb, "shm_mb": config.shm_mb, "memory_mb": config.memory_mb,
+            "cpu_seconds": config.cpu_seconds, "max_processes": config.max_processes,
+            "file_size_mb": config.file_size_mb, "open_files": config.open_files, "env": env,
+        }
+
+        def command(request_fd: int, reply_fd: int) -> list[str]:
+            argv = agent_args(sys.executable, "/agent", request_fd, reply_fd, config, limits)
+            payload = dict(launch, argv=argv, keep_fds=[request_fd, reply_fd])
+            return ["unshare", *_user_flags(), *NAMESPACES, sys.executable, "-I",
+                    str(LAUNCHER), json.dumps(payload)]
+
+        def remove_root() -> None:
+            try:
+                os.rmdir(root)
+            except OSError:
+                pass
+
+        return spawn(command, cwd="/", env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                     limits=limits, backend=self.name, cleanup=[remove_root])
