@@ -31,11 +31,12 @@ class SandboxError(Exception):
 class StudentException(SandboxError):
     """Student code raised; the session is still usable."""
 
-    def __init__(self, type_name: str, message: str, traceback: str) -> None:
+    def __init__(self, type_name: str, message: str, traceback: str, what: str = "") -> None:
         super().__init__(f"{type_name}: {message}")
         self.type_name = type_name
         self.message = message
         self.traceback = traceback
+        self.what = what
 
 
 class SessionDied(SandboxError):
@@ -83,6 +84,7 @@ class Session:
         self.dead: SessionDied | None = None
         self.requests = 0
         self.started = time.monotonic()
+        self.deadline: float | None = None  # set per test by the grader
         os.set_blocking(sandbox.request_fd, False)
         try:
             self._exchange(None, limits.start_timeout_s, "start-up")
@@ -109,7 +111,10 @@ class Session:
 
     def request(self, message: dict[str, Any], timeout: float | None, what: str) -> Any:
         """Send one request and return the decoded value, or raise."""
-        reply = self._exchange(message, timeout or self.limits.call_timeout_s, what)
+        budget = timeout or self.limits.call_timeout_s
+        if self.deadline is not None:
+            budget = max(min(budget, self.deadline - time.monotonic()), 0.001)
+        reply = self._exchange(message, budget, what)
         if not isinstance(reply, dict) or not isinstance(reply.get("ok"), bool):
             self._die(SessionDied("malformed", f"malformed response to {what}"))
         if reply["ok"]:
@@ -121,6 +126,7 @@ class Session:
             str(error.get("type", "Exception"))[:100],
             str(error.get("message", ""))[:2000],
             str(error.get("traceback", ""))[:8000],
+            what,
         )
 
     def take_output(self) -> tuple[str, str]:
@@ -249,7 +255,7 @@ class Session:
                 return
 
     def _death_after_timeout(self, what: str, timeout: float) -> SessionDied:
-        return SessionDied("timeout", f"{what} did not finish within {timeout:g} s")
+        return SessionDied("timeout", f"{what} did not finish within {timeout:.3g} s")
 
     def _death_after_exit(self, what: str) -> SessionDied:
         process = self.sandbox.process
@@ -341,8 +347,13 @@ class Remote:
         return self._wrap(self.session.request(message, timeout, what), what.rstrip("()"))
 
     def _wrap(self, value: Any, label: str) -> Any:
+        """Handles become Remotes, also inside lists and dicts."""
         if isinstance(value, Handle):
             return Remote(self.session, value, label)
+        if isinstance(value, list):
+            return [self._wrap(item, f"{label}[{i}]") for i, item in enumerate(value)]
+        if isinstance(value, dict):
+            return {key: self._wrap(item, f"{label}[{key!r}]") for key, item in value.items()}
         return value
 
     def __repr__(self) -> str:

@@ -1,0 +1,122 @@
+"""The ``dlgrade`` command line.
+
+``dlgrade check ASSIGNMENT PATH`` grades a directory or an archive locally;
+``dlgrade assignments`` lists the built-in assignments; ``dlgrade handout SLUG
+-o DIR`` writes the starter code. Exit status 0 whenever grading ran, whatever
+the score; 2 with one sentence on stderr when it could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from grader.grade import grade_archive, grade_directory
+from grader.results import GradingResult
+from grader.spec import SpecError, builtin_assignments, load_spec, resolve_assignment
+from sandbox.select import BACKENDS, BackendUnavailable, choose_backend
+
+
+class CommandError(Exception):
+    """The command could not run; the message is the sentence to print."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (CommandError, SpecError, BackendUnavailable) as exc:
+        print(f"dlgrade: {exc}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dlgrade", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    check = commands.add_parser("check", help="grade a handin (directory or archive) locally")
+    check.add_argument("assignment", help="a built-in slug or an assignment folder")
+    check.add_argument("path", type=Path, help="handin directory, .tar, .tar.gz, .tgz or .zip")
+    check.add_argument("--json", action="store_true", help="print only Gradescope results.json")
+    check.add_argument("--sandbox", choices=BACKENDS, default="auto")
+    check.add_argument("--seed", type=int, default=None, help="fix the hidden-input seed")
+    check.set_defaults(run=run_check)
+
+    listing = commands.add_parser("assignments", help="list the built-in assignments")
+    listing.set_defaults(run=run_assignments)
+
+    handout = commands.add_parser("handout", help="write an assignment's starter code")
+    handout.add_argument("assignment")
+    handout.add_argument("-o", "--output", type=Path, required=True)
+    handout.set_defaults(run=run_handout)
+    return parser
+
+
+def run_check(args: argparse.Namespace) -> int:
+    spec = resolve_assignment(args.assignment)
+    path: Path = args.path
+    if not path.exists():
+        raise CommandError(f"{path} does not exist.")
+    backend = choose_backend(args.sandbox)
+    if path.is_dir():
+        result = grade_directory(spec, path.resolve(), backend, seed=args.seed)
+    else:
+        result = grade_archive(spec, path, backend, seed=args.seed)
+        if result.rejected is not None:
+            raise CommandError(result.rejected)
+    if args.json:
+        print(json.dumps(result.to_gradescope(), indent=2))
+    else:
+        print(render_table(result))
+    return 0
+
+
+def render_table(result: GradingResult) -> str:
+    """A readable table of the tests, then each failing test's message."""
+    width = max([len(t.name) for t in result.tests] + [4])
+    lines = [f"{'#':>2}  {'test':<{width}}  {'score':>11}  outcome", "-" * (width + 32)]
+    for test in result.tests:
+        score = f"{test.score:g}/{test.max_score:g}"
+        lines.append(f"{test.number:>2}  {test.name:<{width}}  {score:>11}  {test.outcome}")
+    lines.append("-" * (width + 32))
+    total = f"{result.score:g}/{result.max_score:g}"
+    lines.append(f"{'':>2}  {'total':<{width}}  {total:>11}  "
+                 f"({result.execution_time:.1f} s, sandbox: {result.sandbox})")
+    for test in result.tests:
+        if not test.passed:
+            lines.append(f"\n[{test.number}] {test.name}\n{_indent(test.output)}")
+    return "\n".join(lines)
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"    {line}" for line in text.splitlines())
+
+
+def run_assignments(args: argparse.Namespace) -> int:
+    for slug, folder in builtin_assignments().items():
+        spec = load_spec(folder)
+        print(f"{slug:<24} {spec.max_score:>6g} points  {spec.title}")
+    return 0
+
+
+def run_handout(args: argparse.Namespace) -> int:
+    spec = resolve_assignment(args.assignment)
+    source = spec.folder / "handout"
+    if not source.is_dir():
+        raise CommandError(f"{spec.slug} has no handout folder.")
+    target: Path = args.output
+    if target.exists() and any(target.iterdir()):
+        raise CommandError(f"{target} is not empty; choose a new directory.")
+    shutil.copytree(source, target, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    print(f"Wrote the {spec.slug} starter code to {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

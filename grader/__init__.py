@@ -1,0 +1,1 @@
+"""Trusted grading core: specs, checks, comparison, scoring, results, safe extraction."""

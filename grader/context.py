@@ -1,0 +1,74 @@
+"""What a check receives, and how it reports a failure.
+
+A check is a plain function ``check(ctx) -> float | None``: it returns the
+fraction of the test's points earned (None means all of them) or raises
+:class:`CheckFailed` with a sentence for the student. Sandbox faults raised by
+the session (timeouts, crashes, student exceptions) are turned into outcomes by
+the runner, so checks do not catch them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from grader.compare import GRADIENTS, VALUES, Mismatch, Tolerance, compare_array
+from grader.spec import AssignmentSpec, TestSpec
+from sandbox.session import Session
+
+
+class CheckFailed(Exception):
+    """The student's answer is wrong; ``message`` says how, ``fraction`` is partial credit."""
+
+    def __init__(self, message: str, fraction: float = 0.0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fraction = min(max(fraction, 0.0), 1.0)
+
+
+@dataclass
+class CheckContext:
+    """Everything one check may use. ``session`` starts a sandbox on first use."""
+
+    spec: AssignmentSpec
+    test: TestSpec
+    rng: np.random.Generator
+    open_session: Callable[[], Session]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def session(self) -> Session:
+        return self.open_session()
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.test.params
+
+    @property
+    def detailed(self) -> bool:
+        """Hidden tests get coarse messages (no values to harvest across attempts)."""
+        return self.test.visibility != "hidden"
+
+    def tolerance(self, kind: str = "values") -> Tolerance:
+        base = GRADIENTS if kind == "gradients" else VALUES
+        return Tolerance(
+            rtol=float(self.params.get(f"{kind}_rtol", base.rtol)),
+            atol=float(self.params.get(f"{kind}_atol", base.atol)),
+        )
+
+    def expect_array(
+        self, name: str, got: Any, expected: np.ndarray, *, kind: str = "values",
+        hint: Callable[[Mismatch], str | None] | None = None, context: str = "",
+    ) -> None:
+        """Raise CheckFailed (with a targeted hint when one applies) unless got matches."""
+        mismatch = compare_array(name, got, expected, self.tolerance(kind), detailed=self.detailed)
+        if mismatch is None:
+            return
+        parts = [f"{context}: " if context else "", mismatch.message]
+        extra = hint(mismatch) if hint is not None else None
+        if extra:
+            parts.append(f"\nHint: {extra}")
+        raise CheckFailed("".join(parts))

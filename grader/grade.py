@@ -1,0 +1,228 @@
+"""The grading runner: one handin in, one :class:`GradingResult` out. Never raises.
+
+Static checks run on the source outside the sandbox; every test then runs its
+check with its own time budget. A crash, timeout or exit fails the affected test
+with a plain sentence and the next test gets a fresh sandbox.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from grader.context import CheckContext, CheckFailed
+from grader.extract import ExtractionError, extract_archive
+from grader.outcomes import Outcome
+from grader.policy import Violation, forbidden_imports, matches
+from grader.registry import load_folder_checks, lookup
+from grader.results import GradingResult, TestResult
+from grader.spec import AssignmentSpec, TestSpec
+from sandbox.backend import Backend, SandboxConfig
+from sandbox.session import Session, SessionDied, SessionLimits, StudentException
+
+MEMORY_EXCEPTIONS = ("MemoryError", "OutOfMemoryError")
+
+
+@dataclass
+class Verdict:
+    outcome: Outcome
+    fraction: float
+    message: str
+    staff_detail: str = ""
+
+
+class Sessions:
+    """Hands out one live session at a time; a dead one is replaced on next use."""
+
+    def __init__(self, backend: Backend, config: SandboxConfig, limits: SessionLimits) -> None:
+        self.backend, self.config, self.limits = backend, config, limits
+        self.current: Session | None = None
+        self.started = 0
+        self.deadline: float | None = None
+
+    def get(self) -> Session:
+        if self.current is None or self.current.dead is not None:
+            self.current = self.backend.start(self.config, self.limits)
+            self.started += 1
+        self.current.deadline = self.deadline
+        return self.current
+
+    def output(self) -> tuple[str, str]:
+        if self.current is None:
+            return "", ""
+        return self.current.take_output()
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.current.close()
+            self.current = None
+
+
+def sandbox_config(spec: AssignmentSpec, handin: Path) -> SandboxConfig:
+    box = spec.sandbox
+    return SandboxConfig(
+        submission_dir=handin, data_dir=spec.public_data, memory_mb=box.memory_mb,
+        cpu_seconds=box.cpu_seconds, max_processes=box.max_processes, tmp_mb=box.tmp_mb,
+        threads=box.threads, deny_imports=spec.policy.forbidden_imports,
+        deny_reason=spec.policy.reason,
+    )
+
+
+def grade_archive(
+    spec: AssignmentSpec, archive: Path, backend: Backend, *, seed: int | None = None
+) -> GradingResult:
+    """Extract ``archive`` safely into a fresh directory, grade it, clean up."""
+    workdir = Path(tempfile.mkdtemp(prefix="dlgrade-handin-"))
+    try:
+        dest = workdir / "handin"
+        dest.mkdir()
+        try:
+            extracted = extract_archive(archive, dest, expected_top=spec.submission.top_level)
+        except ExtractionError as exc:
+            return rejected(spec, str(exc))
+        extracted.root.chmod(0o755)
+        workdir.chmod(0o755)
+        return grade_directory(spec, extracted.root, backend, seed=seed)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def rejected(spec: AssignmentSpec, reason: str) -> GradingResult:
+    """The result for a handin that could not be unpacked: every test scores 0."""
+    tests = [
+        _result(spec, index, test, Verdict(Outcome.ERROR, 0.0, f"Not graded: {reason}"))
+        for index, test in enumerate(spec.tests)
+    ]
+    return GradingResult(spec.slug, tests, 0.0, output=f"Your handin was not graded: {reason}",
+                         rejected=reason)
+
+
+def grade_directory(
+    spec: AssignmentSpec, handin: Path, backend: Backend, *, seed: int | None = None
+) -> GradingResult:
+    """Grade an already extracted handin directory (read-only to the sandbox)."""
+    started = time.monotonic()
+    seed = secrets.randbits(63) if seed is None else seed
+    files = sorted(p.relative_to(handin).as_posix() for p in handin.rglob("*") if p.is_file())
+    violations = forbidden_imports(handin, files, spec.policy.forbidden_imports)
+    limits = SessionLimits(call_timeout_s=spec.sandbox.call_timeout_s)
+    sessions = Sessions(backend, sandbox_config(spec, handin), limits)
+    load_folder_checks(spec.folder)
+    results = []
+    try:
+        for index, test in enumerate(spec.tests):
+            verdict = _precheck(spec, test, files, violations)
+            if verdict is None:
+                verdict = _run_test(spec, test, index, seed, sessions)
+            results.append(_result(spec, index, test, verdict))
+    finally:
+        sessions.close()
+    result = GradingResult(spec.slug, results, time.monotonic() - started, sandbox=backend.name)
+    result.staff_log.append(f"seed={seed} sessions={sessions.started} backend={backend.name}")
+    return result
+
+
+def _precheck(
+    spec: AssignmentSpec, test: TestSpec, files: list[str], violations: list[Violation]
+) -> Verdict | None:
+    """Failures decided from the file list and the source alone."""
+    missing = [
+        path for path in spec.submission.required_files
+        if path not in files and matches(path, test.files)
+    ]
+    if missing:
+        listed = ", ".join(missing)
+        return Verdict(Outcome.FAILED, 0.0, f"{listed} is missing from your handin.")
+    relevant = [v for v in violations if matches(v.path, test.files)]
+    if relevant:
+        sentences = " ".join(v.sentence(spec.policy.reason) for v in relevant)
+        return Verdict(Outcome.FAILED, 0.0, f"{sentences} This test gets no points.")
+    return None
+
+
+def _run_test(
+    spec: AssignmentSpec, test: TestSpec, index: int, seed: int, sessions: Sessions
+) -> Verdict:
+    rng = np.random.default_rng([seed, index])
+    context = CheckContext(spec, test, rng, sessions.get)
+    sessions.deadline = time.monotonic() + test.timeout_s
+    try:
+        verdict = _verdict(test, context)
+    finally:
+        sessions.deadline = None
+    stdout, stderr = sessions.output()
+    return _with_output(verdict, stdout, stderr)
+
+
+def _verdict(test: TestSpec, context: CheckContext) -> Verdict:
+    try:
+        fraction = lookup(test.check)(context)
+    except CheckFailed as failed:
+        return Verdict(Outcome.FAILED, failed.fraction, failed.message)
+    except StudentException as exc:
+        return _student_exception(exc, context)
+    except SessionDied as death:
+        return _death(death, context)
+    except Exception:  # noqa: BLE001 - a bug in a check must not stop the other tests
+        return Verdict(Outcome.ERROR, 0.0, "The grader hit an internal error in this test.",
+                       traceback.format_exc())
+    fraction = 1.0 if fraction is None else min(max(float(fraction), 0.0), 1.0)
+    outcome = Outcome.PASSED if fraction >= 1.0 else Outcome.FAILED
+    return Verdict(outcome, fraction, "\n".join(context.notes) or "Passed.")
+
+
+def _student_exception(exc: StudentException, context: CheckContext) -> Verdict:
+    during = f" during {exc.what}" if exc.what else ""
+    if exc.type_name in MEMORY_EXCEPTIONS:
+        limit = context.spec.sandbox.memory_mb
+        return Verdict(Outcome.OOM, 0.0,
+                       f"Your code exceeded the {limit} MB memory limit{during} ({exc.type_name}).")
+    message = f"Your code raised {exc.type_name}{during}: {exc.message}"
+    if exc.traceback.strip():
+        message += f"\n{exc.traceback.rstrip()}"
+    return Verdict(Outcome.FAILED, 0.0, message)
+
+
+def _death(death: SessionDied, context: CheckContext) -> Verdict:
+    if death.reason == "timeout":
+        return Verdict(Outcome.TIMEOUT, 0.0, f"Time limit: {death.detail}.")
+    if death.reason == "start":
+        return Verdict(Outcome.ERROR, 0.0, "The grader could not start a sandbox for this test.",
+                       death.detail)
+    if death.reason == "killed":
+        return Verdict(Outcome.KILLED, 0.0,
+                       f"{_sentence(death.detail)} (a CPU, memory or process limit was hit).")
+    if death.reason == "malformed":
+        return Verdict(Outcome.CRASH, 0.0, f"The sandbox sent a {death.detail}.")
+    return Verdict(Outcome.CRASH, 0.0,
+                   f"{_sentence(death.detail)} (exit status {death.exit_code}).")
+
+
+def _with_output(verdict: Verdict, stdout: str, stderr: str) -> Verdict:
+    sections = [verdict.message]
+    if stdout.strip():
+        sections.append(f"--- your stdout ---\n{stdout.rstrip()}")
+    if stderr.strip():
+        sections.append(f"--- your stderr ---\n{stderr.rstrip()}")
+    verdict.message = "\n".join(sections)
+    return verdict
+
+
+def _result(spec: AssignmentSpec, index: int, test: TestSpec, verdict: Verdict) -> TestResult:
+    return TestResult(
+        name=test.name, number=str(index + 1), max_score=test.points,
+        score=round(test.points * verdict.fraction, 4), outcome=verdict.outcome,
+        output=verdict.message, visibility=test.visibility, tags=test.tags,
+        staff_detail=verdict.staff_detail,
+    )
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]

@@ -1,0 +1,83 @@
+"""Grading results as dataclasses, with one serialiser for Gradescope's schema.
+
+Only :meth:`GradingResult.to_gradescope` knows the ``results.json`` format:
+top level ``score``, ``execution_time``, ``output``, ``visibility``,
+``stdout_visibility``, ``tests``; per test ``name``, ``number``, ``score``,
+``max_score``, ``status``, ``output``, ``visibility``, ``tags``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from grader.outcomes import Outcome, gradescope_status
+
+MAX_TEST_OUTPUT_CHARS = 16_000
+
+
+@dataclass
+class TestResult:
+    """One test's verdict. ``staff_detail`` never reaches the student."""
+
+    name: str
+    number: str
+    max_score: float
+    score: float
+    outcome: Outcome
+    output: str
+    visibility: str = "visible"
+    tags: tuple[str, ...] = ()
+    staff_detail: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome is Outcome.PASSED
+
+    def to_gradescope(self) -> dict[str, Any]:
+        output = self.output
+        if len(output) > MAX_TEST_OUTPUT_CHARS:
+            output = output[:MAX_TEST_OUTPUT_CHARS] + "\n…[output truncated]"
+        return {
+            "name": self.name,
+            "number": self.number,
+            "score": round(self.score, 4),
+            "max_score": self.max_score,
+            "status": gradescope_status(self.outcome),
+            "output": output,
+            "visibility": self.visibility,
+            "tags": list(self.tags),
+        }
+
+
+@dataclass
+class GradingResult:
+    """All tests of one submission plus what the run itself said."""
+
+    assignment: str
+    tests: list[TestResult]
+    execution_time: float
+    output: str = ""
+    visibility: str = "visible"
+    stdout_visibility: str = "hidden"
+    sandbox: str = ""
+    rejected: str | None = None  # why the handin could not be graded at all
+    staff_log: list[str] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        return sum(test.score for test in self.tests)
+
+    @property
+    def max_score(self) -> float:
+        return sum(test.max_score for test in self.tests)
+
+    def to_gradescope(self) -> dict[str, Any]:
+        return {
+            "score": round(self.score, 4),
+            "execution_time": round(self.execution_time, 3),
+            "output": self.output,
+            "visibility": self.visibility,
+            "stdout_visibility": self.stdout_visibility,
+            "tests": [test.to_gradescope() for test in self.tests],
+        }

@@ -1,0 +1,138 @@
+"""Assignment specs: one folder per assignment, described by ``spec.toml``.
+
+A folder holds ``spec.toml`` (points, visibility, limits, checks), and optionally
+``checks.py`` (trusted check code of a course's own), ``solution/``,
+``handout/``, ``bugs/`` and ``public_data/``. Loading validates everything
+and reports problems as sentences a TA can act on.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+Visibility = Literal["visible", "hidden", "after_due_date", "after_published"]
+BUILTIN_ROOT = Path(__file__).resolve().parent.parent / "reference" / "assignments"
+
+
+class SpecError(Exception):
+    """An assignment folder that cannot be used, with the reasons."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TestSpec(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    check: str = Field(min_length=1)
+    points: float = Field(ge=0)
+    visibility: Visibility = "visible"
+    files: tuple[str, ...] = ()
+    params: dict[str, Any] = Field(default_factory=dict)
+    timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    tags: tuple[str, ...] = ()
+
+
+class SandboxSpec(Strict):
+    memory_mb: int = Field(default=4096, ge=256, le=262144)
+    cpu_seconds: int = Field(default=900, ge=1)
+    call_timeout_s: float = Field(default=10.0, gt=0, le=3600)
+    max_processes: int = Field(default=64, ge=4)
+    tmp_mb: int = Field(default=256, ge=1)
+    threads: int = Field(default=1, ge=1, le=64)
+    gpu: bool = False
+
+
+class PolicySpec(Strict):
+    forbidden_imports: tuple[str, ...] = ()
+    reason: str = "this assignment does not allow that package"
+
+
+class SubmissionSpec(Strict):
+    top_level: tuple[str, ...] = ()
+    required_files: tuple[str, ...] = ()
+    max_bytes: int = Field(default=16 << 20, ge=1)
+
+
+class AssignmentSpec(Strict):
+    slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    title: str
+    description: str = ""
+    tests: tuple[TestSpec, ...] = Field(min_length=1)
+    sandbox: SandboxSpec = SandboxSpec()
+    policy: PolicySpec = PolicySpec()
+    submission: SubmissionSpec = SubmissionSpec()
+    folder: Path = Path(".")
+
+    @field_validator("tests")
+    @classmethod
+    def unique_names(cls, tests: tuple[TestSpec, ...]) -> tuple[TestSpec, ...]:
+        names = [t.name for t in tests]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"test names must be unique; repeated: {', '.join(duplicates)}")
+        return tests
+
+    @model_validator(mode="after")
+    def files_are_relative(self) -> AssignmentSpec:
+        for path in (*self.submission.required_files, *(f for t in self.tests for f in t.files)):
+            if path.startswith("/") or ".." in Path(path).parts:
+                raise ValueError(f"{path!r}: file patterns must be relative to the handin")
+        return self
+
+    @property
+    def max_score(self) -> float:
+        return sum(t.points for t in self.tests)
+
+    @property
+    def public_data(self) -> Path | None:
+        folder = self.folder / "public_data"
+        return folder if folder.is_dir() else None
+
+
+def load_spec(folder: Path) -> AssignmentSpec:
+    """Read and validate ``folder/spec.toml``; SpecError explains any problem."""
+    path = folder / "spec.toml"
+    if not path.is_file():
+        raise SpecError(f"{folder}: no spec.toml found (every assignment folder needs one)")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return AssignmentSpec.model_validate({**raw, "folder": folder.resolve()})
+    except ValidationError as exc:
+        raise SpecError(f"{path}:\n" + _explain(exc)) from None
+
+
+def _explain(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        location = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        lines.append(f"  {location}: {error['msg']}")
+    return "\n".join(lines)
+
+
+def builtin_assignments() -> dict[str, Path]:
+    """Slug -> folder of every built-in assignment."""
+    return {
+        folder.name: folder
+        for folder in sorted(BUILTIN_ROOT.iterdir())
+        if (folder / "spec.toml").is_file()
+    }
+
+
+def resolve_assignment(name_or_path: str) -> AssignmentSpec:
+    """A built-in slug or a path to an assignment folder."""
+    builtins = builtin_assignments()
+    if name_or_path in builtins:
+        return load_spec(builtins[name_or_path])
+    folder = Path(name_or_path)
+    if folder.is_dir():
+        return load_spec(folder)
+    known = ", ".join(builtins) or "none"
+    raise SpecError(f"no assignment called {name_or_path!r} (built-in: {known})")

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Creates .venv (Python 3.11) and installs dlgrade with its development tools.
+# Idempotent: a second run only re-checks the install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-python3.11}
+command -v "$python" >/dev/null 2>&1 || python=python3
+"$python" -c 'import sys; assert sys.version_info[:2] == (3, 11), "dlgrade needs Python 3.11"'
+if ! command -v unshare >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq util-linux >/dev/null
+fi
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
