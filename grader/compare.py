@@ -60,7 +60,8 @@ def compare_array(
     """
     wanted = f"numpy.ndarray {expected.dtype} of shape {expected.shape}"
     if got is None:
-        return Mismatch("present", f"{name} is None: expected {wanted}. Did you forget to return it?")
+        message = f"{name} is None: expected {wanted}. Did you forget to return it?"
+        return Mismatch("present", message)
     if type(got) is not np.ndarray:
         return Mismatch("type", f"{name}: expected {wanted}, got {describe(got)}")
     if got.shape != expected.shape:

@@ -57,7 +57,11 @@ def _imports_in(tree: ast.AST, path: str, forbidden: tuple[str, ...]) -> list[Vi
 
 def _is_dynamic_import(node: ast.Call) -> bool:
     func = node.func
-    name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+    name = ""
+    if isinstance(func, ast.Name):
+        name = func.id
+    elif isinstance(func, ast.Attribute):
+        name = func.attr
     return name in ("__import__", "import_module") and bool(node.args)
 
 

@@ -231,7 +231,8 @@ class Session:
             self._die(SessionDied("malformed", f"malformed response: {exc}"))
 
     def _read_output(self, readable: list[int]) -> None:
-        for fd, sink in ((self.sandbox.stdout_fd, self.stdout), (self.sandbox.stderr_fd, self.stderr)):
+        streams = ((self.sandbox.stdout_fd, self.stdout), (self.sandbox.stderr_fd, self.stderr))
+        for fd, sink in streams:
             if fd in readable:
                 try:
                     chunk = os.read(fd, 1 << 16)
@@ -330,7 +331,8 @@ class Remote:
         return self._wrap(value, f"{self.label}[{key!r}]")
 
     def length(self, *, timeout: float | None = None) -> int:
-        value = self.session.request({"op": "len", "obj": self.handle}, timeout, f"len({self.label})")
+        message = {"op": "len", "obj": self.handle}
+        value = self.session.request(message, timeout, f"len({self.label})")
         if type(value) is not int:
             raise StudentException("TypeError", f"len({self.label}) is not an int", "")
         return value

@@ -1,4 +1,7 @@
-"""Shared fixtures. In CI (CI=true) a test whose infrastructure is missing fails; elsewhere it skips."""
+"""Shared fixtures.
+
+In CI (CI=true) a test whose infrastructure is missing fails; elsewhere it skips.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,8 @@ from sandbox.backend import LocalBackend
 from sandbox.process_backend import ProcessBackend, unavailable_reason
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-MYTORCH_SOLUTION = Path(__file__).resolve().parent.parent / "reference/assignments/mytorch-cnn/solution"
+ROOT = Path(__file__).resolve().parent.parent
+MYTORCH_SOLUTION = ROOT / "reference/assignments/mytorch-cnn/solution"
 
 
 def require(available: bool, what: str) -> None:

@@ -102,7 +102,9 @@ def conv_cases(rng: np.random.Generator, trials: int) -> list[ConvCase]:
 
 def _student_conv(ctx: CheckContext, case: ConvCase) -> Remote:
     conv_class = ctx.session.import_module("mytorch.conv").attr("Conv1D")
-    layer: Remote = conv_class.call(case.in_channel, case.out_channel, case.kernel_size, case.stride)
+    layer: Remote = conv_class.call(
+        case.in_channel, case.out_channel, case.kernel_size, case.stride
+    )
     layer.set("W", case.W)
     layer.set("b", case.b)
     return layer
@@ -199,7 +201,8 @@ def cnn_model_check(ctx: CheckContext) -> float | None:
     _load_cnn_params(student, conv_params, linear_params)
     batch = int(ctx.params.get("batch", 2))
     x = ctx.rng.standard_normal((batch, config.num_input_channels, config.input_width))
-    labels = np.eye(config.num_linear_neurons)[ctx.rng.integers(0, config.num_linear_neurons, batch)]
+    classes = config.num_linear_neurons
+    labels = np.eye(classes)[ctx.rng.integers(0, classes, batch)]
     ctx.expect_array("CNN.forward(x)", student.method("forward", x), reference.forward(x),
                      hint=lambda _: "If Conv1D forward fails too, fix that first.")
     dx = student.method("backward", labels)
@@ -276,5 +279,6 @@ def _compare_layers(
 
 
 def _short(value: Any) -> str:
-    text = repr(value) if isinstance(value, str | int | float | type(None)) else type(value).__name__
+    plain = isinstance(value, str | int | float | type(None))
+    text = repr(value) if plain else type(value).__name__
     return text[:40]
