@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from grader.grade import grade_archive, grade_directory
+from grader.grade import grade_path
 from grader.results import GradingResult
 from grader.spec import SpecError, builtin_assignments, load_spec, resolve_assignment
 from sandbox.select import BACKENDS, BackendUnavailable, choose_backend
@@ -63,12 +63,9 @@ def run_check(args: argparse.Namespace) -> int:
     if not path.exists():
         raise CommandError(f"{path} does not exist.")
     backend = choose_backend(args.sandbox)
-    if path.is_dir():
-        result = grade_directory(spec, path.resolve(), backend, seed=args.seed)
-    else:
-        result = grade_archive(spec, path, backend, seed=args.seed)
-        if result.rejected is not None:
-            raise CommandError(result.rejected)
+    result = grade_path(spec, path, backend, seed=args.seed)
+    if result.rejected is not None:
+        raise CommandError(result.rejected)
     if args.json:
         print(json.dumps(result.to_gradescope(), indent=2))
     else:

@@ -511,8 +511,10 @@ def _sniff(fh: BinaryIO) -> str:
         return "bz2"
     if head[:6] == b"\xfd7zXZ\x00":
         return "xz"
-    if len(head) == 512 and (head[257:262] == b"ustar" or _tar_checksum_ok(head)):
-        return "tar"
+    if len(head) == 512 and (
+        head[257:262] == b"ustar" or _tar_checksum_ok(head) or head == bytes(512)
+    ):
+        return "tar"  # an all-zero first block is an empty tar
     raise ExtractionError(NOT_AN_ARCHIVE)
 
 
@@ -558,35 +560,41 @@ class _StrictTarInfo(tarfile.TarInfo):
             raise _corrupt(f"bad header ({_reason(exc)})") from exc
 
 
-def _decompressed(fh: BinaryIO, kind: str) -> _Readable:
-    """A bounded-step decompressing reader for the tar stream."""
+@contextmanager
+def _decompressed(fh: BinaryIO, kind: str) -> Iterator[_Readable]:
+    """A reader that decompresses the tar stream in bounded steps."""
     if kind == "gz":
-        return gzip.GzipFile(fileobj=fh, mode="rb")
-    if kind == "bz2":
-        return bz2.BZ2File(fh)
-    if kind == "xz":
-        return lzma.LZMAFile(fh)
-    return fh
+        with gzip.GzipFile(fileobj=fh, mode="rb") as gz:
+            yield gz
+    elif kind == "bz2":
+        with bz2.BZ2File(fh) as bz:
+            yield bz
+    elif kind == "xz":
+        with lzma.LZMAFile(fh) as xz:
+            yield xz
+    else:
+        yield fh
 
 
 def _extract_tar(fh: BinaryIO, kind: str, job: _Job) -> None:
     """Stream a (possibly compressed) tar archive member by member."""
-    job.budget.read_cap = job.limits.max_total_bytes + _TAR_OVERHEAD_PER_MEMBER * (
-        job.limits.max_members + 1
-    )
-    reader = _CountingReader(_decompressed(fh, kind), job.budget)
-    with _opening():
-        tf = tarfile.open(
-            fileobj=reader,
-            mode="r|",
-            tarinfo=_StrictTarInfo,
-            encoding="utf-8",
-            errors="surrogateescape",
-        )
-    with tf:
-        for info in _tar_infos(tf):
-            chunks = partial(_tar_chunks, tf, info)
-            job.add(_Member(info.name, info.isdir(), _tar_problem(info), chunks))
+    # Headers, pax records and padding are read too, and so is the content of skipped
+    # entries, so the stream may exceed the content limit by a bounded overhead.
+    job.budget.read_cap += _TAR_OVERHEAD_PER_MEMBER * (job.limits.max_members + 1)
+    with _decompressed(fh, kind) as source:
+        reader = _CountingReader(source, job.budget)
+        with _opening():
+            tf = tarfile.open(
+                fileobj=reader,
+                mode="r|",
+                tarinfo=_StrictTarInfo,
+                encoding="utf-8",
+                errors="surrogateescape",
+            )
+        with tf:
+            for info in _tar_infos(tf):
+                chunks = partial(_tar_chunks, tf, info)
+                job.add(_Member(info.name, info.isdir(), _tar_problem(info), chunks))
 
 
 def _tar_infos(tf: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
@@ -801,7 +809,11 @@ def _zip_lzma(fh: BinaryIO, info: zipfile.ZipInfo, start: int) -> tuple[int, int
     lc, lp, pb = props[0] % 9, props[0] // 9 % 5, props[0] // 45
     dict_size = int.from_bytes(props[1:], "little")
     lzma_filter: dict[str, Any] = {
-        "id": lzma.FILTER_LZMA1, "lc": lc, "lp": lp, "pb": pb, "dict_size": dict_size
+        "id": lzma.FILTER_LZMA1,
+        "lc": lc,
+        "lp": lp,
+        "pb": pb,
+        "dict_size": dict_size,
     }
     decoder = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[lzma_filter])
     skip = 4 + props_len

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import tarfile
 import tempfile
 import time
 import traceback
@@ -92,6 +93,25 @@ def grade_archive(
         return grade_directory(spec, extracted.root, backend, seed=seed)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def grade_path(
+    spec: AssignmentSpec, path: Path, backend: Backend, *, seed: int | None = None
+) -> GradingResult:
+    """Grade a handin given as an archive or as a directory.
+
+    A directory is packed into a tar first and goes through the same safe extraction
+    as an upload, so the sandbox always sees a private, read-only snapshot with
+    normalised permissions, and links or special files are refused the same way.
+    """
+    if not path.is_dir():
+        return grade_archive(spec, path, backend, seed=seed)
+    with tempfile.TemporaryDirectory(prefix="dlgrade-pack-") as scratch:
+        archive = Path(scratch) / "handin.tar"
+        with tarfile.open(archive, "w") as tar:
+            for child in sorted(path.iterdir()):
+                tar.add(child, arcname=child.name, recursive=True)
+        return grade_archive(spec, archive, backend, seed=seed)
 
 
 def rejected(spec: AssignmentSpec, reason: str) -> GradingResult:
