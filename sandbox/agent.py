@@ -107,6 +107,16 @@ class Dispatcher:
     def _ping(self, request: dict[str, Any]) -> dict[str, Any]:
         return {"pid": os.getpid(), "uid": os.getuid()}
 
+    def _routine(self, request: dict[str, Any]) -> Any:
+        """Run a grader routine that must run next to the model (see sandbox.routines)."""
+        routines = importlib.import_module(f"{__package__ or 'sandbox'}.routines")
+        name = str(request["name"])
+        if name not in routines.ROUTINES:
+            raise ValueError(f"unknown routine {name!r}")
+        args = self.resolve(request.get("args", []))
+        kwargs = self.resolve(request.get("kwargs", {}))
+        return routines.ROUTINES[name](*args, **kwargs)
+
     OPERATIONS: dict[str, Callable[[Dispatcher, dict[str, Any]], Any]] = {
         "import": _import,
         "getattr": _getattr,
@@ -116,6 +126,7 @@ class Dispatcher:
         "len": _len,
         "release": _release,
         "ping": _ping,
+        "routine": _routine,
     }
 
 

@@ -87,7 +87,7 @@ def agent_dir() -> Path:
         package.mkdir()
         (package / "__init__.py").write_text('"""dlgrade sandbox agent."""\n')
         here = Path(__file__).parent
-        for name in ("agent.py", "protocol.py"):
+        for name in ("agent.py", "protocol.py", "routines.py"):
             shutil.copyfile(here / name, package / name)
         for path in (staging, package, *package.iterdir()):
             path.chmod(0o755 if path.is_dir() else 0o644)

@@ -139,7 +139,7 @@ def _rebuild(node: Any, blob: memoryview, depth: int, used: list[tuple[int, int]
         return _rebuild_handle(node)
     if "__f__" in node:
         special = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
-        if len(node) != 1 or node["__f__"] not in special:
+        if len(node) != 1 or not isinstance(node["__f__"], str) or node["__f__"] not in special:
             raise ProtocolError("malformed special float")
         return special[node["__f__"]]
     return {str(k): _rebuild(v, blob, depth + 1, used) for k, v in node.items()}

@@ -103,6 +103,15 @@ class Session:
         value = self.request({"op": "import", "module": name}, timeout, f"import {name}")
         return self._remote(value, name)
 
+    def routine(self, name: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
+        """Run a grader routine inside the sandbox (``sandbox.routines``)."""
+        message = {
+            "op": "routine", "name": name,
+            "args": [_unwrap(a) for a in args],
+            "kwargs": {k: _unwrap(v) for k, v in kwargs.items()},
+        }
+        return self.request(message, timeout, f"{name}()")
+
     def ping(self) -> dict[str, Any]:
         value = self.request({"op": "ping"}, None, "ping")
         if not isinstance(value, dict):
