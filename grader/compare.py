@@ -35,7 +35,7 @@ class Mismatch:
 
 def describe(value: Any) -> str:
     """A short description of any value, for 'got ...' messages."""
-    if isinstance(value, np.ndarray):
+    if type(value) is np.ndarray:  # a subclass is named, not passed off as an ndarray
         return f"numpy.ndarray {value.dtype} of shape {value.shape}"
     type_name = getattr(value, "type_name", None)
     if isinstance(type_name, str):
@@ -104,7 +104,8 @@ def _value_problem(
     close = np.isclose(got_f, expected_f, rtol=tolerance.rtol, atol=tolerance.atol, equal_nan=True)
     if close.all():
         return None
-    error = np.where(close, 0.0, np.abs(got_f - expected_f))
+    with np.errstate(invalid="ignore"):  # inf - inf where both are inf (and close)
+        error = np.where(close, 0.0, np.abs(got_f - expected_f))
     index = np.unravel_index(int(np.argmax(error)), error.shape)
     where = [int(i) for i in index]
     count = f"{int((~close).sum())} of {close.size} elements differ"

@@ -134,11 +134,11 @@ def grade_directory(
     violations = forbidden_imports(handin, files, spec.policy.forbidden_imports)
     limits = SessionLimits(call_timeout_s=spec.sandbox.call_timeout_s)
     sessions = Sessions(backend, sandbox_config(spec, handin), limits)
-    load_folder_checks(spec.folder)
+    broken = _load_checks(spec)
     results = []
     try:
         for index, test in enumerate(spec.tests):
-            verdict = _precheck(spec, test, files, violations)
+            verdict = broken or _precheck(spec, test, files, violations)
             if verdict is None:
                 verdict = _run_test(spec, test, index, seed, sessions)
             results.append(_result(spec, index, test, verdict))
@@ -147,6 +147,16 @@ def grade_directory(
     result = GradingResult(spec.slug, results, time.monotonic() - started, sandbox=backend.name)
     result.staff_log.append(f"seed={seed} sessions={sessions.started} backend={backend.name}")
     return result
+
+
+def _load_checks(spec: AssignmentSpec) -> Verdict | None:
+    """None when the assignment's own checks.py loaded; else the verdict for every test."""
+    try:
+        load_folder_checks(spec.folder)
+    except Exception:  # noqa: BLE001 - a course's broken checks.py must not crash grading
+        return Verdict(Outcome.ERROR, 0.0, "The grader for this assignment is misconfigured.",
+                       traceback.format_exc())
+    return None
 
 
 def _precheck(

@@ -19,6 +19,7 @@ CheckFunction = Callable[["CheckContext"], "float | None"]
 BUILTIN_MODULES = ("grader.checks.mytorch_cnn",)
 
 _REGISTRY: dict[str, CheckFunction] = {}
+_LOADED_FILES: set[Path] = set()  # a second exec would register every check twice
 
 
 def check(name: str) -> Callable[[CheckFunction], CheckFunction]:
@@ -40,14 +41,15 @@ def load_builtin_checks() -> None:
 
 def load_folder_checks(folder: Path) -> None:
     """Import ``folder/checks.py`` if present (it registers with @check)."""
-    path = folder / "checks.py"
-    if not path.is_file():
+    path = (folder / "checks.py").resolve()
+    if not path.is_file() or path in _LOADED_FILES:
         return
     spec = importlib.util.spec_from_file_location(f"dlgrade_checks_{folder.name}", path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    _LOADED_FILES.add(path)
 
 
 def lookup(name: str) -> CheckFunction:

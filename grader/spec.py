@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 Visibility = Literal["visible", "hidden", "after_due_date", "after_published"]
 BUILTIN_ROOT = Path(__file__).resolve().parent.parent / "reference" / "assignments"
@@ -26,6 +26,14 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _relative(paths: tuple[str, ...]) -> tuple[str, ...]:
+    """Validated per field, so the error names where the bad path is (tests.1.files)."""
+    for path in paths:
+        if path.startswith("/") or ".." in Path(path).parts:
+            raise ValueError(f"{path!r}: file patterns must be relative to the handin")
+    return paths
+
+
 class TestSpec(Strict):
     name: str = Field(min_length=1, max_length=200)
     check: str = Field(min_length=1)
@@ -35,6 +43,8 @@ class TestSpec(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     timeout_s: float = Field(default=60.0, gt=0, le=3600)
     tags: tuple[str, ...] = ()
+
+    _files_relative = field_validator("files")(_relative)
 
 
 class SandboxSpec(Strict):
@@ -57,12 +67,15 @@ class SubmissionSpec(Strict):
     required_files: tuple[str, ...] = ()
     max_bytes: int = Field(default=16 << 20, ge=1)
 
+    _files_relative = field_validator("required_files")(_relative)
+
 
 class AssignmentSpec(Strict):
     slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     title: str
     description: str = ""
-    tests: tuple[TestSpec, ...] = Field(min_length=1)
+    # Not min_length: that also fires, misleadingly, when the only test is invalid.
+    tests: tuple[TestSpec, ...]
     sandbox: SandboxSpec = SandboxSpec()
     policy: PolicySpec = PolicySpec()
     submission: SubmissionSpec = SubmissionSpec()
@@ -71,18 +84,13 @@ class AssignmentSpec(Strict):
     @field_validator("tests")
     @classmethod
     def unique_names(cls, tests: tuple[TestSpec, ...]) -> tuple[TestSpec, ...]:
+        if not tests:
+            raise ValueError("an assignment needs at least one [[tests]] table")
         names = [t.name for t in tests]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"test names must be unique; repeated: {', '.join(duplicates)}")
         return tests
-
-    @model_validator(mode="after")
-    def files_are_relative(self) -> AssignmentSpec:
-        for path in (*self.submission.required_files, *(f for t in self.tests for f in t.files)):
-            if path.startswith("/") or ".." in Path(path).parts:
-                raise ValueError(f"{path!r}: file patterns must be relative to the handin")
-        return self
 
     @property
     def max_score(self) -> float:

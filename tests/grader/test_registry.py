@@ -1,0 +1,103 @@
+"""The check registry: names from spec.toml to trusted check functions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from grader import registry
+from grader.spec import AssignmentSpec
+
+CHECKS_PY = '''\
+from grader.registry import check
+
+
+@check("course.always_half")
+def always_half(ctx):
+    return 0.5
+'''
+
+
+@pytest.fixture(autouse=True)
+def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test registers into a copy, so nothing leaks into the real registry."""
+    registry.load_builtin_checks()  # imported into the real registry before copying
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(registry, "_LOADED_FILES", set())
+    yield
+
+
+def test_registering_a_check_makes_it_findable() -> None:
+    @registry.check("test.one")
+    def one(ctx: object) -> None:
+        return None
+
+    assert registry.lookup("test.one") is one
+    assert "test.one" in registry.known_checks()
+
+
+def test_registering_the_same_function_again_is_harmless() -> None:
+    def one(ctx: object) -> None:
+        return None
+
+    registry.check("test.same")(one)
+    assert registry.check("test.same")(one) is one
+
+
+def test_duplicate_registration_raises() -> None:
+    registry.check("test.dup")(lambda ctx: None)
+    with pytest.raises(ValueError, match="check 'test.dup' is registered twice"):
+        registry.check("test.dup")(lambda ctx: 1.0)
+
+
+def test_builtin_names_cannot_be_taken_over() -> None:
+    with pytest.raises(ValueError, match="registered twice"):
+        registry.check("mytorch_cnn.conv1d_forward")(lambda ctx: None)
+
+
+def test_lookup_of_an_unknown_check_lists_the_known_ones() -> None:
+    with pytest.raises(KeyError) as caught:
+        registry.lookup("mytorch_cnn.nope")
+    message = caught.value.args[0]
+    assert message.startswith("no check called 'mytorch_cnn.nope'; known: ")
+    assert "mytorch_cnn.conv1d_forward" in message
+    assert "mytorch_cnn.multiple_choice" in message
+
+
+def test_every_check_named_by_the_builtin_spec_exists(mytorch_spec: AssignmentSpec) -> None:
+    known = set(registry.known_checks())
+    assert {test.check for test in mytorch_spec.tests} <= known
+    assert registry.known_checks() == sorted(known)
+
+
+def test_load_folder_checks_registers_a_course_check(tmp_path: Path) -> None:
+    (tmp_path / "checks.py").write_text(CHECKS_PY, encoding="utf-8")
+    registry.load_folder_checks(tmp_path)
+    check = registry.lookup("course.always_half")
+    assert check(None) == 0.5  # type: ignore[arg-type]
+
+
+def test_load_folder_checks_twice_does_not_register_twice(tmp_path: Path) -> None:
+    # The runner loads the folder's checks for every handin it grades.
+    (tmp_path / "checks.py").write_text(CHECKS_PY, encoding="utf-8")
+    registry.load_folder_checks(tmp_path)
+    first = registry.lookup("course.always_half")
+    registry.load_folder_checks(tmp_path)
+    assert registry.lookup("course.always_half") is first
+
+
+def test_two_folders_claiming_one_name_conflict(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "checks.py").write_text(CHECKS_PY, encoding="utf-8")
+    registry.load_folder_checks(tmp_path / "a")
+    with pytest.raises(ValueError, match="registered twice"):
+        registry.load_folder_checks(tmp_path / "b")
+
+
+def test_a_folder_without_checks_py_is_fine(tmp_path: Path) -> None:
+    before = registry.known_checks()
+    registry.load_folder_checks(tmp_path)
+    assert registry.known_checks() == before
