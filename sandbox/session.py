@@ -82,6 +82,7 @@ class Session:
         self.stdout = CappedText(limits.output_cap_bytes)
         self.stderr = CappedText(limits.output_cap_bytes)
         self.dead: SessionDied | None = None
+        self.closed = False
         self.requests = 0
         self.started = time.monotonic()
         self.deadline: float | None = None  # set per test by the grader
@@ -140,17 +141,23 @@ class Session:
 
     def take_output(self) -> tuple[str, str]:
         """The student's stdout and stderr since the last call (each capped)."""
-        self._drain_output(0.0)
+        if not self.closed:  # after close() the descriptor numbers may belong to others
+            self._drain_output(0.0)
         return self.stdout.take(), self.stderr.take()
 
     def close(self) -> None:
-        """Kill the sandbox (the whole process group) and release its pipes."""
+        """Kill the sandbox (the whole process group) and release its pipes. Idempotent:
+        a second call must not close descriptor numbers that have been reused since."""
+        if self.closed:
+            return
+        self.closed = True
         process = self.sandbox.process
-        if process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        # Kill the group even when the leader has already exited: children it forked
+        # (same process group) would otherwise outlive the session.
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -191,6 +198,8 @@ class Session:
     def _exchange(self, message: dict[str, Any] | None, timeout: float, what: str) -> Any:
         if self.dead is not None:
             raise self.dead
+        if self.closed:
+            raise SessionDied("killed", f"the sandbox was closed before {what}")
         outgoing = b"" if message is None else protocol.encode(message)
         if len(outgoing) > self.limits.max_request_bytes:
             raise ValueError(f"request for {what} is larger than the request cap")
@@ -324,6 +333,14 @@ class Remote:
         value = self.session.request(message, timeout, f"reading {self.label}.{name}")
         return self._wrap(value, f"{self.label}.{name}")
 
+    def get_object(self, name: str, *, timeout: float | None = None) -> Remote:
+        """``obj.name`` when it must be an object (a class, a layer), never plain data."""
+        return _require_remote(self.attr(name, timeout=timeout), f"{self.label}.{name}")
+
+    def new(self, *args: Any, timeout: float | None = None, **kwargs: Any) -> Remote:
+        """Call this (a class) and require an object back."""
+        return _require_remote(self.call(*args, timeout=timeout, **kwargs), f"{self.label}()")
+
     def set(self, name: str, value: Any, *, timeout: float | None = None) -> None:
         message = {"op": "setattr", "obj": self.handle, "name": name, "value": _unwrap(value)}
         self.session.request(message, timeout, f"setting {self.label}.{name}")
@@ -369,6 +386,13 @@ class Remote:
 
     def __repr__(self) -> str:
         return f"<Remote {self.label}: {self.type_name}>"
+
+
+def _require_remote(value: Any, label: str) -> Remote:
+    if isinstance(value, Remote):
+        return value
+    kind = type(value).__name__
+    raise StudentException("TypeError", f"{label} is a plain value ({kind}), not an object", "")
 
 
 def _unwrap(value: Any) -> Any:

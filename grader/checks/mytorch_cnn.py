@@ -101,10 +101,8 @@ def conv_cases(rng: np.random.Generator, trials: int) -> list[ConvCase]:
 
 
 def _student_conv(ctx: CheckContext, case: ConvCase) -> Remote:
-    conv_class = ctx.session.import_module("mytorch.conv").attr("Conv1D")
-    layer: Remote = conv_class.call(
-        case.in_channel, case.out_channel, case.kernel_size, case.stride
-    )
+    conv_class = ctx.session.import_module("mytorch.conv").get_object("Conv1D")
+    layer = conv_class.new(case.in_channel, case.out_channel, case.kernel_size, case.stride)
     layer.set("W", case.W)
     layer.set("b", case.b)
     return layer
@@ -177,7 +175,7 @@ def scanning_mlp_check(ctx: CheckContext) -> float | None:
     class_name, to_conv, forward, variants = SCANNING[str(ctx.params["network"])]
     weights = [ctx.rng.standard_normal(shape) for shape in MLP_SHAPES]
     x = ctx.rng.standard_normal(SCAN_INPUT_SHAPE)
-    network = ctx.session.import_module("hw2.mlp_scan").attr(class_name).call()
+    network = ctx.session.import_module("hw2.mlp_scan").get_object(class_name).new()
     network.method("init_weights", weights)
     y = network.method("forward", x)
     expected = forward(x, to_conv(*weights))
@@ -220,16 +218,15 @@ def _student_cnn(ctx: CheckContext) -> Remote:
     config = GRADED_CNN_CONFIG
     activation = ctx.session.import_module("mytorch.activation")
     names = {"tanh": "Tanh", "relu": "ReLU", "sigmoid": "Sigmoid"}
-    activations = [activation.attr(names[a]).call() for a in config.activations]
-    criterion = ctx.session.import_module("mytorch.loss").attr("SoftmaxCrossEntropy").call()
-    randn = ctx.session.import_module("numpy.random").attr("randn")
-    cnn_class = ctx.session.import_module("hw2.hw2").attr("CNN")
-    cnn: Remote = cnn_class.call(
+    activations = [activation.get_object(names[a]).new() for a in config.activations]
+    criterion = ctx.session.import_module("mytorch.loss").get_object("SoftmaxCrossEntropy").new()
+    randn = ctx.session.import_module("numpy.random").get_object("randn")
+    cnn_class = ctx.session.import_module("hw2.hw2").get_object("CNN")
+    return cnn_class.new(
         config.input_width, config.num_input_channels, list(config.num_channels),
         list(config.kernel_sizes), list(config.strides), config.num_linear_neurons,
         activations, randn, randn, randn, criterion, config.lr,
     )
-    return cnn
 
 
 def _layers(student: Remote) -> list[tuple[str, Remote]]:
@@ -243,7 +240,7 @@ def _layers(student: Remote) -> list[tuple[str, Remote]]:
     if not all(isinstance(layer, Remote) for layer in convs):
         raise CheckFailed("CNN.convolutional_layers should hold Conv1D objects")
     layers = [(f"convolutional_layers[{i}]", layer) for i, layer in enumerate(convs)]
-    return [*layers, ("linear_layer", student.attr("linear_layer"))]
+    return [*layers, ("linear_layer", student.get_object("linear_layer"))]
 
 
 def _load_cnn_params(student: Remote, conv_params: Sequence[Any], linear_params: Any) -> None:

@@ -1,0 +1,2 @@
+print("HIJACKED", __name__)
+raise RuntimeError(f"HIJACKED: {__name__} was imported from the handin")
