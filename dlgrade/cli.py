@@ -4,6 +4,10 @@
 ``dlgrade assignments`` lists the built-in assignments; ``dlgrade handout SLUG
 -o DIR`` writes the starter code. Exit status 0 whenever grading ran, whatever
 the score; 2 with one sentence on stderr when it could not run.
+
+The service: ``dlgrade serve`` (one process: web, SQLite, built-in worker, demo
+course), ``dlgrade web`` + ``dlgrade worker`` (production), ``dlgrade migrate``,
+``dlgrade users add`` and ``dlgrade tokens create`` (see dlgrade/service_cli.py).
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from dlgrade.service_cli import CommandError as ServiceCommandError
+from dlgrade.service_cli import add_service_commands
 from grader.grade import grade_path
 from grader.results import GradingResult
 from grader.spec import SpecError, builtin_assignments, load_spec, resolve_assignment
@@ -30,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))
-    except (CommandError, SpecError, BackendUnavailable) as exc:
+    except (CommandError, ServiceCommandError, SpecError, BackendUnavailable) as exc:
         print(f"dlgrade: {exc}", file=sys.stderr)
         return 2
 
@@ -54,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     handout.add_argument("assignment")
     handout.add_argument("-o", "--output", type=Path, required=True)
     handout.set_defaults(run=run_handout)
+    add_sandbox_commands(commands)
+    add_service_commands(commands)
     return parser
 
 
@@ -112,6 +120,45 @@ def run_handout(args: argparse.Namespace) -> int:
     shutil.copytree(source, target, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     print(f"Wrote the {spec.slug} starter code to {target}")
+    return 0
+
+
+def add_sandbox_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``dlgrade sandbox build-local [--tag T]`` and ``dlgrade sandbox reap``."""
+    sandbox = commands.add_parser("sandbox", help="manage the Docker sandbox on this host")
+    actions = sandbox.add_subparsers(required=True, metavar="ACTION")
+    build = actions.add_parser("build-local", help="build the registry-free local image")
+    build.add_argument("--tag", default="dlgrade-sandbox:local")
+    build.set_defaults(run=run_sandbox_build)
+    reap = actions.add_parser("reap", help="remove sandbox containers left by dead workers")
+    reap.add_argument("--older-than", type=float, default=24.0, metavar="HOURS",
+                      help="also remove any sandbox older than this (default 24)")
+    reap.set_defaults(run=run_sandbox_reap)
+
+
+def _docker_client() -> object:
+    from sandbox import docker_backend  # imports docker-py: only when asked for
+
+    try:
+        return docker_backend.connect()
+    except docker_backend.DockerUnavailable as exc:
+        raise CommandError(f"{exc}; start dockerd (scripts/start-dockerd.sh) first.") from None
+
+
+def run_sandbox_build(args: argparse.Namespace) -> int:
+    from sandbox import docker_backend
+
+    image = docker_backend.build_local_image(_docker_client(), args.tag)
+    print(f"Built {args.tag} ({image[:19]}): the host's Python is mounted into it read-only.")
+    return 0
+
+
+def run_sandbox_reap(args: argparse.Namespace) -> int:
+    from sandbox import docker_backend
+
+    removed = docker_backend.reap_orphans(_docker_client(), older_than=args.older_than * 3600)
+    print(f"Removed {len(removed)} orphaned sandbox container(s){': ' if removed else '.'}"
+          f"{', '.join(removed)}")
     return 0
 
 

@@ -226,6 +226,8 @@ def _death(death: SessionDied, context: CheckContext) -> Verdict:
     if death.reason == "start":
         return Verdict(Outcome.ERROR, 0.0, "The grader could not start a sandbox for this test.",
                        death.detail)
+    if death.reason == "oom":
+        return Verdict(Outcome.OOM, 0.0, f"{_sentence(death.detail)}.")
     if death.reason == "killed":
         return Verdict(Outcome.KILLED, 0.0,
                        f"{_sentence(death.detail)} (a CPU, memory or process limit was hit).")

@@ -40,7 +40,7 @@ class StudentException(SandboxError):
 
 
 class SessionDied(SandboxError):
-    """The sandbox is gone: ``reason`` is timeout, exited, killed, malformed or start."""
+    """The sandbox is gone: ``reason`` is timeout, exited, killed, oom, malformed or start."""
 
     def __init__(self, reason: str, detail: str, exit_code: int | None = None) -> None:
         super().__init__(detail)

@@ -129,7 +129,7 @@ def test_unknown_assignment_exits_2_naming_the_builtins(
 
 def test_usage_errors_exit_2_through_argparse(capfd: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as caught:
-        main(["check", "mytorch-cnn", str(SOLUTION), "--sandbox", "docker"])
+        main(["check", "mytorch-cnn", str(SOLUTION), "--sandbox", "vm"])
     assert caught.value.code == 2
     assert "invalid choice" in capfd.readouterr().err
 
