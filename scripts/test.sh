@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Sets up the project and runs the whole test suite: lint, types, import layers, pytest.
+# Private Redis and Postgres servers are started for the tests and stopped on exit
+# (scripts/services.sh; set DLGRADE_TEST_REDIS_URL / DLGRADE_TEST_DATABASE_URL to use your own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check .
 .venv/bin/mypy
 .venv/bin/lint-imports
+source scripts/services.sh
+trap stop_test_services EXIT
+start_test_services
+bash scripts/start-dockerd.sh  # a Docker engine for the docker-marked tests
 .venv/bin/python -m pytest "$@"

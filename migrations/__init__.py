@@ -1,0 +1,1 @@
+"""Alembic migrations of the dlgrade database (run them with ``store.migrate.upgrade``)."""

@@ -1,0 +1,1 @@
+"""SQLAlchemy models and named queries shared by web and tasks (grader never)."""

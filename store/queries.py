@@ -1,0 +1,113 @@
+"""Named read queries over submissions, shared by the web (pages, API) and the tasks.
+
+Every function takes the session first and returns plain values or model objects;
+times are UTC-aware datetimes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.orm import Session, joinedload
+
+from store.models import Submission, utcnow
+
+PENDING = ("queued", "running")
+
+
+def queue_position(db: Session, submission: Submission) -> int | None:
+    """1-based place of ``submission`` among the queued and running rows (oldest
+    first, across every queue); None once it has finished."""
+    if submission.status not in PENDING:
+        return None
+    ahead = db.scalar(
+        select(func.count(Submission.id)).where(
+            Submission.status.in_(PENDING),
+            (Submission.created_at < submission.created_at)
+            | ((Submission.created_at == submission.created_at) & (Submission.id < submission.id)),
+        )
+    )
+    return int(ahead or 0) + 1
+
+
+def start_of_day(now: datetime) -> datetime:
+    """Midnight (in ``now``'s time zone, UTC for the service) starting ``now``'s day."""
+    return datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
+
+
+def submissions_today(db: Session, user_id: int, assignment_id: int, now: datetime) -> int:
+    """How many submissions ``user_id`` made to ``assignment_id`` since midnight of ``now``."""
+    count = db.scalar(
+        select(func.count(Submission.id)).where(
+            Submission.user_id == user_id,
+            Submission.assignment_id == assignment_id,
+            Submission.created_at >= start_of_day(now),
+        )
+    )
+    return int(count or 0)
+
+
+def best_scores(db: Session, user_id: int) -> dict[int, float]:
+    """assignment_id -> the best score among ``user_id``'s graded submissions."""
+    rows = db.execute(
+        select(Submission.assignment_id, func.max(Submission.score))
+        .where(Submission.user_id == user_id, Submission.status == "done",
+               Submission.score.is_not(None))
+        .group_by(Submission.assignment_id)
+    ).all()
+    return {int(assignment_id): float(best) for assignment_id, best in rows if best is not None}
+
+
+def _newest_first(query: Select[Submission]) -> Select[Submission]:
+    return query.order_by(Submission.created_at.desc(), Submission.id.desc())
+
+
+def assignment_submissions(db: Session, assignment_id: int) -> Sequence[Submission]:
+    """Every submission to an assignment, newest first, with its user loaded."""
+    query = select(Submission).where(Submission.assignment_id == assignment_id)
+    return db.scalars(_newest_first(query).options(joinedload(Submission.user))).all()
+
+
+def user_submissions(
+    db: Session, user_id: int, assignment_id: int | None = None
+) -> Sequence[Submission]:
+    """A user's submissions (to one assignment, or all), newest first, with assignments."""
+    query = select(Submission).where(Submission.user_id == user_id)
+    if assignment_id is not None:
+        query = query.where(Submission.assignment_id == assignment_id)
+    return db.scalars(_newest_first(query).options(joinedload(Submission.assignment))).all()
+
+
+def latest_submissions(
+    db: Session, assignment_id: int | None = None, limit: int = 50
+) -> Sequence[Submission]:
+    """The most recent submissions (of one assignment, or all), with users and assignments."""
+    query = select(Submission)
+    if assignment_id is not None:
+        query = query.where(Submission.assignment_id == assignment_id)
+    options = (joinedload(Submission.user), joinedload(Submission.assignment))
+    return db.scalars(_newest_first(query).options(*options).limit(limit)).all()
+
+
+def queue_stats(db: Session, now: datetime | None = None) -> dict[str, int]:
+    """Queue depth for the dashboard: queued, running, and done / error in the last hour."""
+    now = now or utcnow()
+    pending = _count_by_status(db, Submission.status.in_(PENDING))
+    finished = _count_by_status(db, Submission.status.in_(("done", "error")),
+                                Submission.finished_at >= now - timedelta(hours=1))
+    return {
+        "queued": pending.get("queued", 0),
+        "running": pending.get("running", 0),
+        "done_last_hour": finished.get("done", 0),
+        "error_last_hour": finished.get("error", 0),
+    }
+
+
+def _count_by_status(db: Session, *conditions: ColumnElement[bool]) -> dict[str, int]:
+    rows = db.execute(
+        select(Submission.status, func.count(Submission.id))
+        .where(*conditions).group_by(Submission.status)
+    ).all()
+    return {str(status): int(count) for status, count in rows}

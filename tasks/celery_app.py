@@ -1,0 +1,133 @@
+"""The Celery application, built from :class:`Settings` (no import-time state).
+
+Delivery settings follow SECURITY.md §4.2: late acks and reject-on-worker-lost (a
+killed worker's message is delivered again), prefetch 1, time limits below the Redis
+visibility timeout, no result backend (the database is the truth). The tasks are thin
+shells: ``dlgrade.grade_submission(id)`` runs :class:`tasks.jobs.GradingJob`, and
+``dlgrade.reconcile()`` runs :func:`tasks.reconcile.reconcile`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init
+from sqlalchemy.exc import SQLAlchemyError
+
+from store import leases
+from store.db import SessionFactory, make_engine, make_session_factory
+from tasks.jobs import GradingJob
+from tasks.queueing import GRADE_TASK, RECONCILE_TASK, CeleryEnqueuer
+from tasks.reconcile import reconcile
+from tasks.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SOFT_LIMIT_MARGIN = 30  # seconds between the soft and the hard time limit
+FAILURE_RETRIES = 5  # retries after an exception (database down, ...) before giving up
+CONNECT_TIMEOUT = 3.0
+
+
+def make_celery(settings: Settings) -> Celery:
+    """A Celery app for ``settings.broker_url`` with the dlgrade tasks registered."""
+    if not settings.broker_url:
+        raise ValueError("make_celery needs settings.broker_url (embedded mode has no broker)")
+    app = Celery("dlgrade", set_as_current=False)
+    app.conf.update(celery_config(settings))
+    runtime = WorkerRuntime(settings)
+    app.task(name=GRADE_TASK, bind=True, max_retries=None, shared=False)(_grade_task(runtime))
+    app.task(name=RECONCILE_TASK, bind=True, shared=False)(_reconcile_task(runtime, app))
+    worker_process_init.connect(runtime.after_fork, weak=False)
+    return app
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    soft = max(settings.task_time_limit - SOFT_LIMIT_MARGIN, settings.task_time_limit // 2)
+    return {
+        "broker_url": settings.broker_url,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_timeout": CONNECT_TIMEOUT,
+        "broker_transport_options": {
+            "visibility_timeout": settings.visibility_timeout,
+            "socket_connect_timeout": CONNECT_TIMEOUT,
+        },
+        "result_backend": None,
+        "task_ignore_result": True,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_time_limit": settings.task_time_limit,
+        "task_soft_time_limit": soft,
+        "task_default_queue": "cpu",
+        "task_routes": {GRADE_TASK: {"queue": "cpu"}, RECONCILE_TASK: {"queue": "cpu"}},
+        "worker_soft_shutdown_timeout": 10.0,
+        # A broker blip must not kill gradings in progress: their result goes to the
+        # database, and the redelivered message is absorbed by the claim.
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
+    }
+
+
+class WorkerRuntime:
+    """Per-process state of a worker: the database engine (made lazily, and again in a
+    forked pool child, whose inherited connections belong to the parent)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._factory: SessionFactory | None = None
+        self._pid = 0
+
+    def db_factory(self) -> SessionFactory:
+        if self._factory is None or self._pid != os.getpid():
+            self._factory = make_session_factory(make_engine(self.settings.database_url))
+            self._pid = os.getpid()
+        return self._factory
+
+    def after_fork(self, **_: Any) -> None:
+        if self._factory is not None and self._pid != os.getpid():
+            engine = self._factory.kw["bind"]
+            engine.dispose(close=False)  # the parent's connections: leave them alone
+            self._factory = None
+
+    def job(self, hostname: str | None) -> GradingJob:
+        worker = f"{hostname or socket.gethostname()}:{os.getpid()}"
+        return GradingJob(self.settings, self.db_factory(), worker=worker)
+
+
+def _grade_task(runtime: WorkerRuntime) -> Any:
+    def grade_submission(self: Any, submission_id: int) -> str:
+        """Grade one submission; the claim makes duplicate deliveries no-ops."""
+        try:
+            outcome = runtime.job(self.request.hostname).run(submission_id)
+        except Exception as exc:
+            if self.request.retries >= FAILURE_RETRIES:
+                raise
+            countdown = min(2 ** self.request.retries * 5, 300)
+            log.warning("submission %s: %s; retrying in %s s", submission_id, exc, countdown)
+            raise self.retry(exc=exc, countdown=countdown) from exc
+        if outcome == "busy":  # another worker holds a live lease: look again when it ends
+            raise self.retry(countdown=_until_lease_expiry(runtime, submission_id) + 1)
+        return outcome
+
+    return grade_submission
+
+
+def _until_lease_expiry(runtime: WorkerRuntime, submission_id: int) -> float:
+    try:
+        with runtime.db_factory()() as db:
+            return leases.seconds_until_expiry(db, submission_id)
+    except SQLAlchemyError:
+        return float(runtime.settings.lease_seconds)
+
+
+def _reconcile_task(runtime: WorkerRuntime, app: Celery) -> Any:
+    def reconcile_submissions(self: Any) -> int:
+        """Re-publish submissions whose message may have been lost."""
+        return reconcile(runtime.db_factory(), CeleryEnqueuer(app), runtime.settings)
+
+    return reconcile_submissions

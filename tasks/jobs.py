@@ -1,0 +1,226 @@
+"""Grading one submission: a plain class, no Celery (the tasks are shells around it).
+
+``GradingJob.run(id)`` claims the row (lease + attempt), grades the stored archive
+while a heartbeat renews the lease, and stores the result and its per-test rows in one
+transaction conditional on the claimed attempt. Duplicate deliveries and crashed
+workers therefore produce exactly one result. An unexpected exception leaves nothing
+marked done, expires the lease (so a retry can claim at once) and propagates.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from grader.grade import grade_archive
+from grader.results import GradingResult
+from grader.spec import AssignmentSpec, SpecError, load_spec, resolve_assignment
+from sandbox.backend import Backend
+from sandbox.select import choose_backend
+from store import leases
+from store.archives import ArchiveStore
+from store.db import SessionFactory
+from store.models import Assignment, Submission, TestScore, utcnow
+from tasks.settings import Settings
+
+log = logging.getLogger(__name__)
+
+JobOutcome = Literal["done", "error", "not-claimed", "busy"]
+MISCONFIGURED = "The grader for this assignment is misconfigured; course staff have been notified."
+ARCHIVE_MISSING = "Your upload could not be found on the server; please submit it again."
+
+
+@dataclass(frozen=True)
+class Work:
+    """What the claimed row asks for, read in the claim's wake."""
+
+    archive_sha256: str
+    late_days: int
+    late_penalty_per_day: float
+    slug: str
+    folder: str | None
+
+
+class Unusable(Exception):
+    """The submission cannot be graded however often it is retried (student message,
+    staff detail)."""
+
+    def __init__(self, message: str, detail: str) -> None:
+        super().__init__(message)
+        self.message, self.detail = message, detail
+
+
+class GradingJob:
+    """Grades submissions by id; one instance serves many runs (one at a time)."""
+
+    def __init__(
+        self, settings: Settings, db_factory: SessionFactory, *, worker: str | None = None,
+        backend: Callable[[], Backend] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.db_factory = db_factory
+        self.worker = worker or settings.worker_name
+        self.archives = ArchiveStore(settings.data_dir)
+        self.backend = backend or (lambda: choose_backend(settings.sandbox))
+
+    def run(self, submission_id: int) -> JobOutcome:
+        with self.db_factory() as db:
+            claim = leases.claim(db, submission_id, self.worker, self.settings.lease_seconds,
+                                 self.settings.max_attempts)
+        if claim.status == "exhausted":
+            log.error("submission %s: gave up after %s attempts", submission_id, claim.attempt)
+            return "error"
+        if claim.status != "claimed":
+            return claim.status
+        log.info("submission %s: attempt %s on %s", submission_id, claim.attempt, self.worker)
+        heartbeat = Heartbeat(self, submission_id, claim.attempt)
+        try:
+            return self._grade_and_store(submission_id, claim.attempt)
+        except Exception:
+            heartbeat.stop()  # first, or a late renewal would undo the release
+            self._release(submission_id, claim.attempt, traceback.format_exc())
+            raise
+        finally:
+            heartbeat.stop()
+
+    def _grade_and_store(self, submission_id: int, attempt: int) -> JobOutcome:
+        started = time.monotonic()
+        work = self._work(submission_id)
+        try:
+            spec, archive = self._inputs(work)
+        except Unusable as unusable:
+            return self._store_failure(submission_id, attempt, unusable, started)
+        result = grade_archive(spec, archive, self.backend())
+        return self._store(submission_id, attempt, work, result, time.monotonic() - started)
+
+    def _work(self, submission_id: int) -> Work:
+        with self.db_factory() as db:
+            row = db.execute(
+                select(Submission.archive_sha256, Submission.late_days,
+                       Assignment.late_penalty_per_day, Assignment.slug, Assignment.folder)
+                .join(Assignment, Submission.assignment_id == Assignment.id)
+                .where(Submission.id == submission_id)
+            ).one()
+        return Work(row.archive_sha256, row.late_days, row.late_penalty_per_day, row.slug,
+                    row.folder)
+
+    def _inputs(self, work: Work) -> tuple[AssignmentSpec, Path]:
+        try:
+            spec = load_spec(Path(work.folder)) if work.folder else resolve_assignment(work.slug)
+        except SpecError as exc:
+            raise Unusable(MISCONFIGURED, str(exc)) from None
+        try:
+            archive = self.archives.path(work.archive_sha256)
+        except ValueError as exc:
+            raise Unusable(ARCHIVE_MISSING, str(exc)) from None
+        if not archive.is_file():
+            raise Unusable(ARCHIVE_MISSING, f"{archive} does not exist")
+        return spec, archive
+
+    def _store(self, submission_id: int, attempt: int, work: Work, result: GradingResult,
+               seconds: float) -> JobOutcome:
+        document = result.to_gradescope()
+        score = apply_late_penalty(document, work.late_days, work.late_penalty_per_day)
+        status: JobOutcome = "error" if result.rejected is not None else "done"
+        values: dict[str, Any] = {
+            "status": status, "score": score, "max_score": result.max_score,
+            "results": document, "grading_seconds": round(seconds, 3), "finished_at": utcnow(),
+            "error": result.rejected, "staff_detail": "\n".join(result.staff_log) or None,
+        }
+        return self._finish(submission_id, attempt, values, test_rows(result), status)
+
+    def _store_failure(self, submission_id: int, attempt: int, unusable: Unusable,
+                       started: float) -> JobOutcome:
+        values: dict[str, Any] = {
+            "status": "error", "error": unusable.message, "staff_detail": unusable.detail,
+            "finished_at": utcnow(), "grading_seconds": round(time.monotonic() - started, 3),
+        }
+        return self._finish(submission_id, attempt, values, [], "error")
+
+    def _finish(self, submission_id: int, attempt: int, values: dict[str, Any],
+                tests: list[TestScore], status: JobOutcome) -> JobOutcome:
+        with self.db_factory() as db:
+            stored = leases.finish(db, submission_id, attempt, self.worker, values, tests)
+        if not stored:
+            log.warning("submission %s: attempt %s lost its lease; result discarded",
+                        submission_id, attempt)
+            return "not-claimed"
+        return status
+
+    def _release(self, submission_id: int, attempt: int, detail: str) -> None:
+        """Best effort: the database may be what failed."""
+        try:
+            with self.db_factory() as db:
+                leases.release(db, submission_id, attempt, self.worker, detail)
+        except SQLAlchemyError:
+            log.warning("submission %s: could not release the lease; it will expire",
+                        submission_id, exc_info=True)
+
+
+def apply_late_penalty(document: dict[str, Any], late_days: int, per_day: float) -> float:
+    """Scale the document's top-level score for lateness (floored at 0) and say so in its
+    output; per-test scores stay as graded. Returns the score to store."""
+    raw = float(document["score"])
+    if late_days <= 0 or per_day <= 0:
+        return raw
+    factor = max(0.0, 1.0 - per_day * late_days)
+    score = round(raw * factor, 4)
+    plural = "s" if late_days != 1 else ""
+    note = (f"Submitted {late_days} day{plural} late: the score of {raw:g} is reduced by "
+            f"{(1 - factor) * 100:g}% to {score:g}.")
+    document["score"] = score
+    document["output"] = f"{note}\n\n{document['output']}" if document.get("output") else note
+    return score
+
+
+def test_rows(result: GradingResult) -> list[TestScore]:
+    return [
+        TestScore(
+            position=position, number=test.number, name=test.name, score=test.score,
+            max_score=test.max_score, outcome=str(test.outcome), visibility=test.visibility,
+            output=test.output, staff_detail=test.staff_detail,
+        )
+        for position, test in enumerate(result.tests)
+    ]
+
+
+class Heartbeat:
+    """Renews the lease every lease/3 seconds in a thread, from creation until stop()."""
+
+    def __init__(self, job: GradingJob, submission_id: int, attempt: int) -> None:
+        self.job, self.submission_id, self.attempt = job, submission_id, attempt
+        self.interval = max(job.settings.lease_seconds / 3, 0.2)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True,
+                                       name=f"heartbeat-{submission_id}")
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Idempotent. A renewal stuck on an unreachable database is not waited for long."""
+        self.stopped.set()
+        self.thread.join(timeout=self.interval + 5)
+
+    def _beat(self) -> None:
+        settings = self.job.settings
+        while not self.stopped.wait(self.interval):
+            try:
+                with self.job.db_factory() as db:
+                    ours = leases.renew(db, self.submission_id, self.attempt, self.job.worker,
+                                        settings.lease_seconds)
+            except SQLAlchemyError:
+                log.warning("submission %s: lease renewal failed", self.submission_id,
+                            exc_info=True)
+                continue
+            if not ours:
+                log.warning("submission %s: attempt %s no longer holds the lease",
+                            self.submission_id, self.attempt)
+                return

@@ -1,0 +1,89 @@
+"""Service settings: one typed object built from a mapping (Flask config or environment).
+
+Config flows one way: defaults -> instance file -> ``DLGRADE_*`` environment -> test
+mapping (web.create_app merges those into app.config); below web and tasks, code gets
+this object, never ``os.environ`` or ``current_app``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+INSECURE_SECRET = "dev-insecure-secret"
+
+
+class ConfigError(Exception):
+    """A setting is missing or inconsistent; the message says what to set."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    secret_key: str
+    broker_url: str | None = None  # None: embedded in-process worker, no Redis
+    embedded: bool = False
+    sandbox: str = "auto"  # auto | process | none (| docker later)
+    max_upload_bytes: int = 16 << 20
+    lease_seconds: int = 120  # renewed by a heartbeat while grading
+    max_attempts: int = 3
+    task_time_limit: int = 1800
+    visibility_timeout: int = 7200
+    reconcile_interval: float = 30.0
+    queued_stale_after: float = 60.0  # a queued row older than this is re-enqueued
+    worker_name: str = ""
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any]) -> Settings:
+        """Read ``DLGRADE_<FIELD>`` keys (upper case) from ``mapping``."""
+        data_dir = Path(str(mapping.get("DLGRADE_DATA_DIR") or Path.cwd() / "dlgrade-data"))
+        values: dict[str, Any] = {"data_dir": data_dir}
+        for field in fields(cls):
+            key = f"DLGRADE_{field.name.upper()}"
+            if field.name != "data_dir" and mapping.get(key) not in (None, ""):
+                values[field.name] = _convert(field.type, mapping[key], key)
+        values.setdefault("database_url", f"sqlite:///{data_dir / 'dlgrade.db'}")
+        values.setdefault("secret_key", INSECURE_SECRET if values.get("embedded") else "")
+        values.setdefault("worker_name", f"{os.uname().nodename}:{os.getpid()}")
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        return cls.from_mapping({**os.environ, **overrides})
+
+    def validate(self) -> None:
+        if not self.embedded and self.secret_key in ("", INSECURE_SECRET):
+            raise ConfigError(
+                "DLGRADE_SECRET_KEY is not set: production mode needs a long random secret "
+                "(for example: python -c 'import secrets; print(secrets.token_hex(32))')."
+            )
+        if not self.embedded and not self.broker_url:
+            raise ConfigError("DLGRADE_BROKER_URL is not set (e.g. redis://localhost:6379/0).")
+        if self.visibility_timeout <= self.task_time_limit + 60:
+            raise ConfigError(
+                f"DLGRADE_VISIBILITY_TIMEOUT ({self.visibility_timeout} s) must exceed "
+                f"DLGRADE_TASK_TIME_LIMIT ({self.task_time_limit} s) by more than 60 s, "
+                "or long gradings would be delivered twice."
+            )
+        if self.max_attempts < 1:
+            raise ConfigError("DLGRADE_MAX_ATTEMPTS must be at least 1.")
+
+
+def _convert(kind: Any, value: Any, key: str) -> Any:
+    kind = str(kind)
+    try:
+        if kind == "bool":
+            return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+    except ValueError:
+        raise ConfigError(f"{key}={value!r} is not a valid {kind}") from None
+    return str(value)

@@ -1,0 +1,248 @@
+"""tasks/jobs.py: GradingJob end to end on SQLite (real grader, real archives)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
+
+from grader.grade import grade_archive
+from grader.results import GradingResult
+from sandbox.process_backend import unavailable_reason
+from store import leases
+from store.db import SessionFactory
+from store.models import Submission, TestScore
+from tasks import jobs
+from tasks.jobs import ARCHIVE_MISSING, MISCONFIGURED, GradingJob, apply_late_penalty
+from tests.conftest import MYTORCH_SOLUTION, require
+from tests.services import World, make_settings, tar_gz
+
+
+@pytest.fixture
+def world(sqlite_factory: SessionFactory, tmp_path: Path) -> World:
+    return World.create(sqlite_factory, tmp_path / "data")
+
+
+def job_for(world: World, sqlite_url: str, worker: str = "test-worker",
+            **overrides: Any) -> GradingJob:
+    settings = make_settings(world.data_dir, sqlite_url, **overrides)
+    return GradingJob(settings, world.db_factory, worker=worker)
+
+
+def stored_tests(world: World) -> list[TestScore]:
+    with world.db_factory() as db:
+        return list(db.scalars(select(TestScore).order_by(TestScore.position)))
+
+
+def test_the_reference_solution_is_done_with_full_marks(world: World, sqlite_url: str) -> None:
+    reason = unavailable_reason()
+    require(reason is None, f"the process sandbox ({reason})")
+    submission_id = world.submission(world.assignment(), tar_gz(MYTORCH_SOLUTION))
+    assert job_for(world, sqlite_url, sandbox="process").run(submission_id) == "done"
+    row = world.get(submission_id)
+    assert (row.status, row.score, row.max_score, row.attempt) == ("done", 100.0, 100.0, 1)
+    assert row.lease_until is None and row.finished_at is not None and row.error is None
+    assert row.results is not None and row.results["score"] == 100.0
+    assert len(row.results["tests"]) == 8  # type: ignore[arg-type]
+    assert row.grading_seconds is not None and row.grading_seconds > 0
+    assert row.staff_detail is not None and "backend=process" in row.staff_detail
+    scores = stored_tests(world)
+    assert [t.position for t in scores] == list(range(8))
+    assert all(t.outcome == "passed" and t.score == t.max_score for t in scores)
+    assert sum(t.max_score for t in scores) == 100
+
+
+def test_a_malformed_archive_ends_in_error_with_the_reason(world: World, sqlite_url: str) -> None:
+    submission_id = world.submission(world.assignment(), b"this is not a tarball at all")
+    assert job_for(world, sqlite_url).run(submission_id) == "error"
+    row = world.get(submission_id)
+    assert row.status == "error" and row.score == 0.0
+    assert row.error is not None and "not a valid" in row.error
+    assert row.results is not None and str(row.results["output"]).startswith(
+        "Your handin was not graded")
+
+
+def test_a_job_that_raises_leaves_no_result_and_frees_the_row(
+    world: World, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    submission_id = world.submission(world.assignment(), tar_gz(MYTORCH_SOLUTION))
+
+    def explode(*args: object, **kwargs: object) -> GradingResult:
+        raise RuntimeError("the grader fell over")
+
+    monkeypatch.setattr(jobs, "grade_archive", explode)
+    with pytest.raises(RuntimeError, match="fell over"):
+        job_for(world, sqlite_url).run(submission_id)
+    row = world.get(submission_id)
+    assert (row.status, row.score, row.results) == ("running", None, None)
+    assert stored_tests(world) == []
+    assert row.staff_detail is not None and "the grader fell over" in row.staff_detail
+    with world.db_factory() as db:
+        assert leases.seconds_until_expiry(db, submission_id) == 0  # a retry may claim at once
+
+
+def test_a_database_failure_at_the_result_write_marks_nothing_done(
+    world: World, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    submission_id = world.submission(world.assignment(), b"junk")
+    real_finish = leases.finish
+
+    def finish_then_fail(db: Any, *args: Any, **kwargs: Any) -> bool:
+        db.execute(update(Submission).where(Submission.id == submission_id)
+                   .values(status="done"))
+        db.add(TestScore(submission_id=submission_id, position=0, number="1", name="t",
+                         score=1, max_score=1, outcome="passed", visibility="visible"))
+        db.flush()
+        raise OperationalError("UPDATE submissions", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(leases, "finish", finish_then_fail)
+    with pytest.raises(OperationalError):
+        job_for(world, sqlite_url).run(submission_id)
+    assert world.get(submission_id).status == "running"
+    assert stored_tests(world) == []
+    monkeypatch.setattr(leases, "finish", real_finish)
+    assert job_for(world, sqlite_url).run(submission_id) == "error"  # the retry: attempt 2
+    assert world.get(submission_id).attempt == 2
+
+
+def test_a_second_run_of_a_finished_submission_is_a_no_op(world: World, sqlite_url: str) -> None:
+    submission_id = world.submission(world.assignment(), b"junk")
+    job = job_for(world, sqlite_url)
+    assert job.run(submission_id) == "error"
+    assert job.run(submission_id) == "not-claimed"
+    assert world.get(submission_id).attempt == 1
+
+
+def test_a_row_with_a_live_lease_is_busy(world: World, sqlite_url: str) -> None:
+    submission_id = world.submission(world.assignment(), b"junk")
+    with world.db_factory() as db:
+        leases.claim(db, submission_id, "someone-else", 60, 3)
+    assert job_for(world, sqlite_url).run(submission_id) == "busy"
+
+
+def test_a_job_that_lost_its_lease_discards_its_result(
+    world: World, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    submission_id = world.submission(world.assignment(), tar_gz(MYTORCH_SOLUTION))
+    real = grade_archive
+
+    def overtaken(*args: Any, **kwargs: Any) -> GradingResult:
+        with world.db_factory() as db:  # another worker claims after our lease "expired"
+            db.execute(update(Submission).values(attempt=2, worker="other"))
+            db.commit()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, "grade_archive", overtaken)
+    assert job_for(world, sqlite_url).run(submission_id) == "not-claimed"
+    row = world.get(submission_id)
+    assert (row.status, row.worker, row.results) == ("running", "other", None)
+    assert stored_tests(world) == []
+
+
+def test_the_heartbeat_keeps_the_lease_alive(
+    world: World, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    submission_id = world.submission(world.assignment(), b"junk")
+    seen: list[float] = []
+    real = grade_archive
+
+    def slow(*args: Any, **kwargs: Any) -> GradingResult:
+        for _ in range(6):
+            time.sleep(0.5)
+            with world.db_factory() as db:
+                seen.append(leases.seconds_until_expiry(db, submission_id))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, "grade_archive", slow)
+    assert job_for(world, sqlite_url, lease_seconds=1).run(submission_id) == "error"
+    assert min(seen) > 0, f"the lease lapsed during grading: {seen}"
+
+
+def test_the_attempt_cap(world: World, sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    submission_id = world.submission(world.assignment(), b"junk")
+
+    def explode(*args: object, **kwargs: object) -> GradingResult:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(jobs, "grade_archive", explode)
+    job = job_for(world, sqlite_url, max_attempts=2)
+    for _ in range(2):
+        with pytest.raises(RuntimeError):
+            job.run(submission_id)
+    assert job.run(submission_id) == "error"
+    row = world.get(submission_id)
+    assert (row.status, row.attempt) == ("error", 2)
+    assert row.error == "Grading failed 2 times in a row; course staff have been notified."
+    assert row.staff_detail is not None and "RuntimeError: boom" in row.staff_detail
+
+
+def test_late_submissions_lose_the_penalty(world: World, sqlite_url: str) -> None:
+    reason = unavailable_reason()
+    require(reason is None, f"the process sandbox ({reason})")
+    assignment = world.assignment(late_penalty_per_day=0.1)
+    submission_id = world.submission(assignment, tar_gz(MYTORCH_SOLUTION), late_days=2)
+    assert job_for(world, sqlite_url, sandbox="process").run(submission_id) == "done"
+    row = world.get(submission_id)
+    assert row.score == 80.0 and row.max_score == 100.0
+    assert row.results is not None and row.results["score"] == 80.0
+    assert str(row.results["output"]).startswith(
+        "Submitted 2 days late: the score of 100 is reduced by 20% to 80.")
+    assert sum(t.score for t in stored_tests(world)) == 100  # per-test scores as graded
+
+
+@pytest.mark.parametrize(
+    ("late_days", "per_day", "expected"),
+    [(0, 0.1, 50.0), (1, 0.0, 50.0), (1, 0.1, 45.0), (3, 0.25, 12.5), (11, 0.1, 0.0)],
+)
+def test_apply_late_penalty(late_days: int, per_day: float, expected: float) -> None:
+    document: dict[str, Any] = {"score": 50.0, "output": ""}
+    assert apply_late_penalty(document, late_days, per_day) == expected
+    assert document["score"] == expected
+    assert ("late" in document["output"]) == (late_days > 0 and per_day > 0)
+
+
+def test_an_unloadable_assignment_folder_is_an_error_for_staff(
+    world: World, sqlite_url: str, tmp_path: Path
+) -> None:
+    assignment = world.assignment(slug="gone", folder=tmp_path / "no-such-folder")
+    submission_id = world.submission(assignment, b"junk")
+    assert job_for(world, sqlite_url).run(submission_id) == "error"
+    row = world.get(submission_id)
+    assert row.error == MISCONFIGURED
+    assert row.staff_detail is not None and "no spec.toml" in row.staff_detail
+
+
+def test_a_missing_archive_is_an_error(world: World, sqlite_url: str) -> None:
+    submission_id = world.submission(world.assignment(), b"junk")
+    with world.db_factory() as db:
+        db.execute(update(Submission).values(archive_sha256="f" * 64))
+        db.commit()
+    assert job_for(world, sqlite_url).run(submission_id) == "error"
+    assert world.get(submission_id).error == ARCHIVE_MISSING
+
+
+def test_concurrent_runs_grade_once(world: World, sqlite_url: str) -> None:
+    submission_id = world.submission(world.assignment(), b"junk")
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def run(name: str) -> None:
+        job = job_for(world, sqlite_url, worker=name)
+        barrier.wait()
+        outcomes.append(job.run(submission_id))
+
+    threads = [threading.Thread(target=run, args=(f"w{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("error") == 1  # the one that graded (a malformed archive)
+    assert set(outcomes) <= {"error", "busy", "not-claimed"}
+    with world.db_factory() as db:
+        assert db.scalar(select(func.count(TestScore.id))) == 8
+    assert world.get(submission_id).attempt == 1
