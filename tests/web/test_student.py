@@ -1,0 +1,109 @@
+"""Student pages of web/student.py: the list, history, results and status.json."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from flask.testing import FlaskClient
+
+from tests.web.factories import AuthActions, Factory, World, gs_test
+
+
+def test_assignment_list_shows_deadline_and_best_score(
+    client: FlaskClient, auth: AuthActions, make: Factory, world: World
+) -> None:
+    world.assignment.due_at = datetime.now(UTC) + timedelta(days=3, hours=2)
+    make.db.commit()
+    make.graded(world.alice, world.assignment, [gs_test(1, "t", 40, 100)])
+    make.graded(world.alice, world.assignment, [gs_test(1, "t", 70, 100)])
+    make.graded(world.bob, world.assignment, [gs_test(1, "t", 100, 100)])
+    auth.login(world.alice.email)
+    page = client.get("/").get_data(as_text=True)
+    assert "due in 3 days" in page
+    assert "UTC" in page
+    assert "70 / 100" in page and "100 / 100" not in page
+
+
+def test_unreleased_assignments_are_not_listed(
+    client: FlaskClient, auth: AuthActions, make: Factory, world: World
+) -> None:
+    make.assignment(world.course, slug="next", title="Next week",
+                    release_at=datetime.now(UTC) + timedelta(days=2))
+    auth.login(world.alice.email)
+    assert "Next week" not in client.get("/").get_data(as_text=True)
+
+
+def test_history_lists_own_submissions_only(
+    client: FlaskClient, auth: AuthActions, make: Factory, world: World
+) -> None:
+    mine = make.submission(world.alice, world.assignment, filename="mine.tar")
+    make.submission(world.bob, world.assignment, filename="bobs.tar")
+    auth.login(world.alice.email)
+    page = client.get(f"/assignments/{world.assignment.id}").get_data(as_text=True)
+    assert f"/submissions/{mine.id}" in page and "mine.tar" in page
+    assert "bobs.tar" not in page
+
+
+def test_other_students_submission_is_404(
+    client: FlaskClient, auth: AuthActions, make: Factory, world: World
+) -> None:
+    theirs = make.graded(world.bob, world.assignment, [gs_test(1, "t", 1, 1)])
+    auth.login(world.alice.email)
+    for url in (f"/submissions/{theirs.id}", f"/submissions/{theirs.id}/status.json",
+                f"/staff/submissions/{theirs.id}"):
+        assert client.get(url).status_code in (403, 404), url
+    assert client.get(f"/submissions/{theirs.id}").status_code == 404
+    assert client.get(f"/submissions/{theirs.id}/status.json").status_code == 404
+
+
+def test_status_json_follows_the_queue(
+    client: FlaskClient, auth: AuthActions, make: Factory, world: World
+) -> None:
+    base = datetime.now(UTC)
+    make.submission(world.bob, world.assignment, created_at=base - timedelta(minutes=3))
+    make.submission(world.bob, world.assignment, created_at=base - timedelta(minutes=2))
+    mine = make.submission(world.alice, world.assignment, created_at=base - timedelta(minutes=1))
+    auth.login(world.alice.email)
+    state = client.get(f"/submissions/{mine.id}/status.json").get_json()
+    assert state == {"id": mine.id, "status": "queued", "position": 3,
+                     "message": "queued — position 3 in queue"}
+    page = client.get(f"/submissions/{mine.id}").get_data(as_text=True)
+    assert "queued — position 3 in queue" in page
+    assert "results.js" in page and 'http-equiv="refresh"' in page
+
+    mine.status = "running"
+    make.db.commit()
+    assert client.get(f"/submissions/{mine.id}/status.json").get_json()["message"] == "running"
+
+
+def test_status_json_when_done(client: FlaskClient, auth: AuthActions, make: Factory,
+                               world: World) -> None:
+    done = make.graded(world.alice, world.assignment,
+                       [gs_test(1, "a", 5, 5), gs_test(2, "b", 0, 5, "hidden")])
+    auth.login(world.alice.email)
+    state = client.get(f"/submissions/{done.id}/status.json").get_json()
+    assert (state["status"], state["score"], state["max_score"]) == ("done", 5, 5)
+    page = client.get(f"/submissions/{done.id}").get_data(as_text=True)
+    assert "results.js" not in page  # nothing left to follow
+
+
+def test_error_shows_the_sentence(client: FlaskClient, auth: AuthActions, make: Factory,
+                                  world: World) -> None:
+    failed = make.submission(world.alice, world.assignment, status="error", attempt=3,
+                             error="Grading failed 3 times; course staff have been told.",
+                             staff_detail="Traceback: secret worker path")
+    auth.login(world.alice.email)
+    page = client.get(f"/submissions/{failed.id}").get_data(as_text=True)
+    assert "Grading failed 3 times; course staff have been told." in page
+    assert "secret worker path" not in page
+    state = client.get(f"/submissions/{failed.id}/status.json").get_json()
+    assert state["error"] == "Grading failed 3 times; course staff have been told."
+
+
+def test_upload_page_works_without_javascript(client: FlaskClient, auth: AuthActions,
+                                              world: World) -> None:
+    auth.login(world.alice.email)
+    page = client.get(f"/assignments/{world.assignment.id}").get_data(as_text=True)
+    assert 'enctype="multipart/form-data"' in page
+    assert 'type="file" name="file"' in page
+    assert "upload.js" in page

@@ -1,0 +1,28 @@
+"""The Flask application: ``create_app`` and one blueprint per audience (auth, student,
+staff, api). Views are short; the logic is in plain functions (``uploads``,
+``visibility``, ``lookups``, ``regrade``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from web import api, auth, config, csrf, errors, formatting, services, staff, student
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app. ``test_config`` overrides every other source of configuration
+    (tests use it, and so does ``dlgrade serve``); see :mod:`web.config`."""
+    app = Flask(__name__, instance_relative_config=True, instance_path=config.instance_path())
+    settings = config.init_app(app, test_config)
+    services.init_app(app, settings)
+    csrf.init_app(app)
+    formatting.init_app(app)
+    errors.init_app(app)
+    auth.init_app(app)
+    app.register_blueprint(student.bp)
+    app.register_blueprint(staff.bp)
+    app.register_blueprint(api.bp)
+    return app

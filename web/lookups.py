@@ -1,0 +1,128 @@
+"""Read queries of the web layer, scoped by who asks (the unscoped named queries are in
+``store.queries``).
+
+A user reaches the courses they are enrolled in (an admin reaches every course);
+students see only released assignments and only their own submissions. Anything out of
+scope is simply not found, so views answer 404 without revealing that it exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from grader.spec import AssignmentSpec, load_spec, resolve_assignment
+from store.models import Assignment, Course, Enrollment, Submission, User
+
+
+class AmbiguousSlug(Exception):
+    """The slug names assignments in several of the user's courses."""
+
+
+def spec_for(assignment: Assignment) -> AssignmentSpec:
+    return _spec(assignment.slug, assignment.folder)
+
+
+@lru_cache(maxsize=64)
+def _spec(slug: str, folder: str | None) -> AssignmentSpec:
+    return load_spec(Path(folder)) if folder else resolve_assignment(slug)
+
+
+def _course_scope(user: User) -> Select[int]:
+    if user.role == "admin":
+        return select(Course.id)
+    return select(Enrollment.course_id).where(Enrollment.user_id == user.id)
+
+
+def _assignment_scope(user: User, now: datetime) -> Select[Assignment]:
+    query = select(Assignment).where(Assignment.course_id.in_(_course_scope(user)))
+    if not user.is_staff:
+        query = query.where(or_(Assignment.release_at.is_(None), Assignment.release_at <= now))
+    return query
+
+
+def assignments_for(db: Session, user: User, now: datetime) -> Sequence[Assignment]:
+    query = _assignment_scope(user, now).options(joinedload(Assignment.course))
+    ordered = query.order_by(Assignment.due_at.is_(None), Assignment.due_at, Assignment.id)
+    return db.scalars(ordered).all()
+
+
+def assignment_for(db: Session, user: User, assignment_id: int, now: datetime) -> Assignment | None:
+    query = _assignment_scope(user, now).where(Assignment.id == assignment_id)
+    return db.scalars(query).first()
+
+
+def assignment_by_slug(
+    db: Session, user: User, slug: str, course: str | None, now: datetime
+) -> Assignment | None:
+    """The assignment called ``slug`` in the user's courses (or in ``course``)."""
+    query = _assignment_scope(user, now).where(Assignment.slug == slug).join(Assignment.course)
+    if course:
+        query = query.where(Course.slug == course)
+    found = db.scalars(query.options(joinedload(Assignment.course))).all()
+    if len(found) > 1:
+        courses = ", ".join(sorted(a.course.slug for a in found))
+        raise AmbiguousSlug(
+            f"{slug!r} is an assignment in several of your courses ({courses}); "
+            "add ?course=SLUG to say which."
+        )
+    return found[0] if found else None
+
+
+def submission_for(db: Session, user: User, submission_id: int) -> Submission | None:
+    """The submission if ``user`` owns it or is staff in its course; else None."""
+    query = (
+        select(Submission)
+        .where(Submission.id == submission_id)
+        .options(joinedload(Submission.assignment), selectinload(Submission.tests))
+    )
+    if user.is_staff:
+        query = query.join(Submission.assignment).where(
+            Assignment.course_id.in_(_course_scope(user))
+        )
+    else:
+        query = query.where(Submission.user_id == user.id)
+    return db.scalars(query).first()
+
+
+def submissions_by_assignment(
+    db: Session, user: User, assignment_ids: Sequence[int]
+) -> dict[int, list[Submission]]:
+    """The user's finished submissions, grouped by assignment (for best scores)."""
+    query = (
+        select(Submission)
+        .where(
+            Submission.user_id == user.id,
+            Submission.assignment_id.in_(assignment_ids),
+            Submission.status == "done",
+        )
+        .options(selectinload(Submission.tests))
+    )
+    grouped: dict[int, list[Submission]] = {}
+    for submission in db.scalars(query):
+        grouped.setdefault(submission.assignment_id, []).append(submission)
+    return grouped
+
+
+def staff_assignments(db: Session, user: User) -> Sequence[Assignment]:
+    query = (
+        select(Assignment)
+        .where(Assignment.course_id.in_(_course_scope(user)))
+        .options(joinedload(Assignment.course))
+        .order_by(Assignment.course_id, Assignment.due_at.is_(None), Assignment.due_at)
+    )
+    return db.scalars(query).all()
+
+
+def status_counts(db: Session, assignment: Assignment) -> dict[str, int]:
+    query = (
+        select(Submission.status, func.count(Submission.id))
+        .where(Submission.assignment_id == assignment.id)
+        .group_by(Submission.status)
+    )
+    return {status: int(count) for status, count in db.execute(query).all()}

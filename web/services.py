@@ -1,0 +1,72 @@
+"""The objects a request needs, built once per app: settings, the database session
+factory, the archive store and the enqueuer; and the request-scoped database session.
+
+Everything lives on ``app.extensions["dlgrade"]``; views reach it through
+:func:`services` and :func:`get_db`, plain functions below receive it as arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from flask import Flask, current_app, g
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from store.archives import ArchiveStore
+from store.db import SessionFactory, make_engine, make_session_factory
+from tasks.queueing import Enqueuer, make_enqueuer, submit
+from tasks.settings import Settings
+
+# An Enqueuer object may be given in the create_app mapping (tests, ``dlgrade serve``).
+ENQUEUER_KEY = "DLGRADE_ENQUEUER_OBJECT"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    db_factory: SessionFactory
+    archives: ArchiveStore
+    enqueuer: Enqueuer
+
+    def enqueue(self, submission_id: int) -> bool:
+        """Publish after commit; False when the broker is down (the reconciler retries)."""
+        return submit(self.db_factory, self.enqueuer, submission_id)
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.database_url)
+    app.extensions["dlgrade"] = Services(
+        settings=settings,
+        engine=engine,
+        db_factory=make_session_factory(engine),
+        archives=ArchiveStore(settings.data_dir),
+        enqueuer=_enqueuer(app.config, settings),
+    )
+    app.teardown_appcontext(close_db)
+
+
+def _enqueuer(config: Mapping[str, Any], settings: Settings) -> Enqueuer:
+    given = config.get(ENQUEUER_KEY)
+    return cast(Enqueuer, given) if given is not None else make_enqueuer(settings)
+
+
+def services() -> Services:
+    return cast(Services, current_app.extensions["dlgrade"])
+
+
+def get_db() -> Session:
+    """The request's database session, opened on first use and closed at teardown."""
+    if "db" not in g:
+        g.db = services().db_factory()
+    return cast(Session, g.db)
+
+
+def close_db(exc: BaseException | None = None) -> None:
+    db = g.pop("db", None)
+    if db is not None:
+        db.close()

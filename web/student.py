@@ -1,0 +1,116 @@
+"""Student pages: assignments, upload, history, and a results page that follows the
+grading live (``status.json``, polled by ``static/results.js``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, BinaryIO, cast
+
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from store import queries
+from store.models import Assignment, Submission
+from web import lookups
+from web.auth import current_user, login_required
+from web.services import get_db, services
+from web.uploads import UploadRejected, accept_upload, upload_limit
+from web.visibility import best, filtered_results, shown
+
+bp = Blueprint("student", __name__)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@bp.get("/")
+@login_required
+def index() -> ResponseReturnValue:
+    user = current_user()
+    assignments = lookups.assignments_for(get_db(), user, now())
+    finished = lookups.submissions_by_assignment(get_db(), user, [a.id for a in assignments])
+    rows = [(a, best(finished.get(a.id, []), now())) for a in assignments]
+    return render_template("student/index.html", rows=rows, now=now())
+
+
+@bp.get("/assignments/<int:assignment_id>")
+@login_required
+def assignment(assignment_id: int) -> ResponseReturnValue:
+    return render_assignment(assignment_or_404(assignment_id))
+
+
+@bp.post("/assignments/<int:assignment_id>/submissions")
+@login_required
+def upload(assignment_id: int) -> ResponseReturnValue:
+    target = assignment_or_404(assignment_id)
+    file = request.files.get("file")
+    if file is None or not file.filename:
+        return render_assignment(target, "Choose a .tar, .tar.gz or .zip file to upload.", 400)
+    stream = cast(BinaryIO, file.stream)
+    try:
+        submission = accept_upload(get_db(), services().settings, current_user(), target,
+                                   stream, file.filename, now())
+    except UploadRejected as rejected:
+        return render_assignment(target, rejected.message, rejected.status)
+    services().enqueue(submission.id)  # False only delays grading: the reconciler retries
+    flash(f"Received {submission.filename}; it is in the queue.", "info")
+    return redirect(url_for("student.submission", submission_id=submission.id))
+
+
+@bp.get("/submissions/<int:submission_id>")
+@login_required
+def submission(submission_id: int) -> ResponseReturnValue:
+    found = submission_or_404(submission_id)
+    return render_template(
+        "student/submission.html", s=found, view=shown(found, now(), staff=False),
+        document=filtered_results(found, now(), staff=False), progress=progress(found),
+        now=now(),
+    )
+
+
+@bp.get("/submissions/<int:submission_id>/status.json")
+@login_required
+def status(submission_id: int) -> ResponseReturnValue:
+    return jsonify(progress(submission_or_404(submission_id)))
+
+
+def assignment_or_404(assignment_id: int) -> Assignment:
+    found = lookups.assignment_for(get_db(), current_user(), assignment_id, now())
+    if found is None:
+        abort(404)
+    return found
+
+
+def submission_or_404(submission_id: int) -> Submission:
+    found = lookups.submission_for(get_db(), current_user(), submission_id)
+    if found is None:
+        abort(404)
+    return found
+
+
+def render_assignment(
+    target: Assignment, error: str | None = None, code: int = 200
+) -> ResponseReturnValue:
+    page = render_template(
+        "student/assignment.html", a=target, error=error, now=now(),
+        history=queries.user_submissions(get_db(), current_user().id, target.id),
+        limit=upload_limit(services().settings, lookups.spec_for(target)),
+    )
+    return page, code
+
+
+def progress(found: Submission) -> dict[str, Any]:
+    """What the results page needs to follow grading; scores only once done."""
+    state: dict[str, Any] = {"id": found.id, "status": found.status, "message": found.status}
+    if found.status == "queued":
+        position = queries.queue_position(get_db(), found)
+        state.update(position=position, message=f"queued — position {position} in queue")
+    elif found.status == "running":
+        state["message"] = "running"
+    elif found.status == "done":
+        view = shown(found, now(), staff=False)
+        state.update(score=view.score, max_score=view.max_score, message="done")
+    else:
+        state.update(error=found.error, message="error")
+    return state

@@ -1,0 +1,172 @@
+"""Accepting an upload: the policy checks, in the order a student would want to hear
+about them, then durable storage. Plain functions; the views only translate.
+
+Order: released? -> still open? -> daily limit -> size (while streaming into the
+content-addressed store) -> content (a trial extraction with the grader's own safe
+extractor; an archive with none of the required files is refused) -> the ``queued``
+row, committed. Enqueueing is the caller's next step, after the commit, so an accepted
+upload is never lost when the broker is down.
+
+Staff are exempt from the release date, the deadlines and the daily limit (they try
+handins out of hours) and their uploads are never late.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path, PurePath
+from typing import BinaryIO, cast
+
+from sqlalchemy.orm import Session
+
+from grader.extract import ExtractionError, extract_archive
+from grader.spec import AssignmentSpec
+from store.archives import ArchiveStore, ArchiveTooLarge
+from store.models import Assignment, Submission, User
+from store.queries import submissions_today
+from tasks.settings import Settings
+from web.lookups import spec_for
+
+MB = 1 << 20
+
+
+class UploadRejected(Exception):
+    """The upload was refused; ``message`` is the sentence for the student and
+    ``status`` the HTTP status the API answers with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def accept_upload(
+    db: Session,
+    settings: Settings,
+    user: User,
+    assignment: Assignment,
+    stream: BinaryIO,
+    filename: str,
+    now: datetime,
+) -> Submission:
+    """Check, store and record an upload; raises :class:`UploadRejected`."""
+    if not user.is_staff:
+        check_open(assignment, now)
+        check_daily_limit(db, user, assignment, now)
+    spec = spec_for(assignment)
+    store = ArchiveStore(settings.data_dir)
+    sha256, size = store_archive(store, stream, upload_limit(settings, spec))
+    check_content(store.path(sha256), spec)
+    submission = Submission(
+        assignment_id=assignment.id, user_id=user.id, status="queued", attempt=0,
+        archive_sha256=sha256, archive_size=size, filename=clean_filename(filename),
+        late_days=0 if user.is_staff else late_days(assignment, now), created_at=now,
+    )
+    db.add(submission)
+    db.commit()
+    return submission
+
+
+def check_open(assignment: Assignment, now: datetime) -> None:
+    if assignment.release_at is not None and now < assignment.release_at:
+        raise UploadRejected(
+            f"{assignment.title} is not open yet; it opens on {when(assignment.release_at)}.", 403
+        )
+    if assignment.due_at is None or now <= assignment.due_at:
+        return
+    due = f"The deadline for {assignment.title} passed on {when(assignment.due_at)}"
+    if assignment.late_due_at is None:
+        raise UploadRejected(f"{due}; late submissions are not accepted.", 403)
+    if now > assignment.late_due_at:
+        raise UploadRejected(
+            f"{due}; late submissions closed on {when(assignment.late_due_at)}.", 403
+        )
+
+
+def check_daily_limit(db: Session, user: User, assignment: Assignment, now: datetime) -> None:
+    limit = assignment.daily_limit
+    if limit is None:
+        return
+    used = submissions_today(db, user.id, assignment.id, now)
+    if used >= limit:
+        raise UploadRejected(
+            f"You have used {used} of {limit} submissions today; "
+            "the limit resets at midnight UTC.", 429
+        )
+
+
+def upload_limit(settings: Settings, spec: AssignmentSpec) -> int:
+    return min(settings.max_upload_bytes, spec.submission.max_bytes)
+
+
+def store_archive(store: ArchiveStore, stream: BinaryIO, limit: int) -> tuple[str, int]:
+    counted = CountingReader(stream)
+    try:
+        return store.put(cast(BinaryIO, counted), limit)  # put only calls read()
+    except ArchiveTooLarge:
+        raise UploadRejected(too_large(counted.drain(), limit), 413) from None
+
+
+def too_large(size: int, limit: int) -> str:
+    return f"Your file is {size / MB:.1f} MB; the limit is {limit / MB:g} MB."
+
+
+def check_content(archive: Path, spec: AssignmentSpec) -> None:
+    """Trial-extract with the grader's extractor, so what is accepted can be graded."""
+    scratch = Path(tempfile.mkdtemp(prefix="dlgrade-upload-"))
+    try:
+        extracted = extract_archive(archive, scratch, expected_top=spec.submission.top_level)
+    except ExtractionError as exc:
+        raise UploadRejected(str(exc), 422) from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    wanted = spec.submission.required_files
+    if wanted and not set(wanted) & set(extracted.files):
+        raise UploadRejected(wrong_files(wanted), 422)
+
+
+def wrong_files(wanted: tuple[str, ...]) -> str:
+    """A partial handin is graded (test by test); one with none of the files is refused,
+    since it is almost always the wrong archive and would only use up an attempt."""
+    shown = ", ".join(wanted[:3]) + (", …" if len(wanted) > 3 else "")
+    return f"Your archive contains none of the files this assignment grades ({shown}); " \
+        "check that you chose the right file."
+
+
+def late_days(assignment: Assignment, now: datetime) -> int:
+    """Whole days (rounded up) past the due date; 0 when on time."""
+    if assignment.due_at is None or now <= assignment.due_at:
+        return 0
+    return math.ceil((now - assignment.due_at) / timedelta(days=1))
+
+
+def clean_filename(filename: str) -> str:
+    name = PurePath(filename.replace("\\", "/")).name
+    return "".join(c for c in name if c.isprintable())[:255] or "upload"
+
+
+def when(moment: datetime) -> str:
+    return moment.strftime("%a %d %b %Y, %H:%M UTC")
+
+
+@dataclass
+class CountingReader:
+    """Counts what the store read, so a rejected upload's full size can be reported."""
+
+    inner: BinaryIO
+    count: int = 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.inner.read(size)
+        self.count += len(chunk)
+        return chunk
+
+    def drain(self) -> int:
+        """Read the rest (already bounded by the request size limit); the total size."""
+        while self.read(MB):
+            pass
+        return self.count
