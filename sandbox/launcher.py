@@ -72,16 +72,18 @@ def build_root(config: dict[str, Any]) -> str:
     root = config["root"]
     mount(None, "/", None, MS_REC | MS_PRIVATE, None)
     mount_tmpfs(root, 16, "755")
-    for path in config["host_paths"]:
-        host_path(root, path)
-    for source, target in config["binds"]:
-        bind_read_only(source, root + target)
+    # /tmp and /dev first: a runtime that lives under /tmp (a venv in a CI checkout, say)
+    # is then bound on top of the tmpfs instead of being hidden by it.
+    mount_tmpfs(root + "/tmp", config["tmp_mb"], "1777")
     mount_tmpfs(root + "/dev", 1, "755", MS_NOEXEC)
     for name in DEVICES:
         open(f"{root}/dev/{name}", "a").close()
         mount(f"/dev/{name}", f"{root}/dev/{name}", None, MS_BIND, None)
     mount_tmpfs(root + "/dev/shm", config["shm_mb"], "1777")
-    mount_tmpfs(root + "/tmp", config["tmp_mb"], "1777")
+    for path in config["host_paths"]:
+        host_path(root, path)
+    for source, target in config["binds"]:
+        bind_read_only(source, root + target)
     os.makedirs(root + "/proc", exist_ok=True)
     mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
     mount(None, root, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=16m,mode=755")

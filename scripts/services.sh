@@ -20,6 +20,7 @@ install_missing_services() {
   local missing=()
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   [ -n "$(find_initdb)" ] || missing+=(postgresql-common postgresql)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # the browser tests
   [ ${#missing[@]} -eq 0 ] && return 0
   echo "installing ${missing[*]}" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null

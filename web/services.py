@@ -20,7 +20,8 @@ from store.db import SessionFactory, make_engine, make_session_factory
 from tasks.queueing import Enqueuer, make_enqueuer, submit
 from tasks.settings import Settings
 
-# An Enqueuer object may be given in the create_app mapping (tests, ``dlgrade serve``).
+# An Enqueuer object may be given in the create_app mapping (tests); ``dlgrade serve``
+# replaces ``Services.enqueuer`` with the one that wakes its embedded worker.
 ENQUEUER_KEY = "DLGRADE_ENQUEUER_OBJECT"
 
 
