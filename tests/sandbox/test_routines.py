@@ -1,0 +1,138 @@
+"""The in-sandbox PyTorch routines, called directly (they are plain functions), and once
+through the process sandbox to show torch imports under its memory limit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from sandbox import routines
+from sandbox.backend import SandboxConfig
+from sandbox.process_backend import ProcessBackend
+from sandbox.session import SessionLimits
+
+
+class Tiny(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 2)
+        self.scale = nn.Parameter(torch.ones(2))
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.fc(x)) * self.scale
+
+
+def test_parameters_load_and_summary() -> None:
+    model = Tiny()
+    rows = routines.torch_parameters(model)
+    assert [(r["name"], r["shape"]) for r in rows] == [
+        ("scale", [2]), ("fc.weight", [2, 3]), ("fc.bias", [2])]
+    weight = np.arange(6, dtype=np.float32).reshape(2, 3)
+    assert routines.torch_load_parameters(model, {"fc.weight": weight}) == 1
+    assert np.array_equal(model.fc.weight.detach().numpy(), weight)
+    with pytest.raises(ValueError, match="shape"):
+        routines.torch_load_parameters(model, {"fc.weight": np.zeros((3, 2))})
+    with pytest.raises(KeyError):
+        routines.torch_load_parameters(model, {"nope": weight})
+    summary = {r["name"]: r for r in routines.torch_summary(model)}
+    assert summary[""]["params"] == 10 and summary[""]["own"] == {"scale": [2]}
+    assert summary["fc"]["type"] == "torch.nn.modules.linear.Linear"
+    assert summary["fc"]["config"]["out_features"] == 2 and summary["fc"]["leaf"]
+    assert summary["drop"]["config"]["p"] == 0.5
+
+
+def test_forward_gives_outputs_and_gradients_like_autograd() -> None:
+    torch.manual_seed(0)
+    model = Tiny()
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    grad = np.ones((4, 2), dtype=np.float32)
+    got = routines.torch_forward(model, [x], train=False, grad_output=[grad])
+    xt = torch.tensor(x, dtype=torch.float32, requires_grad=True)
+    model.zero_grad()
+    out = model.eval()(xt)
+    out.sum().backward()
+    assert got["backward"] == "done"
+    assert got["output"][0].dtype == np.float32
+    assert np.allclose(got["output"][0], out.detach().numpy())
+    assert np.allclose(got["input_grads"][0], xt.grad.numpy())
+    assert np.allclose(got["param_grads"]["fc.weight"], model.fc.weight.grad.numpy())
+
+
+def test_forward_reports_why_backward_was_skipped() -> None:
+    model = Tiny()
+    wrong = routines.torch_forward(model, [np.zeros((4, 3))], train=False,
+                                   grad_output=[np.zeros((4, 5))])
+    assert wrong["backward"].startswith("skipped: output shape")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    detached = routines.torch_forward(model, [np.zeros((4, 3))], train=False,
+                                      grad_output=[np.zeros((4, 2))], input_grads=False)
+    assert "does not depend" in detached["backward"]
+
+
+def test_trainer_learns_and_predict_returns_int_labels() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    trainer = routines.torch_trainer(model, x, y, batch_size=20, lr=0.1, optimizer="sgd")
+    losses = [routines.torch_train_epoch(trainer)["loss"] for _ in range(5)]
+    assert losses[-1] < losses[0]
+    predicted = routines.torch_predict(model, x, batch_size=64)
+    assert predicted.dtype == np.int64 and predicted.shape == (200,)
+    assert (predicted == y).mean() > 0.9
+
+
+def test_trainer_refuses_non_score_outputs_and_frozen_models_take_no_steps() -> None:
+    x, y = np.zeros((8, 3), dtype=np.float32), np.zeros(8, dtype=np.int64)
+    flat = routines.torch_trainer(nn.Sequential(nn.Linear(3, 1), nn.Flatten(0)), x, y,
+                                  batch_size=4, lr=0.1)
+    with pytest.raises(ValueError, match="expected scores of shape"):
+        routines.torch_train_epoch(flat)
+    frozen = nn.Linear(3, 2).requires_grad_(False)
+    report = routines.torch_train_epoch(routines.torch_trainer(frozen, x, y, batch_size=4, lr=0.1))
+    assert report["steps"] == 0 and report["examples"] == 8
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        routines.torch_trainer(frozen, x, y, batch_size=4, lr=0.1, optimizer="lbfgs")
+
+
+def test_reset_parameters_redraws_everything() -> None:
+    model = Tiny()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    counts = routines.torch_reset_parameters(model, seed=1)
+    assert counts["redrawn"] == 1  # the raw nn.Parameter "scale" has no reset_parameters
+    assert all(not torch.equal(before[n], p) for n, p in model.named_parameters())
+
+
+def test_call_converts_arrays_to_tensors_and_back() -> None:
+    def accuracy(y: torch.Tensor, predicted: torch.Tensor) -> torch.Tensor:
+        assert isinstance(y, torch.Tensor)
+        return (y.argmax(1) == predicted.argmax(1)).float().mean()
+
+    y = np.eye(3, dtype=np.float32)
+    result = routines.torch_call(accuracy, [y, y], {})
+    assert isinstance(result, np.ndarray) and float(result) == 1.0
+
+
+@pytest.mark.sandbox
+def test_torch_imports_and_runs_in_the_process_sandbox(
+    tmp_path: Path, process_backend: ProcessBackend
+) -> None:
+    """RLIMIT_AS is the spec's memory_mb; CPU torch needs far less than the 8 GB given."""
+    (tmp_path / "model.py").write_text(
+        "from torch import nn\n\nclass M(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(4, 2)\n"
+        "    def forward(self, x):\n        return self.fc(x)\n")
+    tmp_path.chmod(0o755)
+    config = SandboxConfig(tmp_path, memory_mb=2048, threads=2)
+    with process_backend.start(config, SessionLimits(call_timeout_s=60)) as session:
+        model = session.import_module("model").attr("M").call()
+        assert session.routine("torch_device", True)["device"] == "cpu"
+        out = session.routine("torch_forward", model, [np.ones((3, 4))], train=False)
+        assert out["output"][0].shape == (3, 2)
