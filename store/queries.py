@@ -7,12 +7,13 @@ times are UTC-aware datetimes.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session, joinedload
 
-from store.models import Submission, utcnow
+from store.models import Assignment, Enrollment, Submission, User, utcnow
 
 PENDING = ("queued", "running")
 
@@ -111,3 +112,63 @@ def _count_by_status(db: Session, *conditions: ColumnElement[bool]) -> dict[str,
         .where(*conditions).group_by(Submission.status)
     ).all()
     return {str(status): int(count) for status, count in rows}
+
+
+@dataclass(frozen=True)
+class GradebookRow:
+    """One student's standing on one assignment (scores as stored: late penalty applied,
+    every test counted, i.e. the staff view)."""
+
+    user_id: int
+    email: str
+    name: str
+    attempts: int
+    latest_id: int | None
+    latest_status: str | None
+    latest_score: float | None
+    latest_at: datetime | None
+    best_id: int | None
+    best_score: float | None
+    max_score: float | None
+    best_late_days: int
+
+
+def gradebook(db: Session, assignment_id: int) -> list[GradebookRow]:
+    """Every student enrolled in the assignment's course, and anyone else who submitted
+    to it, ordered by e-mail. The best submission is the highest stored score among the
+    graded ones (the earliest on a tie); the latest is the newest upload of any status."""
+    assignment = db.get(Assignment, assignment_id)
+    if assignment is None:
+        return []
+    submissions = db.scalars(
+        select(Submission).where(Submission.assignment_id == assignment_id)
+        .order_by(Submission.created_at, Submission.id)
+    ).all()
+    by_user: dict[int, list[Submission]] = {}
+    for submission in submissions:
+        by_user.setdefault(submission.user_id, []).append(submission)
+    enrolled = select(Enrollment.user_id).where(
+        Enrollment.course_id == assignment.course_id, Enrollment.role == "student"
+    )
+    users = db.scalars(
+        select(User).where(User.id.in_(enrolled) | User.id.in_(list(by_user)))
+        .order_by(User.email)
+    ).all()
+    return [_gradebook_row(user, by_user.get(user.id, [])) for user in users]
+
+
+def _gradebook_row(user: User, submissions: list[Submission]) -> GradebookRow:
+    latest = submissions[-1] if submissions else None
+    graded = [s for s in submissions if s.status == "done" and s.score is not None]
+    best = max(graded, key=lambda s: (s.score or 0.0, -s.id), default=None)
+    return GradebookRow(
+        user_id=user.id, email=user.email, name=user.name, attempts=len(submissions),
+        latest_id=latest.id if latest else None,
+        latest_status=latest.status if latest else None,
+        latest_score=latest.score if latest and latest.status == "done" else None,
+        latest_at=latest.created_at if latest else None,
+        best_id=best.id if best else None,
+        best_score=best.score if best else None,
+        max_score=best.max_score if best else None,
+        best_late_days=best.late_days if best else 0,
+    )

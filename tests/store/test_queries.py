@@ -9,7 +9,7 @@ import pytest
 
 from store import queries
 from store.db import SessionFactory
-from store.models import User, utcnow
+from store.models import Enrollment, User, utcnow
 from tests.services import World
 
 
@@ -89,3 +89,40 @@ def test_queue_stats(world: World) -> None:
         assert queries.queue_stats(db, now) == {
             "queued": 2, "running": 1, "done_last_hour": 1, "error_last_hour": 1,
         }
+
+
+def test_gradebook_lists_enrolled_students_with_latest_and_best(world: World) -> None:
+    assignment = world.assignment()
+    start = utcnow() - timedelta(hours=3)
+    with world.db_factory() as db:
+        course_id = world.course_id
+        quiet = User(email="quiet@example.edu", password_hash="x")
+        db.add(quiet)
+        db.flush()
+        db.add(Enrollment(user_id=quiet.id, course_id=course_id, role="student"))
+        db.commit()
+    world.submission(assignment, b"a", status="done", score=50.0, max_score=100.0,
+                     created_at=start)
+    best = world.submission(assignment, b"b", status="done", score=80.0, max_score=100.0,
+                            late_days=1, created_at=start + timedelta(minutes=1))
+    world.submission(assignment, b"c", status="done", score=80.0, max_score=100.0,
+                     created_at=start + timedelta(minutes=2))  # a tie: the earlier one wins
+    newest = world.submission(assignment, b"d", status="error",
+                              created_at=start + timedelta(minutes=3))
+    with world.db_factory() as db:
+        rows = {row.email: row for row in queries.gradebook(db, assignment)}
+    with world.db_factory() as db:
+        submitter_email = db.get(User, world.user_id).email  # type: ignore[union-attr]
+    submitter = rows[submitter_email]
+    assert (submitter.best_id, submitter.best_score, submitter.max_score) == (best, 80.0, 100.0)
+    assert submitter.best_late_days == 1
+    assert (submitter.latest_id, submitter.latest_status, submitter.latest_score) == (
+        newest, "error", None)
+    assert submitter.attempts == 4
+    never = rows["quiet@example.edu"]
+    assert (never.attempts, never.best_score, never.latest_id) == (0, None, None)
+
+
+def test_gradebook_of_an_unknown_assignment_is_empty(world: World) -> None:
+    with world.db_factory() as db:
+        assert queries.gradebook(db, 12345) == []
