@@ -38,6 +38,9 @@ class CheckContext:
     rng: np.random.Generator
     open_session: Callable[[], Session]
     notes: list[str] = field(default_factory=list)
+    # Plain JSON data a check attaches to its test's result (Gradescope's per-test
+    # ``extra_data``), e.g. training curves; kept whether the test passes or fails.
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def session(self) -> Session:

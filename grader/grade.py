@@ -7,14 +7,16 @@ with a plain sentence and the next test gets a fresh sandbox.
 
 from __future__ import annotations
 
+import math
 import secrets
 import shutil
 import tarfile
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +39,7 @@ class Verdict:
     fraction: float
     message: str
     staff_detail: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Sessions:
@@ -187,6 +190,7 @@ def _run_test(
         verdict = _verdict(test, context)
     finally:
         sessions.deadline = None
+    verdict.extra = json_safe(context.extra)
     stdout, stderr = sessions.output()
     return _with_output(verdict, stdout, stderr)
 
@@ -252,8 +256,24 @@ def _result(spec: AssignmentSpec, index: int, test: TestSpec, verdict: Verdict) 
         name=test.name, number=str(index + 1), max_score=test.points,
         score=round(test.points * verdict.fraction, 4), outcome=verdict.outcome,
         output=verdict.message, visibility=test.visibility, tags=test.tags,
-        staff_detail=verdict.staff_detail,
+        staff_detail=verdict.staff_detail, extra_data=verdict.extra,
     )
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` as strict JSON data: non-finite floats become None (the database's JSON
+    and Gradescope both refuse NaN), tuples become lists, anything else its ``str``."""
+    if isinstance(value, bool) or value is None or isinstance(value, int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    if isinstance(value, np.generic):
+        return json_safe(value.item())
+    return str(value)
 
 
 def _sentence(text: str) -> str:

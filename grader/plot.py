@@ -4,7 +4,7 @@ self-contained SVG string for the web. No plotting library, no state."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 
 BLOCKS = "▁▂▃▄▅▆▇█"
@@ -50,7 +50,7 @@ def epoch_table(losses: Sequence[float | None], accuracies: Sequence[float],
     return "\n".join(lines)
 
 
-def svg_curves(series: dict[str, Sequence[float | None]], *, width: int = 320,
+def svg_curves(series: Mapping[str, Sequence[float | None]], *, width: int = 320,
                height: int = 160, title: str = "") -> str:
     """An SVG line chart of named series over epochs (1..N), each scaled to its own range
     and labelled with its last value. Safe to inline: every text is escaped."""

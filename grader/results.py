@@ -29,6 +29,7 @@ class TestResult:
     visibility: str = "visible"
     tags: tuple[str, ...] = ()
     staff_detail: str = ""
+    extra_data: dict[str, Any] = field(default_factory=dict)  # JSON data, e.g. curves
 
     @property
     def passed(self) -> bool:
@@ -47,6 +48,7 @@ class TestResult:
             "output": output,
             "visibility": self.visibility,
             "tags": list(self.tags),
+            **({"extra_data": self.extra_data} if self.extra_data else {}),
         }
 
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import Flask
+from markupsafe import Markup
+
+from grader.plot import svg_curves
 
 UNITS = (("day", 86400), ("hour", 3600), ("minute", 60))
 
 
 def init_app(app: Flask) -> None:
-    app.jinja_env.filters.update(utc=utc, relative=relative, points=points, size=size)
+    app.jinja_env.filters.update(utc=utc, relative=relative, points=points, size=size,
+                                 curves_svg=curves_svg)
 
 
 def utc(moment: datetime | None) -> str:
@@ -45,3 +49,12 @@ def size(count: int) -> str:
     if count < 1 << 20:
         return f"{count / 1024:.1f} KB"
     return f"{count / (1 << 20):.1f} MB"
+
+
+def curves_svg(curves: dict[str, list[float | None]] | None) -> Markup:
+    """A test's training curves as an inline SVG (every label escaped by svg_curves)."""
+    if not curves:
+        return Markup("")
+    title = "Training curves: " + ", ".join(name.replace("_", " ") for name in curves)
+    named = {name.replace("_", " "): values for name, values in curves.items()}
+    return Markup(svg_curves(named, width=360, height=170, title=title))

@@ -37,6 +37,7 @@ class TestLine:
     output: str
     visibility: str
     staff_detail: str = ""
+    curves: dict[str, list[float | None]] | None = None  # extra_data["curves"], if any
 
     @property
     def passed(self) -> bool:
@@ -81,13 +82,30 @@ def late_penalty(assignment: Assignment, late_days: int) -> float:
 
 def test_lines(submission: Submission) -> list[TestLine]:
     """Per-test rows when the worker stored them, else the Gradescope document's tests."""
+    documented = _document_tests(submission.results)
     if submission.tests:
+        curves = {(str(raw.get("number", "")), str(raw.get("name", ""))): _curves(raw)
+                  for raw in documented}
         return [
             TestLine(t.number, t.name, t.score, t.max_score, t.outcome, t.output, t.visibility,
-                     t.staff_detail)
+                     t.staff_detail, curves.get((t.number, t.name)))
             for t in submission.tests
         ]
-    return [_from_document(raw) for raw in _document_tests(submission.results)]
+    return [_from_document(raw) for raw in documented]
+
+
+def _curves(raw: dict[str, Any]) -> dict[str, list[float | None]] | None:
+    """The training curves a check kept, if they are well-formed (the document is ours,
+    but a malformed one must not break the page)."""
+    extra = raw.get("extra_data")
+    curves = extra.get("curves") if isinstance(extra, dict) else None
+    if not isinstance(curves, dict):
+        return None
+    kept = {
+        str(name): [float(v) if isinstance(v, int | float) else None for v in values]
+        for name, values in curves.items() if isinstance(values, list)
+    }
+    return kept or None
 
 
 def shown(submission: Submission, now: datetime, *, staff: bool) -> Shown:
@@ -169,4 +187,5 @@ def _from_document(raw: dict[str, Any]) -> TestLine:
         outcome=str(raw.get("status", "")),
         output=str(raw.get("output", "")),
         visibility=str(raw.get("visibility", "visible")),
+        curves=_curves(raw),
     )

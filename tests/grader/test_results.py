@@ -12,8 +12,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from grader.grade import json_safe
 from grader.outcomes import STUDENT_MESSAGES, Outcome, gradescope_status
 from grader.results import MAX_TEST_OUTPUT_CHARS, GradingResult
 from grader.results import TestResult as OneTest  # "Test*" names would be collected
@@ -222,3 +224,18 @@ def test_matches_golden_results_json() -> None:
         golden.write_text(text, encoding="utf-8")
     assert golden.is_file(), "no golden file: run with DLGRADE_UPDATE_GOLDEN=1 to write it"
     assert text == golden.read_text(encoding="utf-8")
+
+
+def test_extra_data_is_written_only_when_a_check_kept_some() -> None:
+    plain = OneTest("t", "1", 5.0, 5.0, Outcome.PASSED, "ok")
+    assert "extra_data" not in plain.to_gradescope()
+    kept = OneTest("t", "1", 5.0, 5.0, Outcome.PASSED, "ok",
+                      extra_data={"curves": {"train_loss": [1.0, 0.5]}})
+    assert kept.to_gradescope()["extra_data"] == {"curves": {"train_loss": [1.0, 0.5]}}
+
+
+def test_json_safe_turns_what_json_refuses_into_plain_data() -> None:
+    value = {"loss": [1.0, float("nan"), float("inf")], "n": np.int64(3), 4: (np.float32(0.5),),
+             "other": Outcome.PASSED}
+    assert json_safe(value) == {"loss": [1.0, None, None], "n": 3, "4": [0.5],
+                                "other": str(Outcome.PASSED)}

@@ -10,6 +10,7 @@ import pytest
 
 from grader.data import available, digits
 from grader.outcomes import Outcome
+from grader.results import TestResult as OneTest  # "Test*" names would be collected
 from sandbox.inline_backend import InlineBackend, InlineSession
 from tests.conftest import require
 from tests.grader.torch_handins import assignment, one
@@ -92,6 +93,13 @@ def need_digits() -> None:
 def accuracy(tmp_path: Path, extra: str = "", model: str = "models.Net",
              config: str = CONFIG, thresholds: str = "[[0.85, 1.0], [0.5, 0.5]]"
              ) -> tuple[Outcome, float, str]:
+    result = accuracy_result(tmp_path, extra, model, config, thresholds)
+    return result.outcome, result.score, result.output
+
+
+def accuracy_result(tmp_path: Path, extra: str = "", model: str = "models.Net",
+                    config: str = CONFIG, thresholds: str = "[[0.85, 1.0], [0.5, 0.5]]"
+                    ) -> OneTest:
     centres = np.stack([digits().x_train[digits().y_train == c].reshape(-1, 64).mean(0)
                         for c in range(10)])
     tests = f"""
@@ -113,8 +121,7 @@ def accuracy(tmp_path: Path, extra: str = "", model: str = "models.Net",
     files = {"models.py": MODELS.replace("CENTRES", repr(centres.round(4).tolist())),
              "config.py": config}
     spec, handin = assignment(tmp_path, tests, files)
-    result = one(spec, handin)
-    return result.outcome, result.score, result.output
+    return one(spec, handin)
 
 
 def test_a_learning_model_passes_with_its_curve_and_controls(tmp_path: Path) -> None:
@@ -123,6 +130,18 @@ def test_a_learning_model_passes_with_its_curve_and_controls(tmp_path: Path) -> 
     assert "Trained models.Net with Adam (lr 0.01), batch 32, 3 epochs on 1,438 digits" in output
     assert "train loss  held-out acc" in output and "loss " in output
     assert "Controls: the untrained model scores" in output
+
+
+def test_the_curves_and_the_final_accuracy_are_kept_for_the_results_page(
+        tmp_path: Path) -> None:
+    result = accuracy_result(tmp_path, thresholds="[[0.9999, 1.0], [0.5, 0.5]]")
+    assert result.outcome is Outcome.FAILED  # kept on a failure too
+    curves = result.extra_data["curves"]
+    assert sorted(curves) == ["held_out_accuracy", "train_loss"]
+    assert len(curves["train_loss"]) == len(curves["held_out_accuracy"]) == 3
+    final = result.extra_data["metrics"]["held_out_accuracy"]
+    assert curves["held_out_accuracy"][-1] == final and 0.5 <= final < 0.9999
+    assert result.to_gradescope()["extra_data"] == result.extra_data
 
 
 def test_partial_credit_by_tier(tmp_path: Path) -> None:

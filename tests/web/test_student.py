@@ -107,3 +107,15 @@ def test_upload_page_works_without_javascript(client: FlaskClient, auth: AuthAct
     assert 'enctype="multipart/form-data"' in page
     assert 'type="file" name="file"' in page
     assert "upload.js" in page
+
+
+def test_training_curves_are_drawn_on_the_results_page(
+        client: FlaskClient, auth: AuthActions, make: Factory, world: World) -> None:
+    curves = {"train_loss": [2.3, 1.1, None], "held_out_accuracy": [0.4, 0.8, 0.9]}
+    test = {**gs_test(1, "CNN <accuracy>", 5, 5), "extra_data": {"curves": curves}}
+    broken = {**gs_test(2, "b", 5, 5), "extra_data": {"curves": "not a mapping"}}
+    done = make.graded(world.alice, world.assignment, [test, broken])
+    auth.login(world.alice.email)
+    page = client.get(f"/submissions/{done.id}").get_data(as_text=True)
+    assert page.count("<svg") == 1 and "<polyline" in page
+    assert "held out accuracy: 0.9" in page and "train loss: 1.1" in page
