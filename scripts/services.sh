@@ -1,6 +1,7 @@
 # Sourced by scripts/test.sh: private Redis and Postgres for the tests marked redis/postgres.
 #
-# start_test_services installs redis-server / postgresql when missing (root + apt-get only),
+# start_test_services installs redis-server / postgresql (and chromium and Debian's
+# dataset-fashion-mnist for the browser and full-size tests) when missing (root + apt-get only),
 # starts a private redis-server and a private Postgres cluster on free ports under a
 # temporary directory, and exports DLGRADE_TEST_REDIS_URL, DLGRADE_TEST_DATABASE_URL and
 # DLGRADE_TEST_REDIS_SERVER (the binary, for tests that start a Redis of their own).
@@ -21,6 +22,8 @@ install_missing_services() {
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   [ -n "$(find_initdb)" ] || missing+=(postgresql-common postgresql)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # the browser tests
+  # the full-size accuracy test (60k/10k Fashion-MNIST, grader.data.fashion_mnist)
+  [ -d /usr/share/datasets/fashion-mnist ] || missing+=(dataset-fashion-mnist)
   [ ${#missing[@]} -eq 0 ] && return 0
   echo "installing ${missing[*]}" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
