@@ -13,7 +13,7 @@ import tarfile
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ from grader.extract import ExtractionError, extract_archive
 from grader.outcomes import Outcome
 from grader.policy import Violation, forbidden_imports, matches
 from grader.registry import load_folder_checks, lookup
-from grader.results import GradingResult, TestResult
+from grader.results import GradingResult, LeaderboardEntry, TestResult
 from grader.spec import AssignmentSpec, TestSpec
 from sandbox.backend import Backend, SandboxConfig
 from sandbox.session import Session, SessionDied, SessionLimits, StudentException
@@ -37,6 +37,7 @@ class Verdict:
     fraction: float
     message: str
     staff_detail: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 class Sessions:
@@ -144,9 +145,21 @@ def grade_directory(
             results.append(_result(spec, index, test, verdict))
     finally:
         sessions.close()
-    result = GradingResult(spec.slug, results, time.monotonic() - started, sandbox=backend.name)
+    result = GradingResult(spec.slug, results, time.monotonic() - started, sandbox=backend.name,
+                           leaderboard=leaderboard(spec, results))
     result.staff_log.append(f"seed={seed} sessions={sessions.started} backend={backend.name}")
     return result
+
+
+def leaderboard(spec: AssignmentSpec, results: list[TestResult]) -> list[LeaderboardEntry]:
+    """The spec's [[leaderboard]] entries whose test reported the metric (a crash does not)."""
+    by_name = {result.name: result for result in results}
+    entries = []
+    for wanted in spec.leaderboard:
+        value = by_name[wanted.test].metrics.get(wanted.metric)
+        if value is not None:
+            entries.append(LeaderboardEntry(wanted.name, float(value), wanted.order))
+    return entries
 
 
 def _load_checks(spec: AssignmentSpec) -> Verdict | None:
@@ -187,13 +200,14 @@ def _run_test(
         verdict = _verdict(test, context)
     finally:
         sessions.deadline = None
+    verdict.metrics = dict(context.metrics)
     stdout, stderr = sessions.output()
     return _with_output(verdict, stdout, stderr)
 
 
 def _verdict(test: TestSpec, context: CheckContext) -> Verdict:
     try:
-        fraction = lookup(test.check)(context)
+        fraction = lookup(test.check, context.spec.folder)(context)
     except CheckFailed as failed:
         return Verdict(Outcome.FAILED, failed.fraction, failed.message)
     except StudentException as exc:
@@ -252,7 +266,7 @@ def _result(spec: AssignmentSpec, index: int, test: TestSpec, verdict: Verdict) 
         name=test.name, number=str(index + 1), max_score=test.points,
         score=round(test.points * verdict.fraction, 4), outcome=verdict.outcome,
         output=verdict.message, visibility=test.visibility, tags=test.tags,
-        staff_detail=verdict.staff_detail,
+        staff_detail=verdict.staff_detail, metrics=verdict.metrics,
     )
 
 

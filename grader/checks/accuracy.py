@@ -106,6 +106,7 @@ class AccuracyRun:
         self._train(model, settings, where, before)
         after = summary(self.ctx, model)
         final = self.final = self._accuracy(model, where)
+        self.ctx.metrics["accuracy"] = final
         self.curve.accuracies[-1] = final
         self._same_structure(before, after, summary(self.ctx, model))
         self._limit(after)
