@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from grader.data import available, digits
 from grader.outcomes import Outcome
+from grader.results import TestResult as OneTest
 from sandbox.inline_backend import InlineBackend, InlineSession
 from tests.conftest import require
 from tests.grader.torch_handins import assignment, one
@@ -92,6 +94,13 @@ def need_digits() -> None:
 def accuracy(tmp_path: Path, extra: str = "", model: str = "models.Net",
              config: str = CONFIG, thresholds: str = "[[0.85, 1.0], [0.5, 0.5]]"
              ) -> tuple[Outcome, float, str]:
+    result = accuracy_result(tmp_path, extra, model, config, thresholds)
+    return result.outcome, result.score, result.output
+
+
+def accuracy_result(tmp_path: Path, extra: str = "", model: str = "models.Net",
+                    config: str = CONFIG, thresholds: str = "[[0.85, 1.0], [0.5, 0.5]]"
+                    ) -> OneTest:
     centres = np.stack([digits().x_train[digits().y_train == c].reshape(-1, 64).mean(0)
                         for c in range(10)])
     tests = f"""
@@ -113,8 +122,7 @@ def accuracy(tmp_path: Path, extra: str = "", model: str = "models.Net",
     files = {"models.py": MODELS.replace("CENTRES", repr(centres.round(4).tolist())),
              "config.py": config}
     spec, handin = assignment(tmp_path, tests, files)
-    result = one(spec, handin)
-    return result.outcome, result.score, result.output
+    return one(spec, handin)
 
 
 def test_a_learning_model_passes_with_its_curve_and_controls(tmp_path: Path) -> None:
@@ -123,6 +131,16 @@ def test_a_learning_model_passes_with_its_curve_and_controls(tmp_path: Path) -> 
     assert "Trained models.Net with Adam (lr 0.01), batch 32, 3 epochs on 1,438 digits" in output
     assert "train loss  held-out acc" in output and "loss " in output
     assert "Controls: the untrained model scores" in output
+
+
+@pytest.mark.parametrize("thresholds", ["[[0.85, 1.0]]", "[[0.9999, 1.0], [0.5, 0.5]]"])
+def test_held_out_accuracy_is_reported_as_a_metric(tmp_path: Path, thresholds: str) -> None:
+    """Passed or partly failed, the leaderboard gets the accuracy the report states."""
+    result = accuracy_result(tmp_path, thresholds=thresholds)
+    reported = re.search(r"Held-out accuracy ([0-9.]+)%", result.output)
+    assert reported is not None, result.output
+    assert set(result.metrics) == {"accuracy"}
+    assert result.metrics["accuracy"] == pytest.approx(float(reported.group(1)) / 100, abs=6e-4)
 
 
 def test_partial_credit_by_tier(tmp_path: Path) -> None:
