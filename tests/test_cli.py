@@ -323,7 +323,9 @@ def test_assignments_add_lists_every_folder_problem(
     ]
 
 
-def test_export_gradescope_writes_the_zip(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+def test_export_gradescope_writes_the_zip(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     target = tmp_path / "autograder.zip"
     status, out, err = run(["export-gradescope", "mytorch-cnn", "-o", str(target)], capfd)
     assert (status, err) == (0, "") and target.is_file()
