@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask
 
+import web.staff_assignments  # noqa: F401 - adds its routes to staff.bp on import
 from web import api, auth, config, csrf, errors, formatting, services, staff, student
 
 
