@@ -18,7 +18,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
-from store.assignment_folders import FolderError, StoredFolder, add_folder
+from store.assignment_folders import MAX_FOLDER_BYTES, FolderError, StoredFolder, add_folder
 from store.assignment_settings import Changes, SettingsError, apply, parse_when, save_assignment
 from store.models import Assignment, Course, Enrollment, User
 from web.auth import current_user, staff_required
@@ -26,6 +26,7 @@ from web.services import get_db, services
 from web.staff import bp
 
 SUFFIXES = (".tar", ".tar.gz", ".tgz", ".zip")
+FORM_OVERHEAD_BYTES = 1 << 20
 
 
 class FormError(Exception):
@@ -44,6 +45,7 @@ def taught_courses(user: User) -> Sequence[Course]:
 @staff_required
 def new_assignment() -> ResponseReturnValue:
     courses = taught_courses(current_user())
+    _allow_folder_sized_uploads()
     if request.method == "GET":
         return render_template("staff/assignment_form.html", a=None, courses=courses,
                                form={"hidden_visible_after_due": "on"})
@@ -66,6 +68,7 @@ def new_assignment() -> ResponseReturnValue:
 @staff_required
 def assignment_settings(assignment_id: int) -> ResponseReturnValue:
     target = _taught_assignment(assignment_id)
+    _allow_folder_sized_uploads()
     if request.method == "GET":
         return render_template("staff/assignment_form.html", a=target, courses=[],
                                form=form_values(target))
@@ -87,6 +90,11 @@ def assignment_settings(assignment_id: int) -> ResponseReturnValue:
                                form=request.form, error=str(exc)), 400
     flash(f"Saved the settings of {target.slug}.", "info")
     return redirect(url_for("staff.assignment_settings", assignment_id=target.id))
+
+
+def _allow_folder_sized_uploads() -> None:
+    """Assignment folders (data included) may exceed the handin upload limit."""
+    request.max_content_length = MAX_FOLDER_BYTES + FORM_OVERHEAD_BYTES
 
 
 def changes_from(form: Mapping[str, str]) -> Changes:

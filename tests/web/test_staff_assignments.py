@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import io
+import os
 import tarfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -205,3 +206,21 @@ def test_forms_need_csrf(client: FlaskClient, staff: World, archive: bytes) -> N
                        content_type="multipart/form-data").status_code == 400
     url = f"/staff/assignments/{staff.assignment.id}/settings"
     assert client.post(url, data={"late_penalty": "0.5"}).status_code == 400
+
+
+def test_an_archive_larger_than_a_handin_upload_is_accepted(
+    client: FlaskClient, auth: AuthActions, staff: World, tmp_path: Path, db: Session,
+    app: Any,
+) -> None:
+    folder = write_tiny(tmp_path / "big" / "tiny-hw")
+    (folder / "public_data").mkdir()
+    size = app.extensions["dlgrade"].settings.max_upload_bytes + (2 << 20)
+    (folder / "public_data/weights.bin").write_bytes(os.urandom(size))
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.add(folder, arcname="tiny-hw")
+    response = create(client, auth, buffer.getvalue(), name="big.tar")
+    assert response.status_code == 302, response.status_code
+    row = db.scalars(select(Assignment).where(Assignment.slug == "tiny-hw")).one()
+    assert row.folder is not None
+    assert (Path(row.folder) / "public_data/weights.bin").stat().st_size == size
