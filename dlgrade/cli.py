@@ -1,9 +1,11 @@
 """The ``dlgrade`` command line.
 
 ``dlgrade check ASSIGNMENT PATH`` grades a directory or an archive locally;
-``dlgrade assignments`` lists the built-in assignments; ``dlgrade handout SLUG
--o DIR`` writes the starter code. Exit status 0 whenever grading ran, whatever
-the score; 2 with one sentence on stderr when it could not run.
+``dlgrade assignments`` lists the built-in assignments (``dlgrade assignments add``
+adds a course's own, see dlgrade/assignment_cli.py); ``dlgrade handout SLUG -o DIR``
+writes the starter code; ``dlgrade export-gradescope SLUG -o autograder.zip``. Exit
+status 0 whenever grading ran, whatever the score; 2 with one sentence on stderr when it
+could not run.
 
 The service: ``dlgrade serve`` (one process: web, SQLite, built-in worker, demo
 course), ``dlgrade web`` + ``dlgrade worker`` (production), ``dlgrade migrate``,
@@ -19,6 +21,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from dlgrade.assignment_cli import add_assignment_commands, add_export_command
 from dlgrade.service_cli import CommandError as ServiceCommandError
 from dlgrade.service_cli import add_service_commands
 from grader.grade import grade_path
@@ -53,8 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--seed", type=int, default=None, help="fix the hidden-input seed")
     check.set_defaults(run=run_check)
 
-    listing = commands.add_parser("assignments", help="list the built-in assignments")
+    listing = commands.add_parser("assignments", help="list the built-in assignments, or "
+                                  "add a course's own (assignments add PATH --course SLUG)")
     listing.set_defaults(run=run_assignments)
+    add_assignment_commands(listing)
+    add_export_command(commands)
 
     handout = commands.add_parser("handout", help="write an assignment's starter code")
     handout.add_argument("assignment")

@@ -2,7 +2,8 @@
 
 A check is a plain function ``check(ctx) -> float | None``: it returns the
 fraction of the test's points earned (None means all of them) or raises
-:class:`CheckFailed` with a sentence for the student. Sandbox faults raised by
+:class:`CheckFailed` with a sentence for the student. It may record what it measured
+in ``ctx.metrics`` (e.g. held-out accuracy) for the leaderboard. Sandbox faults raised by
 the session (timeouts, crashes, student exceptions) are turned into outcomes by
 the runner, so checks do not catch them.
 """
@@ -41,6 +42,9 @@ class CheckContext:
     # Plain JSON data a check attaches to its test's result (Gradescope's per-test
     # ``extra_data``), e.g. training curves; kept whether the test passes or fails.
     extra: dict[str, Any] = field(default_factory=dict)
+    # Numbers a check measured (e.g. ``accuracy``), kept whatever the verdict; the
+    # spec's [[leaderboard]] entries pick them up by test name and key.
+    metrics: dict[str, float] = field(default_factory=dict)
 
     @property
     def session(self) -> Session:

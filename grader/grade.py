@@ -25,7 +25,7 @@ from grader.extract import ExtractionError, extract_archive
 from grader.outcomes import Outcome
 from grader.policy import Violation, forbidden_imports, matches
 from grader.registry import load_folder_checks, lookup
-from grader.results import GradingResult, TestResult
+from grader.results import GradingResult, LeaderboardEntry, TestResult
 from grader.spec import AssignmentSpec, TestSpec
 from sandbox.backend import Backend, SandboxConfig
 from sandbox.session import Session, SessionDied, SessionLimits, StudentException
@@ -40,6 +40,7 @@ class Verdict:
     message: str
     staff_detail: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 class Sessions:
@@ -147,9 +148,21 @@ def grade_directory(
             results.append(_result(spec, index, test, verdict))
     finally:
         sessions.close()
-    result = GradingResult(spec.slug, results, time.monotonic() - started, sandbox=backend.name)
+    result = GradingResult(spec.slug, results, time.monotonic() - started, sandbox=backend.name,
+                           leaderboard=leaderboard(spec, results))
     result.staff_log.append(f"seed={seed} sessions={sessions.started} backend={backend.name}")
     return result
+
+
+def leaderboard(spec: AssignmentSpec, results: list[TestResult]) -> list[LeaderboardEntry]:
+    """The spec's [[leaderboard]] entries whose test reported the metric (a crash does not)."""
+    by_name = {result.name: result for result in results}
+    entries = []
+    for wanted in spec.leaderboard:
+        value = by_name[wanted.test].metrics.get(wanted.metric)
+        if value is not None:
+            entries.append(LeaderboardEntry(wanted.name, float(value), wanted.order))
+    return entries
 
 
 def _load_checks(spec: AssignmentSpec) -> Verdict | None:
@@ -191,13 +204,14 @@ def _run_test(
     finally:
         sessions.deadline = None
     verdict.extra = json_safe(context.extra)
+    verdict.metrics = dict(context.metrics)
     stdout, stderr = sessions.output()
     return _with_output(verdict, stdout, stderr)
 
 
 def _verdict(test: TestSpec, context: CheckContext) -> Verdict:
     try:
-        fraction = lookup(test.check)(context)
+        fraction = lookup(test.check, context.spec.folder)(context)
     except CheckFailed as failed:
         return Verdict(Outcome.FAILED, failed.fraction, failed.message)
     except StudentException as exc:
@@ -256,7 +270,7 @@ def _result(spec: AssignmentSpec, index: int, test: TestSpec, verdict: Verdict) 
         name=test.name, number=str(index + 1), max_score=test.points,
         score=round(test.points * verdict.fraction, 4), outcome=verdict.outcome,
         output=verdict.message, visibility=test.visibility, tags=test.tags,
-        staff_detail=verdict.staff_detail, extra_data=verdict.extra,
+        staff_detail=verdict.staff_detail, extra_data=verdict.extra, metrics=verdict.metrics,
     )
 
 

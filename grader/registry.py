@@ -1,13 +1,17 @@
 """The check registry: names in ``spec.toml`` -> trusted check functions.
 
 Built-in checks live in ``grader.checks``; an assignment folder may bring its own
-``checks.py`` (trusted code written by course staff), loaded by path.
+``checks.py`` (trusted code written by course staff), loaded by path. A folder's checks
+belong to that folder: two folders (two versions of one uploaded assignment, or two
+courses) may each define ``course.x`` without clobbering each other, and the runner looks
+a test's check up in its own folder first. No folder may take over a built-in name.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,16 +29,22 @@ BUILTIN_MODULES = (
 )
 
 _REGISTRY: dict[str, CheckFunction] = {}
-_LOADED_FILES: set[Path] = set()  # a second exec would register every check twice
+# checks.py path -> the checks it registered; a file is executed once per process.
+_FOLDER_CHECKS: dict[Path, dict[str, CheckFunction]] = {}
+_LATEST: dict[str, CheckFunction] = {}  # a folder check looked up without its folder
+_LOADING = threading.RLock()
+_capture: dict[str, CheckFunction] | None = None  # set while a checks.py runs
 
 
 def check(name: str) -> Callable[[CheckFunction], CheckFunction]:
     """Register a check under ``name``. It returns the fraction earned (None = all)."""
 
     def register(function: CheckFunction) -> CheckFunction:
-        if name in _REGISTRY and _REGISTRY[name] is not function:
+        target = _REGISTRY if _capture is None else _capture
+        taken = _REGISTRY.get(name) or target.get(name)
+        if taken is not None and taken is not function:
             raise ValueError(f"check {name!r} is registered twice")
-        _REGISTRY[name] = function
+        target[name] = function
         return function
 
     return register
@@ -45,27 +55,51 @@ def load_builtin_checks() -> None:
         importlib.import_module(module)
 
 
-def load_folder_checks(folder: Path) -> None:
-    """Import ``folder/checks.py`` if present (it registers with @check)."""
+def load_folder_checks(folder: Path) -> dict[str, CheckFunction]:
+    """Import ``folder/checks.py`` if present (it registers with @check); its checks.
+
+    Raises whatever the file raises (ImportError, SyntaxError, ValueError for a name
+    that is registered twice or is a built-in's)."""
     path = (folder / "checks.py").resolve()
-    if not path.is_file() or path in _LOADED_FILES:
-        return
+    if not path.is_file():
+        return {}
+    with _LOADING:
+        if path not in _FOLDER_CHECKS:
+            _FOLDER_CHECKS[path] = _execute(path, folder)
+        _LATEST.update(_FOLDER_CHECKS[path])
+        return dict(_FOLDER_CHECKS[path])
+
+
+def _execute(path: Path, folder: Path) -> dict[str, CheckFunction]:
+    global _capture
+    load_builtin_checks()  # first, so that they are not captured as the folder's
     spec = importlib.util.spec_from_file_location(f"dlgrade_checks_{folder.name}", path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    _LOADED_FILES.add(path)
-
-
-def lookup(name: str) -> CheckFunction:
-    load_builtin_checks()
+    captured: dict[str, CheckFunction] = {}
+    _capture = captured
     try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"no check called {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+        spec.loader.exec_module(module)
+    finally:
+        _capture = None
+    return captured
+
+
+def lookup(name: str, folder: Path | None = None) -> CheckFunction:
+    """The check called ``name``: ``folder``'s own checks first, then the built-ins."""
+    load_builtin_checks()
+    if folder is not None:
+        own = _FOLDER_CHECKS.get((folder / "checks.py").resolve(), {})
+        if name in own:
+            return own[name]
+    found = _REGISTRY.get(name) or _LATEST.get(name)
+    if found is None:
+        raise KeyError(f"no check called {name!r}; known: {', '.join(known_checks())}")
+    return found
 
 
 def known_checks() -> list[str]:
+    """The built-in check names (and any registered directly)."""
     load_builtin_checks()
     return sorted(_REGISTRY)

@@ -3,7 +3,8 @@
 Only :meth:`GradingResult.to_gradescope` knows the ``results.json`` format:
 top level ``score``, ``execution_time``, ``output``, ``visibility``,
 ``stdout_visibility``, ``tests``; per test ``name``, ``number``, ``score``,
-``max_score``, ``status``, ``output``, ``visibility``, ``tags``.
+``max_score``, ``status``, ``output``, ``visibility``, ``tags``; and, when the
+assignment asks for one, ``leaderboard`` entries ``name``, ``value``, ``order``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class TestResult:
     tags: tuple[str, ...] = ()
     staff_detail: str = ""
     extra_data: dict[str, Any] = field(default_factory=dict)  # JSON data, e.g. curves
+    metrics: dict[str, float] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -52,6 +54,18 @@ class TestResult:
         }
 
 
+@dataclass(frozen=True)
+class LeaderboardEntry:
+    """One column of the assignment's leaderboard, e.g. held-out accuracy."""
+
+    name: str
+    value: float
+    order: str = "desc"  # "desc": higher is better
+
+    def to_gradescope(self) -> dict[str, Any]:
+        return {"name": self.name, "value": round(self.value, 6), "order": self.order}
+
+
 @dataclass
 class GradingResult:
     """All tests of one submission plus what the run itself said."""
@@ -65,6 +79,7 @@ class GradingResult:
     sandbox: str = ""
     rejected: str | None = None  # why the handin could not be graded at all
     staff_log: list[str] = field(default_factory=list)
+    leaderboard: list[LeaderboardEntry] = field(default_factory=list)
 
     @property
     def score(self) -> float:
@@ -75,7 +90,7 @@ class GradingResult:
         return sum(test.max_score for test in self.tests)
 
     def to_gradescope(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "score": round(self.score, 4),
             "execution_time": round(self.execution_time, 3),
             "output": self.output,
@@ -83,3 +98,6 @@ class GradingResult:
             "stdout_visibility": self.stdout_visibility,
             "tests": [test.to_gradescope() for test in self.tests],
         }
+        if self.leaderboard:
+            document["leaderboard"] = [entry.to_gradescope() for entry in self.leaderboard]
+        return document

@@ -12,7 +12,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 Visibility = Literal["visible", "hidden", "after_due_date", "after_published"]
 BUILTIN_ROOT = Path(__file__).resolve().parent.parent / "reference" / "assignments"
@@ -70,6 +77,15 @@ class SubmissionSpec(Strict):
     _files_relative = field_validator("required_files")(_relative)
 
 
+class LeaderboardSpec(Strict):
+    """One leaderboard column: a metric that a test's check reports (e.g. ``accuracy``)."""
+
+    name: str = Field(min_length=1, max_length=100)
+    test: str = Field(min_length=1)
+    metric: str = Field(min_length=1)
+    order: Literal["asc", "desc"] = "desc"
+
+
 class AssignmentSpec(Strict):
     slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     title: str
@@ -79,6 +95,7 @@ class AssignmentSpec(Strict):
     sandbox: SandboxSpec = SandboxSpec()
     policy: PolicySpec = PolicySpec()
     submission: SubmissionSpec = SubmissionSpec()
+    leaderboard: tuple[LeaderboardSpec, ...] = ()
     folder: Path = Path(".")
 
     @field_validator("tests")
@@ -91,6 +108,18 @@ class AssignmentSpec(Strict):
         if duplicates:
             raise ValueError(f"test names must be unique; repeated: {', '.join(duplicates)}")
         return tests
+
+    @model_validator(mode="after")
+    def leaderboard_names_tests(self) -> AssignmentSpec:
+        tests = {t.name for t in self.tests}
+        names = [entry.name for entry in self.leaderboard]
+        for index, entry in enumerate(self.leaderboard):
+            if entry.test not in tests:
+                raise ValueError(f"leaderboard.{index}.test: {entry.test!r} is not the name of "
+                                 "a test in this assignment")
+            if names.count(entry.name) > 1:
+                raise ValueError(f"leaderboard names must be unique; repeated: {entry.name}")
+        return self
 
     @property
     def max_score(self) -> float:

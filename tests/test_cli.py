@@ -196,3 +196,141 @@ def test_console_script_error_exit_status(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stdout == ""
     assert_one_sentence_error(done.stderr, "does not exist")
+
+
+# ------------------------------------------------- dlgrade assignments add, export-gradescope
+
+
+def course_data_dir(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> Path:
+    """A migrated embedded data dir with the course dl101."""
+    from store.db import make_engine, make_session_factory
+    from store.models import Course
+
+    data = tmp_path / "data"
+    assert run(["migrate", "--data-dir", str(data)], capfd)[0] == 0
+    engine = make_engine(f"sqlite:///{data / 'dlgrade.db'}")
+    with make_session_factory(engine)() as db:
+        db.add(Course(slug="dl101", title="DL"))
+        db.commit()
+    engine.dispose()
+    return data
+
+
+def stored_assignment(data: Path) -> Any:
+    from sqlalchemy import select
+
+    from store.db import make_engine, make_session_factory
+    from store.models import Assignment
+
+    engine = make_engine(f"sqlite:///{data / 'dlgrade.db'}")
+    with make_session_factory(engine)() as db:
+        found = db.scalars(select(Assignment)).all()
+    engine.dispose()
+    return found
+
+
+def test_assignments_add_creates_then_updates(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from tests.tiny_assignment import write_tiny
+
+    data = course_data_dir(tmp_path, capfd)
+    folder = write_tiny(tmp_path / "tiny-hw")
+    status, out, err = run(["assignments", "add", str(folder), "--course", "dl101",
+                            "--data-dir", str(data), "--due", "2025-03-01T23:59",
+                            "--late-due", "2025-03-03T23:59+00:00", "--late-penalty", "0.1",
+                            "--daily-limit", "4", "--no-hidden-visible-after-due",
+                            "--verify", "--sandbox", "none"], capfd)
+    assert (status, err) == (0, "")
+    assert out.startswith("Verified tiny-hw: the solution scores 15/15")
+    assert "Added tiny-hw in dl101 (15 points, version " in out
+    [row] = stored_assignment(data)
+    assert (row.due_at.isoformat(), row.late_due_at.day, row.late_penalty_per_day,
+            row.daily_limit, row.hidden_visible_after_due) == (
+        "2025-03-01T23:59:00+00:00", 3, 0.1, 4, False)
+    first = row.folder
+    assert first.startswith(str(data / "assignments/dl101/tiny-hw/"))
+    (folder / "spec.toml").write_text((folder / "spec.toml").read_text().replace(
+        "points = 5", "points = 6"))
+    status, out, err = run(["assignments", "add", str(folder), "--course", "dl101",
+                            "--data-dir", str(data), "--title", "Tiny, again"], capfd)
+    assert (status, err) == (0, "") and out.startswith("Updated tiny-hw in dl101 (16 points")
+    [row] = stored_assignment(data)
+    assert row.folder != first and Path(first).is_dir()  # the old version is kept
+    assert (row.title, row.daily_limit, row.hidden_visible_after_due) == ("Tiny, again", 4, False)
+    status, out, _ = run(["assignments"], capfd)  # still lists the built-ins only
+    assert status == 0 and "mytorch-cnn" in out and "tiny-hw" not in out
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--due", "soon"], "dlgrade: --due: 'soon' is not a date and time in ISO 8601 form, such "
+                        "as 2025-03-01T23:59 (UTC) or 2025-03-01T23:59+01:00."),
+    (["--due", "2025-03-01T12:00", "--late-due", "2025-03-01T11:00"],
+     "dlgrade: The late due date (2025-03-01 11:00 UTC) must be after the due date "
+     "(2025-03-01 12:00 UTC)."),
+    (["--release", "2025-03-02", "--due", "2025-03-01"],
+     "dlgrade: The release date (2025-03-02 00:00 UTC) must be before the due date "
+     "(2025-03-01 00:00 UTC)."),
+    (["--course", "cs999"], "dlgrade: There is no course 'cs999'."),
+])
+def test_assignments_add_refuses_with_one_sentence(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    from tests.tiny_assignment import write_tiny
+
+    data = course_data_dir(tmp_path, capfd)
+    folder = write_tiny(tmp_path / "tiny-hw")
+    argv = ["assignments", "add", str(folder), "--course", "dl101", "--data-dir", str(data)]
+    status, out, err = run(argv + extra, capfd)
+    assert (status, out, err.strip()) == (2, "", message)
+    assert stored_assignment(data) == []
+
+
+def test_assignments_add_verify_refuses_a_wrong_solution(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from tests.tiny_assignment import write_tiny
+
+    data = course_data_dir(tmp_path, capfd)
+    folder = write_tiny(tmp_path / "tiny-hw")
+    (folder / "solution/answer.py").write_text("VALUE = 7\ndef double(x):\n    return 2 * x\n")
+    status, out, err = run(["assignments", "add", str(folder), "--course", "dl101",
+                            "--data-dir", str(data), "--verify", "--sandbox", "none"], capfd)
+    assert (status, out) == (2, "")
+    assert err.strip().splitlines() == [
+        "dlgrade: --verify refused the assignment:",
+        "solution/ scores 0/10 on 'The answer': VALUE is 7, not 42.",
+    ]
+    assert stored_assignment(data) == []
+
+
+def test_assignments_add_lists_every_folder_problem(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from tests.tiny_assignment import write_tiny
+
+    data = course_data_dir(tmp_path, capfd)
+    folder = write_tiny(tmp_path / "tiny-hw")
+    (folder / "checks.py").unlink()
+    status, _, err = run(["assignments", "add", str(folder), "--course", "dl101",
+                          "--data-dir", str(data)], capfd)
+    assert status == 2
+    assert err.strip().splitlines() == [
+        "dlgrade: Test 'The answer' uses check 'tiny.answer', which is neither built in nor "
+        "defined in checks.py.",
+        "Test 'Twice the answer' uses check 'tiny.double', which is neither built in nor "
+        "defined in checks.py.",
+    ]
+
+
+def test_export_gradescope_writes_the_zip(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "autograder.zip"
+    status, out, err = run(["export-gradescope", "mytorch-cnn", "-o", str(target)], capfd)
+    assert (status, err) == (0, "") and target.is_file()
+    assert out.startswith(f"Wrote {target} for mytorch-cnn")
+    status, out, err = run(["export-gradescope", "mytorch-cnn", "-o", str(tmp_path / "a.tgz")],
+                           capfd)
+    assert (status, out) == (2, "")
+    assert_one_sentence_error(err, "should end in .zip")

@@ -9,7 +9,18 @@ from typing import Any
 
 from flask import Flask
 
-from web import api, auth, config, csrf, errors, formatting, services, staff, student
+from web import (
+    api,
+    auth,
+    config,
+    csrf,
+    errors,
+    formatting,
+    services,
+    staff,
+    staff_assignments,  # adds its routes to staff.bp on import
+    student,
+)
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -18,6 +29,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True, instance_path=config.instance_path())
     settings = config.init_app(app, test_config)
     services.init_app(app, settings)
+    staff_assignments.init_app(app)  # before the CSRF check reads the form
     csrf.init_app(app)
     formatting.init_app(app)
     errors.init_app(app)

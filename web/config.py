@@ -38,7 +38,8 @@ def init_app(app: Flask, overrides: Mapping[str, Any] | None) -> Settings:
         app.config.from_mapping(overrides)
     settings = Settings.from_mapping(app.config)
     app.config["SECRET_KEY"] = settings.secret_key
-    app.config.setdefault("MAX_CONTENT_LENGTH", settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
+    if app.config.get("MAX_CONTENT_LENGTH") is None:  # Flask defines the key as None
+        app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + FORM_OVERHEAD_BYTES
     return settings
 
 

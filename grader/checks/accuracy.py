@@ -108,8 +108,6 @@ class AccuracyRun:
         finally:  # kept whether the test passes or fails, for the plot on the results page
             if self.curve.losses:
                 self.ctx.extra["curves"] = self.curve.as_data()
-            if self.final is not None:
-                self.ctx.extra["metrics"] = {"held_out_accuracy": self.final}
 
     def _grade(self) -> float | None:
         settings = self._settings()
@@ -120,6 +118,7 @@ class AccuracyRun:
         self._train(model, settings, where, before)
         after = summary(self.ctx, model)
         final = self.final = self._accuracy(model, where)
+        self.ctx.metrics["accuracy"] = final
         self.curve.accuracies[-1] = final
         self._same_structure(before, after, summary(self.ctx, model))
         self._limit(after)

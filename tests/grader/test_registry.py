@@ -25,7 +25,8 @@ def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test registers into a copy, so nothing leaks into the real registry."""
     registry.load_builtin_checks()  # imported into the real registry before copying
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
-    monkeypatch.setattr(registry, "_LOADED_FILES", set())
+    monkeypatch.setattr(registry, "_FOLDER_CHECKS", {})
+    monkeypatch.setattr(registry, "_LATEST", {})
     yield
 
 
@@ -88,13 +89,31 @@ def test_load_folder_checks_twice_does_not_register_twice(tmp_path: Path) -> Non
     assert registry.lookup("course.always_half") is first
 
 
-def test_two_folders_claiming_one_name_conflict(tmp_path: Path) -> None:
-    for name in ("a", "b"):
+def test_two_folders_may_each_define_one_name(tmp_path: Path) -> None:
+    # Two stored versions of one uploaded assignment (or two courses) in one worker:
+    # each test finds its own folder's check, and neither version breaks the other.
+    for name, fraction in (("a", "0.5"), ("b", "0.25")):
         (tmp_path / name).mkdir()
-        (tmp_path / name / "checks.py").write_text(CHECKS_PY, encoding="utf-8")
+        source = CHECKS_PY.replace("0.5", fraction)
+        (tmp_path / name / "checks.py").write_text(source, encoding="utf-8")
     registry.load_folder_checks(tmp_path / "a")
-    with pytest.raises(ValueError, match="registered twice"):
-        registry.load_folder_checks(tmp_path / "b")
+    registry.load_folder_checks(tmp_path / "b")
+    assert registry.lookup("course.always_half", tmp_path / "a")(None) == 0.5  # type: ignore[arg-type]
+    assert registry.lookup("course.always_half", tmp_path / "b")(None) == 0.25  # type: ignore[arg-type]
+
+
+def test_a_folder_cannot_take_over_a_builtin_name(tmp_path: Path) -> None:
+    source = CHECKS_PY.replace("course.always_half", "torch.accuracy")
+    (tmp_path / "checks.py").write_text(source, encoding="utf-8")
+    with pytest.raises(ValueError, match="check 'torch.accuracy' is registered twice"):
+        registry.load_folder_checks(tmp_path)
+    assert registry.lookup("torch.accuracy").__module__ == "grader.checks.accuracy"
+
+
+def test_folder_checks_do_not_become_builtins(tmp_path: Path) -> None:
+    (tmp_path / "checks.py").write_text(CHECKS_PY, encoding="utf-8")
+    assert set(registry.load_folder_checks(tmp_path)) == {"course.always_half"}
+    assert "course.always_half" not in registry.known_checks()
 
 
 def test_a_folder_without_checks_py_is_fine(tmp_path: Path) -> None:

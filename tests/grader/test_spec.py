@@ -195,3 +195,42 @@ def test_resolve_a_folder_path(tmp_path: Path) -> None:
 def test_resolve_a_folder_without_spec_says_so(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="no spec.toml found"):
         resolve_assignment(str(tmp_path))
+
+
+# ------------------------------------------------------------------------------ leaderboard
+
+LEADERBOARD = """
+[[leaderboard]]
+name = "Accuracy"
+test = "second"
+metric = "accuracy"
+"""
+
+
+def test_a_leaderboard_entry_names_a_test_and_defaults_to_desc(tmp_path: Path) -> None:
+    spec = load_spec(write_spec(tmp_path / "demo", MINIMAL + LEADERBOARD))
+    (entry,) = spec.leaderboard
+    assert (entry.name, entry.test, entry.metric, entry.order) == (
+        "Accuracy", "second", "accuracy", "desc")
+
+
+def test_mlp_cifar10_puts_held_out_accuracy_on_the_leaderboard() -> None:
+    spec = resolve_assignment("mlp-cifar10")
+    (entry,) = spec.leaderboard
+    assert entry.test == spec.tests[-1].name and spec.tests[-1].check == "torch.accuracy"
+    assert (entry.metric, entry.order) == ("accuracy", "desc")
+
+
+@pytest.mark.parametrize("extra, message", [
+    (LEADERBOARD.replace('"second"', '"third"'),
+     "  (top level): Value error, leaderboard.0.test: 'third' is not the name of a test in "
+     "this assignment"),
+    (LEADERBOARD + LEADERBOARD,
+     "  (top level): Value error, leaderboard names must be unique; repeated: Accuracy"),
+    (LEADERBOARD + 'order = "up"\n',
+     "  leaderboard.0.order: Input should be 'asc' or 'desc'"),
+    (LEADERBOARD.replace('metric = "accuracy"', ""), "  leaderboard.0.metric: Field required"),
+])
+def test_a_broken_leaderboard_says_what_to_fix(tmp_path: Path, extra: str, message: str) -> None:
+    folder = write_spec(tmp_path / "demo", MINIMAL + extra)
+    assert spec_error(folder).splitlines()[1:] == [message]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -139,9 +140,17 @@ def test_the_curves_and_the_final_accuracy_are_kept_for_the_results_page(
     curves = result.extra_data["curves"]
     assert sorted(curves) == ["held_out_accuracy", "train_loss"]
     assert len(curves["train_loss"]) == len(curves["held_out_accuracy"]) == 3
-    final = result.extra_data["metrics"]["held_out_accuracy"]
+    final = result.metrics["accuracy"]
     assert curves["held_out_accuracy"][-1] == final and 0.5 <= final < 0.9999
     assert result.to_gradescope()["extra_data"] == result.extra_data
+@pytest.mark.parametrize("thresholds", ["[[0.85, 1.0]]", "[[0.9999, 1.0], [0.5, 0.5]]"])
+def test_held_out_accuracy_is_reported_as_a_metric(tmp_path: Path, thresholds: str) -> None:
+    """Passed or partly failed, the leaderboard gets the accuracy the report states."""
+    result = accuracy_result(tmp_path, thresholds=thresholds)
+    reported = re.search(r"Held-out accuracy ([0-9.]+)%", result.output)
+    assert reported is not None, result.output
+    assert set(result.metrics) == {"accuracy"}
+    assert result.metrics["accuracy"] == pytest.approx(float(reported.group(1)) / 100, abs=6e-4)
 
 
 def test_partial_credit_by_tier(tmp_path: Path) -> None:

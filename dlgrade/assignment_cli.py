@@ -1,0 +1,122 @@
+"""``dlgrade assignments add PATH --course SLUG`` and ``dlgrade export-gradescope``.
+
+``add`` validates a folder or archive (see ``store.assignment_folders``), stores it
+immutably in the data dir and creates the course's assignment, or points an existing one
+at the new version. Options not given keep an existing assignment's settings. Dates are
+ISO 8601; without a UTC offset they are UTC. ``--verify`` first grades the folder's
+solution/ (full marks required) and each bugs/<name>/ overlay (its tests must fail).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dlgrade.service_cli import CommandError, SubParsers, database, database_settings
+from sandbox.select import BACKENDS, choose_backend
+
+if TYPE_CHECKING:
+    from grader.spec import AssignmentSpec
+    from store.assignment_settings import Changes
+
+
+def add_assignment_commands(listing: argparse.ArgumentParser) -> None:
+    """``add`` under ``dlgrade assignments`` (which alone still lists the built-ins)."""
+    actions = listing.add_subparsers(metavar="ACTION")
+    add = actions.add_parser("add", help="add or update a course's assignment from a "
+                             "folder or archive")
+    add.add_argument("path", type=Path, help="assignment folder, .tar, .tar.gz or .zip")
+    add.add_argument("--course", required=True, help="the course's slug")
+    add.add_argument("--title", default=None, help="default: the spec's title")
+    add.add_argument("--release", default=None, metavar="ISO", help="e.g. 2025-03-01T09:00")
+    add.add_argument("--due", default=None, metavar="ISO", help="UTC unless an offset is given")
+    add.add_argument("--late-due", default=None, metavar="ISO", help="end of the late window")
+    add.add_argument("--late-penalty", type=float, default=None, metavar="FRACTION",
+                     help="fraction of the score lost per late day (0.1 = 10%%)")
+    add.add_argument("--daily-limit", type=int, default=None, metavar="N",
+                     help="submissions per student per day")
+    add.add_argument("--hidden-visible-after-due", action=argparse.BooleanOptionalAction,
+                     default=None, help="show hidden tests once submissions close")
+    add.add_argument("--data-dir", type=Path, default=None, help="an embedded data dir")
+    add.add_argument("--verify", action="store_true",
+                     help="grade solution/ and bugs/ first; refuse unless they behave")
+    add.add_argument("--sandbox", choices=BACKENDS, default="auto", help="for --verify")
+    add.set_defaults(run=run_assignments_add)
+
+
+def add_export_command(commands: SubParsers[argparse.ArgumentParser]) -> None:
+    export = commands.add_parser("export-gradescope",
+                                 help="write a Gradescope autograder.zip for an assignment")
+    export.add_argument("assignment", help="a built-in slug or an assignment folder")
+    export.add_argument("-o", "--output", type=Path, required=True)
+    export.set_defaults(run=run_export_gradescope)
+
+
+def run_assignments_add(args: argparse.Namespace) -> int:
+    from store.assignment_folders import FolderError, add_folder, unpack, validate
+    from store.assignment_settings import SettingsError, find_course, save_assignment
+
+    try:
+        changes = _changes(args)
+        if args.verify:
+            with tempfile.TemporaryDirectory(prefix="dlgrade-verify-") as scratch:
+                folder = unpack(args.path, Path(scratch))
+                _verify(validate(folder), args.sandbox)
+        data_dir = database_settings(args.data_dir).data_dir
+        with database(args.data_dir) as db:
+            course = find_course(db, args.course)
+            stored = add_folder(args.path, data_dir, course.slug)
+            row, created = save_assignment(db, course, stored, changes)
+            db.commit()
+    except (FolderError, SettingsError) as exc:
+        raise CommandError(str(exc)) from None
+    verb = "Added" if created else "Updated"
+    print(f"{verb} {row.slug} in {course.slug} ({stored.spec.max_score:g} points, version "
+          f"{stored.sha256[:12]}): {stored.path}")
+    return 0
+
+
+def _changes(args: argparse.Namespace) -> Changes:
+    from store.assignment_settings import Changes, parse_when
+
+    changes = Changes()
+    if args.title is not None:
+        changes.title = args.title
+    for option, name in (("release", "release_at"), ("due", "due_at"),
+                         ("late_due", "late_due_at")):
+        text = getattr(args, option)
+        if text is not None:
+            setattr(changes, name, parse_when(text, f"--{option.replace('_', '-')}"))
+    if args.late_penalty is not None:
+        changes.late_penalty_per_day = args.late_penalty
+    if args.daily_limit is not None:
+        changes.daily_limit = args.daily_limit
+    if args.hidden_visible_after_due is not None:
+        changes.hidden_visible_after_due = args.hidden_visible_after_due
+    return changes
+
+
+def _verify(spec: AssignmentSpec, sandbox: str) -> None:
+    from grader.verify import verify_assignment
+
+    problems = verify_assignment(spec, choose_backend(sandbox))
+    if problems:
+        raise CommandError("--verify refused the assignment:\n" + "\n".join(problems))
+    print(f"Verified {spec.slug}: the solution scores {spec.max_score:g}/{spec.max_score:g} "
+          "and every known bug fails its tests.")
+
+
+def run_export_gradescope(args: argparse.Namespace) -> int:
+    from grader.gradescope_export import ExportError, export_autograder
+    from grader.spec import resolve_assignment
+
+    spec = resolve_assignment(args.assignment)
+    try:
+        written = export_autograder(spec, args.output)
+    except ExportError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"Wrote {written} for {spec.slug}: upload it as the Gradescope autograder "
+          "(Ubuntu 22.04 base image).")
+    return 0
