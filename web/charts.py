@@ -56,12 +56,12 @@ def _num(value: float) -> str:
     return f"{round(value, 2):g}"
 
 
-def _open(title: str, desc: str, height: int, css: str) -> tuple[str, str]:
+def _open(title: str, desc: str, height: int, css: str, width: int = WIDTH) -> tuple[str, str]:
     # Deterministic ids (same input, same SVG); distinct charts have distinct titles.
     ident = "chart-" + hashlib.sha1(f"{title}\0{desc}".encode()).hexdigest()[:10]
     head = (
         f'<svg xmlns="http://www.w3.org/2000/svg" class={quoteattr(css)} role="img" '
-        f'viewBox="0 0 {WIDTH} {height}" width="100%" '
+        f'viewBox="0 0 {width} {height}" width="100%" '
         f'aria-labelledby="{ident}-t {ident}-d">'
         f'<title id="{ident}-t">{escape(title)}</title><desc id="{ident}-d">{escape(desc)}</desc>'
     )
@@ -88,14 +88,15 @@ def _nice_top(value: float) -> float:
 
 def bar_chart(bars: Sequence[Bar], *, title: str, desc: str, y_label: str = "",
               marker: float | None = None, marker_label: str = "", label_every: int = 1,
-              height: int = 240) -> str:
+              height: int = 240, width: int = WIDTH) -> str:
     """Vertical bars. ``marker`` (a fractional bar index) draws a dashed vertical line,
-    e.g. the due date on a time axis; ``label_every`` thins crowded x labels."""
-    head, tail = _open(title, desc, height, "chart bars")
-    plot_w = WIDTH - PLOT_LEFT - PLOT_RIGHT
+    e.g. the due date on a time axis; ``label_every`` thins crowded x labels. A smaller
+    ``width`` gives larger text when the chart is drawn in a narrow column."""
+    head, tail = _open(title, desc, height, "chart bars", width)
+    plot_w = width - PLOT_LEFT - PLOT_RIGHT
     plot_h = height - PLOT_TOP - PLOT_BOTTOM
     top = _nice_top(max((b.value for b in bars), default=0.0))
-    parts = [head, _axes(top, plot_h, y_label)]
+    parts = [head, _axes(top, plot_h, y_label, width)]
     slot = plot_w / max(1, len(bars))
     for i, bar in enumerate(bars):
         h = plot_h * bar.value / top
@@ -113,15 +114,19 @@ def bar_chart(bars: Sequence[Bar], *, title: str, desc: str, y_label: str = "",
     return "".join(parts)
 
 
-def _axes(top: float, plot_h: float, y_label: str) -> str:
+def _axes(top: float, plot_h: float, y_label: str, width: int) -> str:
+    """The x axis, and y ticks at 0, the middle and the top (the middle only when it is
+    a whole number: the bars count things)."""
     bottom = PLOT_TOP + plot_h
-    lines = [f'<line class="axis" x1="{PLOT_LEFT}" x2="{WIDTH - PLOT_RIGHT}" '
+    lines = [f'<line class="axis" x1="{PLOT_LEFT}" x2="{width - PLOT_RIGHT}" '
              f'y1="{bottom:.1f}" y2="{bottom:.1f}"/>']
     for fraction in (0.0, 0.5, 1.0):
+        if fraction == 0.5 and top % 2:
+            continue
         y = bottom - plot_h * fraction
         lines.append(_text(PLOT_LEFT - 6, y + 4, _num(top * fraction), "end", "tick"))
         if fraction:
-            lines.append(f'<line class="grid" x1="{PLOT_LEFT}" x2="{WIDTH - PLOT_RIGHT}" '
+            lines.append(f'<line class="grid" x1="{PLOT_LEFT}" x2="{width - PLOT_RIGHT}" '
                          f'y1="{y:.1f}" y2="{y:.1f}"/>')
     if y_label:
         middle = PLOT_TOP + plot_h / 2
@@ -130,11 +135,13 @@ def _axes(top: float, plot_h: float, y_label: str) -> str:
     return "".join(lines)
 
 
-def histogram(counts: Sequence[Bin], *, title: str, desc: str, unit: str = "students") -> str:
+def histogram(counts: Sequence[Bin], *, title: str, desc: str, unit: str = "students",
+              width: int = WIDTH) -> str:
     bars = [Bar(f"{_num(b.low)}–{_num(b.high)}", b.count,
                 f"{_num(b.low)} to {_num(b.high)} points: {b.count} {unit}")
             for b in counts]
-    return bar_chart(bars, title=title, desc=desc, y_label=unit)
+    return bar_chart(bars, title=title, desc=desc, y_label=unit, width=width,
+                     label_every=1 if len(counts) * 64 <= width else 2)
 
 
 @dataclass(frozen=True)

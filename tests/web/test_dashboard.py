@@ -53,6 +53,13 @@ def test_window_spans_48_hours_before_due_and_the_late_window() -> None:
     assert week.end == DUE + timedelta(hours=72)
 
 
+def test_window_is_the_last_48_hours_while_the_due_date_is_far() -> None:
+    now = DUE - timedelta(days=5, minutes=20)
+    early = window(Assignment(due_at=DUE), now)
+    assert (early.start, early.end, early.due) == (
+        DUE - timedelta(days=7), DUE - timedelta(days=5), None)
+
+
 def test_hourly_counts(db: Session, make: Factory, world: World) -> None:
     world.assignment.due_at = DUE
     db.commit()
@@ -67,6 +74,8 @@ def test_live_counts_queue_and_workers(db: Session, make: Factory, world: World)
     now = datetime.now(UTC)
     other = make.assignment(world.course, slug="other", title="Other")
     make.submission(world.alice, world.assignment, created_at=now - timedelta(seconds=90))
+    make.submission(world.bob, world.assignment, created_at=now - timedelta(hours=3),
+                    enqueued_at=now - timedelta(seconds=30))  # regraded: waits since requeued
     make.submission(world.bob, world.assignment, status="running", worker="w1",
                     lease_until=now + timedelta(minutes=5))
     make.submission(world.bob, other, status="running", worker="w2",
@@ -74,7 +83,7 @@ def test_live_counts_queue_and_workers(db: Session, make: Factory, world: World)
     make.graded(world.alice, world.assignment, results(True), finished_at=now, worker="w3")
     make.submission(world.alice, world.assignment, status="error", finished_at=now)
     state = live(db, world.assignment, now)
-    assert state["assignment"] == {"queued": 1, "running": 1, "done_last_hour": 1,
+    assert state["assignment"] == {"queued": 2, "running": 1, "done_last_hour": 1,
                                    "error_last_hour": 1, "oldest_queued_s": 90}
     assert (state["service"]["running"], state["service"]["workers_active"]) == (2, 1)
     assert state["service"]["workers_last_hour"] == 1
