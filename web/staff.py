@@ -119,11 +119,11 @@ def revoke_extension(assignment_id: int, user_id: int) -> ResponseReturnValue:
 def student(assignment_id: int, user_id: int) -> ResponseReturnValue:
     target = assignment_or_404(assignment_id)
     found = get_db().get(User, user_id)
-    if found is None:
-        abort(404)
+    rows = queries.user_submissions(get_db(), user_id, target.id)
+    if found is None or not (rows or lookups.enrolled(get_db(), found, target.course_id)):
+        abort(404)  # only the course's people: staff must not look up any account by id
     return render_template(
-        "staff/student.html", a=target, student=found, now=now(),
-        rows=queries.user_submissions(get_db(), found.id, target.id),
+        "staff/student.html", a=target, student=found, now=now(), rows=rows,
         extension=extensions.find(get_db(), target.id, found.id),
         dates=extensions.deadlines_for(get_db(), target, found))
 

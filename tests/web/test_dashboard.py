@@ -195,3 +195,13 @@ def test_other_courses_staff_get_404(client: FlaskClient, auth: AuthActions, mak
                 "email": graded.alice.email, "due_at": "2099-01-01T00:00"}
         assert client.post(base + action, data=data).status_code == 404
     assert db.query(Extension).count() == 0
+
+
+def test_student_page_only_for_the_courses_people(client: FlaskClient, make: Factory,
+                                                  staff: World) -> None:
+    stranger = make.user(email="stranger@example.edu")
+    base = f"/staff/assignments/{staff.assignment.id}/students"
+    assert client.get(f"{base}/{stranger.id}").status_code == 404
+    assert client.get(f"{base}/99999").status_code == 404
+    page = client.get(f"{base}/{staff.alice.id}").get_data(as_text=True)
+    assert page.count("/staff/submissions/") == 2  # her two submissions

@@ -169,3 +169,17 @@ def test_uploads_within_an_extension_are_accepted_and_late_after_it(
                        content_type="multipart/form-data")
     assert page.status_code == 403
     assert "Your extended deadline for MyTorch CNN passed" in page.get_data(as_text=True)
+
+
+def test_the_student_sees_their_own_dates(client: FlaskClient, auth: AuthActions, db: Session,
+                                          late: World) -> None:
+    db.add(Extension(assignment_id=late.assignment.id, user_id=late.alice.id,
+                     due_at=datetime(2031, 5, 6, 7, 8, tzinfo=UTC)))
+    db.commit()
+    auth.login(late.alice.email)
+    page = client.get(f"/assignments/{late.assignment.id}").get_data(as_text=True)
+    assert "Tue 06 May 2031, 07:08 UTC" in page and "your extension" in page
+    auth.logout()
+    auth.login(late.bob.email)
+    assert "your extension" not in client.get(f"/assignments/{late.assignment.id}").get_data(
+        as_text=True)
