@@ -112,7 +112,8 @@ def per_hour_chart(counts: Sequence[int], span: Window) -> str:
         offset = (start - span.due) / HOUR if span.due else None
         label = f"{offset:+.0f} h" if offset is not None else start.strftime("%H:00")
         tip = f"{start:%a %d %b %H:00}–{start + HOUR:%H:00} UTC: {number} submissions"
-        bars.append(charts.Bar(label, number, tip, "bar late" if offset and offset >= 0 else "bar"))
+        late = offset is not None and offset >= 0
+        bars.append(charts.Bar(label, number, tip, "bar late" if late else "bar"))
     marker = (span.due - span.start) / HOUR if span.due else None
     due_label = f"due {span.due:%a %d %b %H:%M} UTC" if span.due else ""
     return charts.bar_chart(

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from store.models import Assignment, Extension
 from store.queries import gradebook
 from tests.web.factories import AuthActions, Factory, World, gs_test
-from web.dashboard import hourly_counts, live, pass_rates, window
+from web.dashboard import hourly_counts, live, pass_rates, per_hour_chart, window
 
 SVG = "{http://www.w3.org/2000/svg}"
 DUE = datetime(2026, 3, 10, 23, 0, tzinfo=UTC)
@@ -205,3 +205,15 @@ def test_student_page_only_for_the_courses_people(client: FlaskClient, make: Fac
     assert client.get(f"{base}/99999").status_code == 404
     page = client.get(f"{base}/{staff.alice.id}").get_data(as_text=True)
     assert page.count("/staff/submissions/") == 2  # her two submissions
+
+
+def test_per_hour_chart_marks_the_due_date_and_colours_late_hours() -> None:
+    span = window(Assignment(due_at=DUE), DUE)
+    counts = [0] * 47 + [3, 4] + [0] * 23
+    root = ET.fromstring(per_hour_chart(counts, span))
+    bars = [r for r in root.iter(f"{SVG}rect")]
+    assert len(bars) == 72
+    assert [r.get("class") for r in bars[47:49]] == ["bar", "bar late"]  # hour -1, hour 0
+    assert bars[48].findtext(f"{SVG}title") == "Tue 10 Mar 23:00–00:00 UTC: 4 submissions"
+    [marker] = [x for x in root.iter(f"{SVG}line") if x.get("class") == "marker"]
+    assert marker.findtext(f"{SVG}title") == "due Tue 10 Mar 23:00 UTC"
