@@ -130,6 +130,9 @@ class Assignment(Base):
 
     course: Mapped[Course] = relationship(back_populates="assignments")
     submissions: Mapped[list[Submission]] = relationship(back_populates="assignment")
+    # Read-only view (the rows are written through Extension); visibility needs the
+    # latest date any student can still submit.
+    extensions: Mapped[list[Extension]] = relationship(viewonly=True)
 
 
 class Submission(Base):

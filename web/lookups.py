@@ -126,3 +126,9 @@ def status_counts(db: Session, assignment: Assignment) -> dict[str, int]:
         .group_by(Submission.status)
     )
     return {status: int(count) for status, count in db.execute(query).all()}
+
+
+def enrolled(db: Session, user: User, course_id: int) -> bool:
+    query = select(Enrollment.id).where(Enrollment.user_id == user.id,
+                                        Enrollment.course_id == course_id)
+    return db.scalar(query) is not None

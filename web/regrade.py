@@ -1,13 +1,23 @@
-"""Regrading: put a finished submission back in the queue as if it had just arrived."""
+"""Regrading: put finished submissions back in the queue as if they had just arrived,
+one (:func:`requeue`) or a whole assignment (:func:`requeue_all`)."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, update
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from store.leases import rowcount
 from store.models import Submission, TestScore
+from store.queries import gradebook
 
+# The columns of a fresh upload, as the worker expects to find them.
+RESET: dict[str, object] = dict(
+    status="queued", attempt=0, lease_until=None, worker=None, enqueued_at=None,
+    started_at=None, finished_at=None, score=None, max_score=None,
+    grading_seconds=None, results=None, error=None, staff_detail=None,
+)
 BUSY = "This submission is being graded right now; regrade it once it has finished."
 
 
@@ -28,11 +38,7 @@ def requeue(db: Session, submission: Submission) -> None:
     reset = (
         update(Submission)
         .where(Submission.id == submission.id, Submission.status != "running")
-        .values(
-            status="queued", attempt=0, lease_until=None, worker=None, enqueued_at=None,
-            started_at=None, finished_at=None, score=None, max_score=None,
-            grading_seconds=None, results=None, error=None, staff_detail=None,
-        )
+        .values(**RESET)
     )
     if rowcount(db.execute(reset)) != 1:
         db.rollback()
@@ -40,3 +46,84 @@ def requeue(db: Session, submission: Submission) -> None:
     db.execute(delete(TestScore).where(TestScore.submission_id == submission.id))
     db.commit()
     db.refresh(submission)
+
+
+SCOPES = ("all", "latest", "best")
+FINISHED = ("done", "error")
+BATCH = 200
+
+
+@dataclass(frozen=True)
+class RegradeReport:
+    """What :func:`requeue_all` did: the requeued ids (to enqueue), and the rows it
+    left alone because they were being graded or were already waiting."""
+
+    requeued: tuple[int, ...]
+    running: int
+    queued: int
+
+    def sentence(self) -> str:
+        plural = "" if len(self.requeued) == 1 else "s"
+        parts = [f"Requeued {len(self.requeued)} submission{plural}"]
+        if self.running:
+            parts.append(f"skipped {self.running} being graded right now (regrade them once "
+                         "they finish)")
+        if self.queued:
+            parts.append(f"{self.queued} already in the queue")
+        return "; ".join(parts) + "."
+
+
+def chosen(db: Session, assignment_id: int, scope: str) -> list[int]:
+    """The submission ids that ``scope`` names: every submission, or each student's
+    latest upload, or each student's best graded one."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown regrade scope {scope!r}")
+    if scope == "all":
+        query = select(Submission.id).where(Submission.assignment_id == assignment_id)
+        return list(db.scalars(query.order_by(Submission.id)))
+    rows = gradebook(db, assignment_id)
+    picked = (row.latest_id if scope == "latest" else row.best_id for row in rows)
+    return sorted(i for i in picked if i is not None)
+
+
+def requeue_all(db: Session, assignment_id: int, scope: str = "all",
+                batch: int = BATCH) -> RegradeReport:
+    """Reset every finished (done / error) submission of ``scope`` to ``queued``, in
+    batches of ``batch`` rows, each its own short transaction (a class of 500 must not
+    hold one lock on the whole table while the workers want to write results).
+
+    Like :func:`requeue`, the reset is conditional on the status, so a row a worker
+    claims in between is skipped, never raced. The caller enqueues the returned ids.
+    """
+    ids = chosen(db, assignment_id, scope)
+    db.commit()  # end the read transaction before the batches
+    requeued: list[int] = []
+    left: dict[str, int] = {}
+    for start in range(0, len(ids), batch):
+        done, statuses = _requeue_batch(db, ids[start:start + batch])
+        requeued.extend(done)
+        for status, number in statuses.items():
+            left[status] = left.get(status, 0) + number
+    return RegradeReport(tuple(requeued), running=left.get("running", 0),
+                         queued=left.get("queued", 0))
+
+
+def _requeue_batch(db: Session, ids: list[int]) -> tuple[list[int], dict[str, int]]:
+    """Reset the finished rows among ``ids``; their ids, and the statuses of the rest."""
+    reset = (
+        update(Submission)
+        .where(Submission.id.in_(ids), Submission.status.in_(FINISHED))
+        .values(**RESET)
+        .returning(Submission.id)
+        .execution_options(synchronize_session=False)
+    )
+    done = list(db.scalars(reset))
+    if done:
+        db.execute(delete(TestScore).where(TestScore.submission_id.in_(done)))
+    rest = db.execute(
+        select(Submission.status, func.count(Submission.id))
+        .where(Submission.id.in_(ids), Submission.id.not_in(done))
+        .group_by(Submission.status)
+    ).all()
+    db.commit()
+    return done, {str(status): int(number) for status, number in rest}

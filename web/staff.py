@@ -1,22 +1,42 @@
-"""Course staff pages: the dashboard of every submission, any submission in full
-(hidden tests, tracebacks, the archive) and regrading."""
+"""Course staff pages: each assignment's dashboard (charts, live queue, the per-student
+table, extensions, regrade all, the CSV gradebook), any submission in full (hidden
+tests, tracebacks, the archive) and regrading. The logic is in ``web.dashboard``,
+``web.gradebook``, ``web.extensions`` and ``web.regrade``."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from flask import Blueprint, abort, flash, redirect, render_template, send_file, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
+from markupsafe import Markup
 
+from grader.spec import SpecError
 from store import queries
-from store.models import Assignment, Submission
-from web import lookups
+from store.models import Assignment, Submission, User
+from web import dashboard as figures
+from web import extensions, gradebook, lookups
 from web.auth import current_user, staff_required
-from web.regrade import CannotRegrade, requeue
+from web.formatting import utc
+from web.regrade import SCOPES, CannotRegrade, requeue, requeue_all
 from web.services import get_db, services
 from web.visibility import shown
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
+RECENT = 50  # submissions listed under the dashboard
+EXTENSION_FIELDS = ("email", "due_at", "late_due_at", "reason")
 
 
 def now() -> datetime:
@@ -35,10 +55,110 @@ def index() -> ResponseReturnValue:
 @bp.get("/assignments/<int:assignment_id>")
 @staff_required
 def dashboard(assignment_id: int) -> ResponseReturnValue:
+    return render_dashboard(assignment_or_404(assignment_id))
+
+
+@bp.get("/assignments/<int:assignment_id>/live.json")
+@staff_required
+def live(assignment_id: int) -> ResponseReturnValue:
+    return jsonify(figures.live(get_db(), assignment_or_404(assignment_id), now()))
+
+
+@bp.get("/assignments/<int:assignment_id>/gradebook.csv")
+@staff_required
+def gradebook_csv(assignment_id: int) -> ResponseReturnValue:
     target = assignment_or_404(assignment_id)
-    rows = queries.assignment_submissions(get_db(), target.id)
-    return render_template("staff/dashboard.html", a=target, rows=rows,
-                           counts=lookups.status_counts(get_db(), target), now=now())
+    rows = student_rows(target, gradebook.TableQuery())
+    body = gradebook.csv_text(rows, max_points(target))
+    name = gradebook.csv_filename(target)
+    return Response(body, mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+
+
+@bp.post("/assignments/<int:assignment_id>/regrade")
+@staff_required
+def regrade_all(assignment_id: int) -> ResponseReturnValue:
+    target = assignment_or_404(assignment_id)
+    scope = request.form.get("scope", "all")
+    if scope not in SCOPES or request.form.get("confirm") != "yes":
+        flash("Tick the confirmation box (and choose which submissions) to regrade.", "error")
+        return redirect(url_for("staff.dashboard", assignment_id=target.id))
+    report = requeue_all(get_db(), target.id, scope)
+    for submission_id in report.requeued:  # after the commits, like a single regrade
+        services().enqueue(submission_id)
+    flash(report.sentence(), "info")
+    return redirect(url_for("staff.dashboard", assignment_id=target.id))
+
+
+@bp.post("/assignments/<int:assignment_id>/extensions")
+@staff_required
+def grant_extension(assignment_id: int) -> ResponseReturnValue:
+    target = assignment_or_404(assignment_id)
+    form = extensions.ExtensionForm(**{k: request.form.get(k, "") for k in EXTENSION_FIELDS})
+    try:
+        granted = extensions.grant(get_db(), target, form, current_user(), now())
+    except extensions.ExtensionError as problem:
+        return render_dashboard(target, extension_error=str(problem), form=form), 400
+    flash(f"{granted.user.email} now has until {utc(granted.due_at)}.", "info")
+    return redirect(url_for("staff.dashboard", assignment_id=target.id) + "#extensions")
+
+
+@bp.post("/assignments/<int:assignment_id>/extensions/<int:user_id>/revoke")
+@staff_required
+def revoke_extension(assignment_id: int, user_id: int) -> ResponseReturnValue:
+    target = assignment_or_404(assignment_id)
+    if extensions.revoke(get_db(), target, user_id):
+        flash("The extension is revoked; the assignment's own dates apply again.", "info")
+    else:
+        flash("That student has no extension on this assignment.", "error")
+    return redirect(url_for("staff.dashboard", assignment_id=target.id) + "#extensions")
+
+
+@bp.get("/assignments/<int:assignment_id>/students/<int:user_id>")
+@staff_required
+def student(assignment_id: int, user_id: int) -> ResponseReturnValue:
+    target = assignment_or_404(assignment_id)
+    found = get_db().get(User, user_id)
+    rows = queries.user_submissions(get_db(), user_id, target.id)
+    if found is None or not (rows or lookups.enrolled(get_db(), found, target.course_id)):
+        abort(404)  # only the course's people: staff must not look up any account by id
+    return render_template(
+        "staff/student.html", a=target, student=found, now=now(), rows=rows,
+        extension=extensions.find(get_db(), target.id, found.id),
+        dates=extensions.deadlines_for(get_db(), target, found))
+
+
+def render_dashboard(target: Assignment, *, extension_error: str | None = None,
+                     form: extensions.ExtensionForm | None = None) -> str:
+    db, moment = get_db(), now()
+    query = gradebook.TableQuery.from_args(request.args.to_dict())
+    rows = queries.gradebook(db, target.id)
+    span = figures.window(target, moment)
+    rates = figures.pass_rates(db, rows)
+    return render_template(
+        "staff/dashboard.html", a=target, now=moment, query=query,
+        table=gradebook.table(rows, extensions.by_user(db, target.id), query),
+        students=len(rows), recent=queries.latest_submissions(db, target.id, RECENT),
+        counts=lookups.status_counts(db, target), live=figures.live(db, target, moment),
+        histogram=Markup(figures.score_histogram(rows, max_points(target, rows))),
+        rates=Markup(figures.pass_rate_chart(rates)) if rates else None,
+        per_hour=Markup(figures.per_hour_chart(figures.hourly_counts(db, target.id, span), span)),
+        extension_list=extensions.listed(db, target.id), extension_error=extension_error,
+        form=form or extensions.ExtensionForm(email="", due_at=""),
+    )
+
+
+def student_rows(target: Assignment, query: gradebook.TableQuery) -> list[gradebook.StudentRow]:
+    rows = queries.gradebook(get_db(), target.id)
+    return gradebook.table(rows, extensions.by_user(get_db(), target.id), query)
+
+
+def max_points(target: Assignment, rows: Sequence[queries.GradebookRow] = ()) -> float:
+    """The assignment's total points (its spec), else the largest stored maximum."""
+    try:
+        return lookups.spec_for(target).max_score
+    except SpecError:
+        return max((r.max_score or 0.0 for r in rows), default=0.0) or 100.0
 
 
 @bp.get("/submissions/<int:submission_id>")

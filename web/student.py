@@ -13,6 +13,7 @@ from store import queries
 from store.models import Assignment, Submission
 from web import lookups
 from web.auth import current_user, login_required
+from web.extensions import deadlines_for
 from web.services import get_db, services
 from web.uploads import UploadRejected, accept_upload, upload_limit
 from web.visibility import best, filtered_results, shown
@@ -94,6 +95,7 @@ def render_assignment(
 ) -> ResponseReturnValue:
     page = render_template(
         "student/assignment.html", a=target, error=error, now=now(),
+        dates=deadlines_for(get_db(), target, current_user()),
         history=queries.user_submissions(get_db(), current_user().id, target.id),
         limit=upload_limit(services().settings, lookups.spec_for(target)),
     )

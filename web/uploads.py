@@ -8,7 +8,9 @@ row, committed. Enqueueing is the caller's next step, after the commit, so an ac
 upload is never lost when the broker is down.
 
 Staff are exempt from the release date, the deadlines and the daily limit (they try
-handins out of hours) and their uploads are never late.
+handins out of hours) and their uploads are never late. A student with an extension
+(:mod:`web.extensions`) is checked against their own due and late due dates, and their
+late days count from their own due date.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from store.archives import ArchiveStore, ArchiveTooLarge
 from store.models import Assignment, Submission, User
 from store.queries import submissions_today
 from tasks.settings import Settings
+from web.extensions import Deadlines, assignment_deadlines, deadlines_for
 from web.lookups import spec_for
 
 MB = 1 << 20
@@ -54,8 +57,9 @@ def accept_upload(
     now: datetime,
 ) -> Submission:
     """Check, store and record an upload; raises :class:`UploadRejected`."""
+    dates = deadlines_for(db, assignment, user)
     if not user.is_staff:
-        check_open(assignment, now)
+        check_open(assignment, now, dates)
         check_daily_limit(db, user, assignment, now)
     spec = spec_for(assignment)
     store = ArchiveStore(settings.data_dir)
@@ -64,26 +68,30 @@ def accept_upload(
     submission = Submission(
         assignment_id=assignment.id, user_id=user.id, status="queued", attempt=0,
         archive_sha256=sha256, archive_size=size, filename=clean_filename(filename),
-        late_days=0 if user.is_staff else late_days(assignment, now), created_at=now,
+        late_days=0 if user.is_staff else late_days(assignment, now, dates), created_at=now,
     )
     db.add(submission)
     db.commit()
     return submission
 
 
-def check_open(assignment: Assignment, now: datetime) -> None:
+def check_open(assignment: Assignment, now: datetime, dates: Deadlines | None = None) -> None:
+    """Released and not closed, by ``dates`` (the student's own; default: the
+    assignment's)."""
+    dates = dates or assignment_deadlines(assignment)
     if assignment.release_at is not None and now < assignment.release_at:
         raise UploadRejected(
             f"{assignment.title} is not open yet; it opens on {when(assignment.release_at)}.", 403
         )
-    if assignment.due_at is None or now <= assignment.due_at:
+    if dates.due_at is None or now <= dates.due_at:
         return
-    due = f"The deadline for {assignment.title} passed on {when(assignment.due_at)}"
-    if assignment.late_due_at is None:
+    whose = "Your extended deadline" if dates.extended else "The deadline"
+    due = f"{whose} for {assignment.title} passed on {when(dates.due_at)}"
+    if dates.late_due_at is None:
         raise UploadRejected(f"{due}; late submissions are not accepted.", 403)
-    if now > assignment.late_due_at:
+    if now > dates.late_due_at:
         raise UploadRejected(
-            f"{due}; late submissions closed on {when(assignment.late_due_at)}.", 403
+            f"{due}; late submissions closed on {when(dates.late_due_at)}.", 403
         )
 
 
@@ -137,11 +145,13 @@ def wrong_files(wanted: tuple[str, ...]) -> str:
         "check that you chose the right file."
 
 
-def late_days(assignment: Assignment, now: datetime) -> int:
-    """Whole days (rounded up) past the due date; 0 when on time."""
-    if assignment.due_at is None or now <= assignment.due_at:
+def late_days(assignment: Assignment, now: datetime, dates: Deadlines | None = None) -> int:
+    """Whole days (rounded up) past the due date (the student's own, by ``dates``);
+    0 when on time."""
+    due = (dates or assignment_deadlines(assignment)).due_at
+    if due is None or now <= due:
         return 0
-    return math.ceil((now - assignment.due_at) / timedelta(days=1))
+    return math.ceil((now - due) / timedelta(days=1))
 
 
 def clean_filename(filename: str) -> str:

@@ -5,7 +5,10 @@ The rules, per test (Gradescope's vocabulary):
 * ``visible``: always.
 * ``after_due_date``: once submissions have closed, i.e. after the late due date when
   the assignment has one, else after the due date. Not before: while anyone can still
-  hand in, a revealed test would tell them what the hidden checks are.
+  hand in, a revealed test would tell them what the hidden checks are. So a student
+  with an extension (:mod:`web.extensions`) keeps these withheld from *everyone* until
+  their own submissions close (their late due date, else their extended due date);
+  granting an extension after the due date hides them again until then.
   An assignment without a due date never closes, so these stay withheld.
 * ``hidden``: withheld; shown after submissions close only if the assignment has
   ``hidden_visible_after_due``.
@@ -25,6 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from store.models import Assignment, Submission
+from web.extensions import extended_deadlines
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,13 @@ LATE_NOTE_START = "Submitted "  # tasks.jobs.apply_late_penalty's note
 
 
 def submissions_close(assignment: Assignment) -> datetime | None:
-    return assignment.late_due_at or assignment.due_at
+    """When the last student's submissions close: the assignment's late due date (else
+    its due date), or a later one given by a per-student extension."""
+    own = assignment.late_due_at or assignment.due_at
+    if own is None:
+        return None  # never closes; an extension needs a due date to extend
+    extended = (extended_deadlines(assignment, e).closes_at for e in assignment.extensions)
+    return max([own, *(moment for moment in extended if moment is not None)])
 
 
 def student_may_see(visibility: str, assignment: Assignment, now: datetime) -> bool:
