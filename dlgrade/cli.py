@@ -10,6 +10,7 @@ could not run.
 The service: ``dlgrade serve`` (one process: web, SQLite, built-in worker, demo
 course), ``dlgrade web`` + ``dlgrade worker`` (production), ``dlgrade migrate``,
 ``dlgrade users add`` and ``dlgrade tokens create`` (see dlgrade/service_cli.py).
+Students hand in through the API with ``dlgrade submit`` (dlgrade/submit_cli.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from dlgrade.assignment_cli import add_assignment_commands, add_export_command
 from dlgrade.service_cli import CommandError as ServiceCommandError
 from dlgrade.service_cli import add_service_commands
+from dlgrade.submit_cli import SubmitError, add_submit_command
 from grader.grade import grade_path
 from grader.results import GradingResult
 from grader.spec import SpecError, builtin_assignments, load_spec, resolve_assignment
@@ -39,7 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))
-    except (CommandError, ServiceCommandError, SpecError, BackendUnavailable) as exc:
+    except (CommandError, ServiceCommandError, SubmitError, SpecError,
+            BackendUnavailable) as exc:
         print(f"dlgrade: {exc}", file=sys.stderr)
         return 2
 
@@ -68,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     handout.set_defaults(run=run_handout)
     add_sandbox_commands(commands)
     add_service_commands(commands)
+    add_submit_command(commands)
     return parser
 
 

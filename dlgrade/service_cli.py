@@ -78,6 +78,10 @@ def add_account_commands(commands: SubParsers[argparse.ArgumentParser]) -> None:
     create = tokens.add_parser("create", help="create an API token and print it")
     create.add_argument("email")
     create.add_argument("--name", default="", help="a label, e.g. the machine it is for")
+    create.add_argument("--scope", action="append", default=[], metavar="SCOPE",
+                        help="repeatable; omit for every scope of the user's role "
+                             "(assignments:read, submissions:read, submissions:write, "
+                             "scores:read, regrade, webhooks)")
     create.add_argument("--data-dir", type=Path, default=None, help="an embedded data dir")
     create.set_defaults(run=run_tokens_create)
 
@@ -275,13 +279,20 @@ def run_users_add(args: argparse.Namespace) -> int:
 
 def run_tokens_create(args: argparse.Namespace) -> int:
     from store.users import create_token, find_user
+    from web.scopes import ScopeError, effective, grantable
 
     with database(args.data_dir) as db:
         user = find_user(db, args.email)
         if user is None:
             raise CommandError(f"there is no user {args.email!r}.")
-        raw = create_token(db, user, name=args.name)
+        try:
+            scopes = grantable(args.scope, user.role)
+        except ScopeError as exc:
+            raise CommandError(str(exc)) from None
+        raw = create_token(db, user, name=args.name, scopes=scopes)
         db.commit()
+    granted = " ".join(sorted(effective(scopes, user.role)))
     print(raw)
-    print(f"(an API token for {user.email}; it is shown only this once)", file=sys.stderr)
+    print(f"(an API token for {user.email} with the scopes {granted}; it is shown only this "
+          "once)", file=sys.stderr)
     return 0

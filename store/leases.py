@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, CursorResult, and_, delete, or_, select, u
 from sqlalchemy.orm import Session
 
 from store.models import Submission, TestScore, utcnow
+from store.webhooks import record_completion
 
 ClaimStatus = Literal["claimed", "busy", "not-claimed", "exhausted"]
 
@@ -109,6 +110,7 @@ def _give_up(db: Session, submission_id: int, attempt: int, max_attempts: int,
                 error=EXHAUSTED_MESSAGE.format(attempts=max_attempts), staff_detail=detail)
         .execution_options(synchronize_session=False)
     )
+    record_completion(db, submission_id, now)
 
 
 def _mine(submission_id: int, attempt: int, worker: str) -> ColumnElement[bool]:
@@ -146,7 +148,8 @@ def release(db: Session, submission_id: int, attempt: int, worker: str, staff_de
 def finish(db: Session, submission_id: int, attempt: int, worker: str,
            values: dict[str, Any], tests: list[TestScore]) -> bool:
     """Store the result (row fields ``values`` and the per-test rows) in one transaction,
-    only if the row is still ours. False, with nothing written, when it is not."""
+    only if the row is still ours, with the webhook deliveries it causes (a ``done`` or
+    ``error`` row is final). False, with nothing written, when it is not ours."""
     result = db.execute(
         update(Submission).where(_mine(submission_id, attempt, worker))
         .values(lease_until=None, **values).execution_options(synchronize_session=False)
@@ -158,6 +161,8 @@ def finish(db: Session, submission_id: int, attempt: int, worker: str,
     for test in tests:
         test.submission_id = submission_id
         db.add(test)
+    if values.get("status") in ("done", "error"):
+        record_completion(db, submission_id)
     db.commit()
     return True
 

@@ -74,16 +74,18 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
-def create_token(db: Session, user: User, name: str = "") -> str:
-    """Create an API token for ``user``; returns the raw token (the only time it exists)."""
+def create_token(db: Session, user: User, name: str = "", scopes: str = "") -> str:
+    """Create an API token for ``user``; returns the raw token (the only time it exists).
+    ``scopes`` is space-separated and already validated (web.scopes); "" means the
+    defaults of the user's role."""
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    db.add(ApiToken(user_id=user.id, token_hash=hash_token(raw), name=name))
+    db.add(ApiToken(user_id=user.id, token_hash=hash_token(raw), name=name, scopes=scopes))
     db.flush()
     return raw
 
 
-def user_for_token(db: Session, raw: str) -> User | None:
-    """The owner of the token ``raw``, else None.
+def token_for(db: Session, raw: str) -> ApiToken | None:
+    """The token ``raw`` (with its user), else None.
 
     A use is recorded in ``last_used_at`` (at most once a minute) in a short transaction
     of its own, so ``db`` is left without pending writes.
@@ -97,7 +99,13 @@ def user_for_token(db: Session, raw: str) -> User | None:
     if token.last_used_at is None or now - token.last_used_at > TOUCH_EVERY:
         with Session(db.get_bind()) as own, own.begin():
             own.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
-    return token.user
+    return token
+
+
+def user_for_token(db: Session, raw: str) -> User | None:
+    """The owner of the token ``raw``, else None."""
+    token = token_for(db, raw)
+    return token.user if token is not None else None
 
 
 def revoke_tokens(db: Session, user: User) -> int:

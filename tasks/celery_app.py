@@ -4,7 +4,10 @@ Delivery settings follow SECURITY.md §4.2: late acks and reject-on-worker-lost 
 killed worker's message is delivered again), prefetch 1, time limits below the Redis
 visibility timeout, no result backend (the database is the truth). The tasks are thin
 shells: ``dlgrade.grade_submission(id)`` runs :class:`tasks.jobs.GradingJob`, and
-``dlgrade.reconcile()`` runs :func:`tasks.reconcile.reconcile`.
+``dlgrade.reconcile()`` runs :func:`tasks.reconcile.reconcile`, and
+``dlgrade.deliver_webhooks()`` runs :class:`tasks.webhooks.WebhookSender` (every worker
+host also runs both periodically, see ``tasks.worker_main``; a ``celery beat`` can use
+the ``beat_schedule`` entry instead).
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from store import leases
 from store.db import SessionFactory, make_engine, make_session_factory
 from tasks.jobs import GradingJob
-from tasks.queueing import GRADE_TASK, RECONCILE_TASK, CeleryEnqueuer
+from tasks.queueing import GRADE_TASK, RECONCILE_TASK, WEBHOOKS_TASK, CeleryEnqueuer
 from tasks.reconcile import reconcile
 from tasks.settings import Settings
+from tasks.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,7 @@ def make_celery(settings: Settings) -> Celery:
     runtime = WorkerRuntime(settings)
     app.task(name=GRADE_TASK, bind=True, max_retries=None, shared=False)(_grade_task(runtime))
     app.task(name=RECONCILE_TASK, bind=True, shared=False)(_reconcile_task(runtime, app))
+    app.task(name=WEBHOOKS_TASK, bind=True, shared=False)(_webhooks_task(runtime))
     worker_process_init.connect(runtime.after_fork, weak=False)
     return app
 
@@ -65,7 +70,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_time_limit": settings.task_time_limit,
         "task_soft_time_limit": soft,
         "task_default_queue": "cpu",
-        "task_routes": {GRADE_TASK: {"queue": "cpu"}, RECONCILE_TASK: {"queue": "cpu"}},
+        "task_routes": {GRADE_TASK: {"queue": "cpu"}, RECONCILE_TASK: {"queue": "cpu"},
+                        WEBHOOKS_TASK: {"queue": "cpu"}},
+        "beat_schedule": {
+            "deliver-webhooks": {"task": WEBHOOKS_TASK, "schedule": settings.webhook_interval},
+        },
         "worker_soft_shutdown_timeout": 10.0,
         # A broker blip must not kill gradings in progress: their result goes to the
         # database, and the redelivered message is absorbed by the claim.
@@ -131,3 +140,11 @@ def _reconcile_task(runtime: WorkerRuntime, app: Celery) -> Any:
         return reconcile(runtime.db_factory(), CeleryEnqueuer(app), runtime.settings)
 
     return reconcile_submissions
+
+
+def _webhooks_task(runtime: WorkerRuntime) -> Any:
+    def deliver_webhooks(self: Any) -> int:
+        """Post the webhook deliveries that are due; returns how many were attempted."""
+        return WebhookSender.from_settings(runtime.settings, runtime.db_factory()).run_pending()
+
+    return deliver_webhooks

@@ -2,6 +2,7 @@
 grades queued submissions one at a time, oldest first, through the same
 :class:`~tasks.jobs.GradingJob` (and so the same claim protocol) as Celery workers.
 No broker: it wakes on :meth:`EmbeddedWorker.wake` or every ``poll_interval`` seconds.
+Each pass also posts the webhook deliveries that are due (:mod:`tasks.webhooks`).
 
 On start it recovers from a crash of an earlier process on this host: rows left
 ``running`` by an embedded worker whose process is gone have their lease expired, so
@@ -22,6 +23,7 @@ from store.leases import claimable
 from store.models import Submission, utcnow
 from tasks.jobs import GradingJob
 from tasks.settings import Settings
+from tasks.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +33,13 @@ PREFIX = "embedded@"
 class EmbeddedWorker:
     def __init__(
         self, settings: Settings, db_factory: SessionFactory, *, poll_interval: float = 3.0,
-        job: GradingJob | None = None,
+        job: GradingJob | None = None, webhooks: WebhookSender | None = None,
     ) -> None:
         self.name = f"{PREFIX}{socket.gethostname()}:{os.getpid()}"
         self.db_factory = db_factory
         self.poll_interval = poll_interval
         self.job = job or GradingJob(settings, db_factory, worker=self.name)
+        self.webhooks = webhooks or WebhookSender.from_settings(settings, db_factory)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -110,7 +113,16 @@ class EmbeddedWorker:
                 log.exception("embedded worker: a grading failed; retrying shortly")
                 self._stop.wait(1.0)
                 continue
+            self.deliver_webhooks()
             self._wake.wait(self.poll_interval)
+
+    def deliver_webhooks(self) -> int:
+        """Post the due webhook deliveries; a failure here never stops grading."""
+        try:
+            return self.webhooks.run_pending()
+        except Exception:  # noqa: BLE001 - e.g. the database is busy: next pass
+            log.exception("embedded worker: sending webhooks failed; retrying next pass")
+            return 0
 
 
 def _alive(worker: str | None) -> bool:

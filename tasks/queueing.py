@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 GRADE_TASK = "dlgrade.grade_submission"
 RECONCILE_TASK = "dlgrade.reconcile"
+WEBHOOKS_TASK = "dlgrade.deliver_webhooks"
 BROKER_ERRORS = (KombuError, RedisError, OSError)
 FAIL_FAST = {"max_retries": 0}
 

@@ -36,6 +36,18 @@ class Settings:
     reconcile_interval: float = 30.0
     queued_stale_after: float = 60.0  # a queued row older than this is re-enqueued
     worker_name: str = ""
+    # API rate limits: requests per token per window (0: no limit); auth failures per IP.
+    api_rate_window: int = 60
+    api_rate_reads: int = 600
+    api_rate_writes: int = 30
+    api_rate_auth_failures: int = 30
+    api_rate_redis_url: str = ""  # "": the broker when it is Redis, else in memory
+    # Webhooks: per-request timeout, attempts before ``failed``, first retry delay
+    # (doubling each time, capped at an hour), and how often workers look for work.
+    webhook_timeout: float = 10.0
+    webhook_max_attempts: int = 8
+    webhook_retry_seconds: float = 30.0
+    webhook_interval: float = 10.0
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> Settings:
@@ -71,6 +83,9 @@ class Settings:
                 f"DLGRADE_TASK_TIME_LIMIT ({self.task_time_limit} s) by more than 60 s, "
                 "or long gradings would be delivered twice."
             )
+        if min(self.api_rate_window, self.webhook_max_attempts) < 1:
+            raise ConfigError("DLGRADE_API_RATE_WINDOW and DLGRADE_WEBHOOK_MAX_ATTEMPTS must "
+                              "be at least 1.")
         if self.max_attempts < 1:
             raise ConfigError("DLGRADE_MAX_ATTEMPTS must be at least 1.")
 

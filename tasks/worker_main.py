@@ -6,7 +6,8 @@ sandbox's CPU budget), so a pool child killed mid-grade is replaced and its mess
 redelivered. Its name includes the pid. The main process also runs the reconciler every
 ``settings.reconcile_interval`` seconds in a thread, so every worker host helps recover
 what the broker lost; several reconcilers at once only publish duplicates, which the
-claim absorbs.
+claim absorbs. A second thread posts due webhook deliveries every
+``settings.webhook_interval`` seconds (each delivery is claimed, so hosts never double-post).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tasks.celery_app import make_celery
 from tasks.queueing import CeleryEnqueuer
 from tasks.reconcile import reconcile
 from tasks.settings import Settings
+from tasks.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +47,9 @@ def run_worker(settings: Settings, queues: Sequence[str], *, concurrency: int = 
         raise ValueError(f"queues must be among {', '.join(QUEUES)} (got {list(queues)})")
     app = make_celery(settings)
     load_builtin_checks()  # imported once here, inherited by every pool child (torch: ~3 s)
-    reconciler = PeriodicReconciler(settings, app)
-    worker_ready.connect(reconciler.start_on_signal, weak=False)
-    worker_shutdown.connect(reconciler.stop_on_signal, weak=False)
+    for periodic in (PeriodicReconciler(settings, app), PeriodicWebhooks(settings)):
+        worker_ready.connect(periodic.start_on_signal, weak=False)
+        worker_shutdown.connect(periodic.stop_on_signal, weak=False)
     app.worker_main([
         "worker", f"--queues={','.join(queues)}", f"--concurrency={concurrency}",
         f"--pool={pool}", f"--hostname={worker_hostname(queues)}", f"--loglevel={loglevel}",
@@ -80,6 +82,27 @@ class PeriodicReconciler:
                     reconcile(db_factory, self.enqueuer, self.settings)
                 except Exception:  # noqa: BLE001 - e.g. the database is down: next time
                     log.exception("reconciler pass failed")
+        finally:
+            engine.dispose()
+
+
+class PeriodicWebhooks(PeriodicReconciler):
+    """Runs :class:`WebhookSender` every ``settings.webhook_interval`` seconds."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="dlgrade-webhooks", daemon=True)
+
+    def _loop(self) -> None:
+        engine = make_engine(self.settings.database_url)
+        sender = WebhookSender.from_settings(self.settings, make_session_factory(engine))
+        try:
+            while not self.stopped.wait(self.settings.webhook_interval):
+                try:
+                    sender.run_pending()
+                except Exception:  # noqa: BLE001 - e.g. the database is down: next time
+                    log.exception("webhook pass failed")
         finally:
             engine.dispose()
 

@@ -79,3 +79,24 @@ def test_embedded_secret_is_kept_per_data_dir(tmp_path: Path) -> None:
     assert embedded_config(tmp_path, "process", {"DLGRADE_SECRET_KEY": "given"})[
         "DLGRADE_SECRET_KEY"] == "given"
     assert embedded_config(tmp_path, "process", {})["DLGRADE_SECRET_KEY"] == first
+
+
+def test_tokens_create_with_scopes(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sqlalchemy import select
+
+    from store.models import ApiToken
+
+    args = ["--data-dir", str(data_dir)]
+    assert main(["users", "add", "s@uni.edu", "--password", "pw", *args]) == 0
+    assert main(["tokens", "create", "s@uni.edu", "--scope", "submissions:read",
+                 "--scope", "assignments:read", *args]) == 0
+    assert "assignments:read submissions:read" in capsys.readouterr().err
+    engine = make_engine(f"sqlite:///{data_dir / 'dlgrade.db'}")
+    with make_session_factory(engine)() as db:
+        assert db.scalars(select(ApiToken.scopes)).all() == ["assignments:read submissions:read"]
+    engine.dispose()
+
+    assert main(["tokens", "create", "s@uni.edu", "--scope", "regrade", *args]) == 2
+    assert "a student token cannot have the staff scope 'regrade'" in capsys.readouterr().err
+    assert main(["tokens", "create", "s@uni.edu", "--scope", "everything", *args]) == 2
+    assert "unknown scope 'everything'" in capsys.readouterr().err

@@ -1,5 +1,5 @@
 """The Flask application: ``create_app`` and one blueprint per audience (auth, student,
-staff, api). Views are short; the logic is in plain functions (``uploads``,
+staff, api + api_staff). Views are short; the logic is in plain functions (``uploads``,
 ``visibility``, ``lookups``, ``regrade``)."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from flask import Flask
 
 from web import (
     api,
+    api_staff,  # noqa: F401 - adds the staff routes to api.bp on import
     auth,
     config,
     csrf,
@@ -36,5 +37,5 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     app.register_blueprint(student.bp)
     app.register_blueprint(staff.bp)
-    app.register_blueprint(api.bp)
+    app.register_blueprint(api.bp)  # with the routes of api_staff
     return app

@@ -90,6 +90,32 @@ def submission_for(db: Session, user: User, submission_id: int) -> Submission | 
     return db.scalars(query).first()
 
 
+def staff_course(db: Session, user: User, slug: str) -> Course | None:
+    """The course ``slug`` if ``user`` is staff there (an admin: any course); else None."""
+    if not user.is_staff:
+        return None
+    query = select(Course).where(Course.slug == slug, Course.id.in_(_course_scope(user)))
+    return db.scalars(query).first()
+
+
+def submissions_page(
+    db: Session, *, user_id: int | None = None, assignment_id: int | None = None,
+    before_id: int | None = None, limit: int = 50,
+) -> Sequence[Submission]:
+    """Up to ``limit`` submissions (of one user and/or one assignment), newest id first,
+    with ids below ``before_id`` (the cursor): a stable order however many arrive."""
+    query = select(Submission)
+    if user_id is not None:
+        query = query.where(Submission.user_id == user_id)
+    if assignment_id is not None:
+        query = query.where(Submission.assignment_id == assignment_id)
+    if before_id is not None:
+        query = query.where(Submission.id < before_id)
+    options = (joinedload(Submission.assignment).joinedload(Assignment.course),
+               joinedload(Submission.user), selectinload(Submission.tests))
+    return db.scalars(query.options(*options).order_by(Submission.id.desc()).limit(limit)).all()
+
+
 def submissions_by_assignment(
     db: Session, user: User, assignment_ids: Sequence[int]
 ) -> dict[int, list[Submission]]:

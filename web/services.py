@@ -1,5 +1,6 @@
 """The objects a request needs, built once per app: settings, the database session
-factory, the archive store and the enqueuer; and the request-scoped database session.
+factory, the archive store, the enqueuer and the API rate limiter; and the
+request-scoped database session.
 
 Everything lives on ``app.extensions["dlgrade"]``; views reach it through
 :func:`services` and :func:`get_db`, plain functions below receive it as arguments.
@@ -19,6 +20,7 @@ from store.archives import ArchiveStore
 from store.db import SessionFactory, make_engine, make_session_factory
 from tasks.queueing import Enqueuer, make_enqueuer, submit
 from tasks.settings import Settings
+from web.ratelimit import RateLimiter, make_limiter
 
 # An Enqueuer object may be given in the create_app mapping (tests); ``dlgrade serve``
 # replaces ``Services.enqueuer`` with the one that wakes its embedded worker.
@@ -32,6 +34,7 @@ class Services:
     db_factory: SessionFactory
     archives: ArchiveStore
     enqueuer: Enqueuer
+    limiter: RateLimiter
 
     def enqueue(self, submission_id: int) -> bool:
         """Publish after commit; False when the broker is down (the reconciler retries)."""
@@ -47,6 +50,7 @@ def init_app(app: Flask, settings: Settings) -> None:
         db_factory=make_session_factory(engine),
         archives=ArchiveStore(settings.data_dir),
         enqueuer=_enqueuer(app.config, settings),
+        limiter=make_limiter(settings),
     )
     app.teardown_appcontext(close_db)
 

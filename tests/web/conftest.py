@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session
 
 from store.migrate import upgrade
 from tests.conftest import MYTORCH_SOLUTION
-from tests.services import Recorder, any_database_url, postgres_url, tar_gz
+from tests.services import Recorder, any_database_url, postgres_url, redis_url, tar_gz
 from tests.web.factories import AuthActions, Factory, World
 from web import create_app
 from web.services import ENQUEUER_KEY, Services
 
-__all__ = ["any_database_url", "postgres_url"]  # fixtures, found by name
+__all__ = ["any_database_url", "postgres_url", "redis_url"]  # fixtures, found by name
 
 
 @pytest.fixture

@@ -151,8 +151,8 @@ class Factory:
         self.db.commit()
         return submission
 
-    def token(self, user: User) -> str:
-        raw = create_token(self.db, user)
+    def token(self, user: User, scopes: str = "") -> str:
+        raw = create_token(self.db, user, scopes=scopes)
         self.db.commit()
         return raw
 

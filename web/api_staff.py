@@ -1,0 +1,173 @@
+"""API v1 for course staff: the scores export, regrading and the course's webhooks.
+Routes on :data:`web.api.bp` (same authentication, limits and errors)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import abort, jsonify, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy import delete, select
+
+from store import queries
+from store.models import Course, Submission, Webhook
+from store.webhooks import EVENTS, course_webhooks, create_webhook
+from web import lookups
+from web.api import ID, api_user, assignment_or_404, bp, need_staff, stamp, submission_or_404
+from web.regrade import CannotRegrade, requeue
+from web.services import get_db, services
+
+CSV_COLUMNS = ("email", "name", "attempts", "best_score", "max_score", "best_late_days",
+               "best_id", "latest_score", "latest_status", "latest_id", "latest_at")
+BAD_FORMAT = "format must be 'json' or 'csv'."
+
+
+# --- scores -----------------------------------------------------------------------------
+
+
+@bp.get("/assignments/<slug>/scores")
+def scores(slug: str) -> ResponseReturnValue:
+    """Every student's latest and best submission (``store.queries.gradebook``)."""
+    need_staff("scores:read")
+    target = assignment_or_404(slug)
+    rows = queries.gradebook(get_db(), target.id)
+    if wants_csv():
+        filename = f"{target.course.slug}-{target.slug}-scores.csv"
+        return scores_csv(rows), 200, {
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{filename}"'}
+    students = [{**asdict(row), "latest_at": stamp(row.latest_at)} for row in rows]
+    return jsonify(assignment=target.slug, course=target.course.slug, students=students)
+
+
+def wants_csv() -> bool:
+    given = request.args.get("format")
+    if given is not None:
+        if given not in ("json", "csv"):
+            abort(400, description=BAD_FORMAT)
+        return given == "csv"
+    best = request.accept_mimetypes.best_match(["application/json", "text/csv"])
+    return best == "text/csv"
+
+
+def scores_csv(rows: list[queries.GradebookRow]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        values = asdict(row)
+        values["latest_at"] = stamp(row.latest_at)
+        writer.writerow(["" if values[name] is None else values[name] for name in CSV_COLUMNS])
+    return out.getvalue()
+
+
+# --- regrading ----------------------------------------------------------------------------
+
+
+@bp.post(f"/submissions/<{ID}:submission_id>/regrade")
+def regrade(submission_id: int) -> ResponseReturnValue:
+    need_staff("regrade")
+    found = submission_or_404(submission_id)
+    try:
+        requeue(get_db(), found)
+    except CannotRegrade as busy:
+        abort(409, description=str(busy))
+    services().enqueue(found.id)
+    return jsonify(id=found.id, status=found.status), 202
+
+
+@bp.post("/assignments/<slug>/regrade")
+def regrade_all(slug: str) -> ResponseReturnValue:
+    """Requeue every submission to the assignment; those being graded are skipped."""
+    need_staff("regrade")
+    target = assignment_or_404(slug)
+    db = get_db()
+    rows = db.scalars(select(Submission).where(Submission.assignment_id == target.id)
+                      .order_by(Submission.id)).all()
+    requeued: list[int] = []
+    busy: list[int] = []
+    for row in rows:
+        try:
+            requeue(db, row)
+        except CannotRegrade:
+            busy.append(row.id)
+            continue
+        requeued.append(row.id)
+    for submission_id in requeued:
+        services().enqueue(submission_id)
+    return jsonify(assignment=target.slug, requeued=len(requeued), busy=busy), 202
+
+
+# --- webhooks ---------------------------------------------------------------------------
+
+
+@bp.get("/courses/<course>/webhooks")
+def webhooks(course: str) -> ResponseReturnValue:
+    found = course_or_404(course)
+    return jsonify(webhooks=[webhook(hook) for hook in course_webhooks(get_db(), found.id)])
+
+
+@bp.post("/courses/<course>/webhooks")
+def add_webhook(course: str) -> ResponseReturnValue:
+    """Register an endpoint; the response holds its signing secret, shown only once."""
+    found = course_or_404(course)
+    url, events = webhook_fields(request.get_json(silent=True))
+    hook = create_webhook(get_db(), found.id, url, events)
+    get_db().commit()
+    return jsonify({**webhook(hook), "secret": hook.secret}), 201
+
+
+@bp.delete(f"/courses/<course>/webhooks/<{ID}:webhook_id>")
+def delete_webhook(course: str, webhook_id: int) -> ResponseReturnValue:
+    found = course_or_404(course)
+    db = get_db()
+    gone = db.execute(delete(Webhook).where(Webhook.id == webhook_id,
+                                            Webhook.course_id == found.id))
+    if not getattr(gone, "rowcount", 0):
+        db.rollback()
+        abort(404, description=f"Course {found.slug} has no webhook {webhook_id}.")
+    db.commit()
+    return "", 204
+
+
+def course_or_404(slug: str) -> Course:
+    need_staff("webhooks")
+    found = lookups.staff_course(get_db(), api_user(), slug)
+    if found is None:
+        abort(404, description=f"You are not staff of a course {slug[:64]!r}.")
+    return found
+
+
+def webhook_fields(body: Any) -> tuple[str, tuple[str, ...]]:
+    """The ``url`` and ``events`` of a JSON body, or a 400/422 saying what is wrong."""
+    if not isinstance(body, dict):
+        abort(400, description='Send a JSON object such as {"url": "https://..."}.')
+    url = body.get("url")
+    if not isinstance(url, str) or not valid_url(url):
+        abort(422, description="url must be an http:// or https:// address (at most 2000 "
+                               "characters).")
+    events = body.get("events", list(EVENTS))
+    if (not isinstance(events, list) or not events
+            or not all(isinstance(e, str) and e in EVENTS for e in events)):
+        abort(422, description=f"events must be a non-empty list of: {', '.join(EVENTS)}.")
+    return url, tuple(dict.fromkeys(events))
+
+
+def valid_url(url: str) -> bool:
+    if len(url) > 2000 or any(c.isspace() or not c.isprintable() for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def webhook(hook: Webhook) -> dict[str, Any]:
+    return {"id": hook.id, "url": hook.url, "events": hook.events.split(),
+            "active": hook.active, "created_at": stamp(hook.created_at)}
