@@ -26,8 +26,9 @@ from sandbox.session import Session, SessionLimits
 
 HERE = Path(__file__).resolve().parent
 CATEGORIES = ("archive", "forgery", "disclosure", "exhaustion", "escape", "dl-tricks")
-KNOWN_KEYS = {"description", "assignment", "only", "max_score", "fails", "status", "slow",
-              "grader_errors_allowed", "params", "upload", "tests", "process", "docker"}
+KNOWN_KEYS = {"description", "assignment", "only", "max_score", "fails", "may_fail", "status",
+              "slow", "grader_errors_allowed", "params", "upload", "tests", "process", "docker"}
+BACKEND_KEYS = {"max_score", "fails", "may_fail", "tests", "note"}
 TEST_KEYS = {"outcome", "outcomes", "message_contains", "message_excludes"}
 SLOW_CALL_TIMEOUT_S = 2.0
 
@@ -65,6 +66,10 @@ class Case:
             update["sandbox"] = spec.sandbox.model_copy(
                 update={"call_timeout_s": SLOW_CALL_TIMEOUT_S})
         return spec.model_copy(update=update)
+
+    def value(self, key: str, backend: str, default: Any = None) -> Any:
+        """``key`` from the backend's own section, else from the top level."""
+        return self.expect.get(backend, {}).get(key, self.expect.get(key, default))
 
     def tests_for(self, backend: str) -> dict[str, dict[str, Any]]:
         """Per-test expectations, with the backend's own entries replacing shared ones."""
