@@ -1,0 +1,50 @@
+"""A12: a zip whose two central-directory entries point at the same local data (CVE-2024-0450)"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+
+def solution_members(solution: Path) -> list[tuple[tarfile.TarInfo, bytes]]:
+    """The reference solution's files as tar members (so only the attack is wrong)."""
+    members = []
+    for path in sorted(p for p in solution.rglob("*") if p.is_file()):
+        if "__pycache__" in path.parts:
+            continue
+        data = path.read_bytes()
+        info = tarfile.TarInfo(path.relative_to(solution).as_posix())
+        info.size = len(data)
+        members.append((info, data))
+    return members
+
+
+def write_tar(out: Path, members: list[tuple[tarfile.TarInfo, bytes]], mode: str = "w:gz") -> None:
+    with tarfile.open(out, mode) as tar:
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
+
+
+def member(name: str, data: bytes = b"", kind: bytes = tarfile.REGTYPE, **fields: object) -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.size = len(data) if kind == tarfile.REGTYPE else 0
+    for key, value in fields.items():
+        setattr(info, key, value)
+    return info, data
+
+import struct
+import zipfile
+
+
+def make(solution: Path, out: Path) -> None:
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for info, data in solution_members(solution):
+            zf.writestr(info.name, data)
+    raw = bytearray(out.read_bytes())
+    # Point the second central-directory entry's local-header offset at the first's.
+    records = [i for i in range(len(raw)) if raw[i:i + 4] == b"PK\x01\x02"]
+    first = struct.unpack_from("<I", raw, records[0] + 42)[0]
+    struct.pack_into("<I", raw, records[1] + 42, first)
+    out.write_bytes(bytes(raw))

@@ -1,0 +1,186 @@
+"""The hostile-submission corpus: loading cases, building their uploads, host checks.
+
+A case is a folder ``tests/malicious/<category>/<case>/`` holding an ``expect.toml``
+(schema in README.md) and either files laid over the reference solution of the
+assignment it targets, or a ``make.py`` whose ``make(solution, out)`` writes the
+upload itself (archive attacks: links, devices and bombs are never committed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import os
+import shutil
+import tarfile
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grader.spec import AssignmentSpec, resolve_assignment
+from sandbox.backend import Backend, SandboxConfig
+from sandbox.session import Session, SessionLimits
+
+HERE = Path(__file__).resolve().parent
+CATEGORIES = ("archive", "forgery", "disclosure", "exhaustion", "escape", "dl-tricks")
+KNOWN_KEYS = {"description", "assignment", "only", "max_score", "fails", "may_fail", "status",
+              "slow", "grader_errors_allowed", "params", "upload", "tests", "process", "docker"}
+BACKEND_KEYS = {"max_score", "fails", "may_fail", "tests", "note"}
+TEST_KEYS = {"outcome", "outcomes", "message_contains", "message_excludes"}
+SLOW_CALL_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True)
+class Case:
+    category: str
+    name: str
+    folder: Path
+    expect: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return f"{self.category}/{self.name}"
+
+    @property
+    def assignment(self) -> str:
+        return str(self.expect.get("assignment", "mytorch-cnn"))
+
+    @property
+    def rejected(self) -> bool:
+        return bool(self.expect.get("upload", {}).get("rejected", False))
+
+    def spec(self) -> AssignmentSpec:
+        """The assignment as this case grades it: only some tests, faster limits, tiny data."""
+        spec = resolve_assignment(self.assignment)
+        only = self.expect.get("only")
+        tests = tuple(t for t in spec.tests if only is None or t.name in only)
+        params = self.expect.get("params", {})
+        tests = tuple(
+            t.model_copy(update={"params": {**t.params, **params[t.name]}})
+            if t.name in params else t for t in tests)
+        update: dict[str, Any] = {"tests": tests}
+        if self.expect.get("slow"):
+            update["sandbox"] = spec.sandbox.model_copy(
+                update={"call_timeout_s": SLOW_CALL_TIMEOUT_S})
+        return spec.model_copy(update=update)
+
+    def value(self, key: str, backend: str, default: Any = None) -> Any:
+        """``key`` from the backend's own section, else from the top level."""
+        return self.expect.get(backend, {}).get(key, self.expect.get(key, default))
+
+    def tests_for(self, backend: str) -> dict[str, dict[str, Any]]:
+        """Per-test expectations, with the backend's own entries replacing shared ones."""
+        merged = dict(self.expect.get("tests", {}))
+        merged.update(self.expect.get(backend, {}).get("tests", {}))
+        return merged
+
+    def upload(self, workdir: Path) -> bytes:
+        """The bytes the student uploads."""
+        solution = resolve_assignment(self.assignment).folder / "solution"
+        maker = self.folder / "make.py"
+        if maker.is_file():
+            out = workdir / "upload.bin"
+            load_module(maker).make(solution, out)
+            return out.read_bytes()
+        return tar_gz(build_handin(solution, self.folder, workdir / "handin"))
+
+
+def load_module(path: Path) -> Any:
+    loaded = importlib.util.spec_from_file_location(f"corpus_make_{path.parent.name}", path)
+    assert loaded is not None and loaded.loader is not None
+    module = importlib.util.module_from_spec(loaded)
+    loaded.loader.exec_module(module)
+    return module
+
+
+def load_cases() -> list[Case]:
+    cases = []
+    for category in CATEGORIES:
+        for folder in sorted((HERE / category).iterdir()):
+            if (folder / "expect.toml").is_file():
+                expect = tomllib.loads((folder / "expect.toml").read_text())
+                cases.append(Case(category, folder.name, folder, expect))
+    return cases
+
+
+def overlay_files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file() and p.name != "expect.toml"
+            and "__pycache__" not in p.parts]
+
+
+def build_handin(solution: Path, overlay: Path | None, handin: Path) -> Path:
+    """The reference solution with the case's files laid over it."""
+    shutil.copytree(solution, handin, ignore=shutil.ignore_patterns("__pycache__"))
+    for source in overlay_files(overlay) if overlay is not None else []:
+        target = handin / source.relative_to(overlay)  # type: ignore[arg-type]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    return handin
+
+
+def tar_gz(root: Path) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for child in sorted(root.iterdir()):
+            tar.add(child, arcname=child.name)
+    return buffer.getvalue()
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {
+        path.relative_to(folder).as_posix(): (
+            hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir")
+        for path in sorted(folder.rglob("*"))
+    }
+
+
+# -- host checks ---------------------------------------------------------------------
+
+
+def processes_of(uids: set[int]) -> list[tuple[int, int]]:
+    """Live (non-zombie) processes of the given uids."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        uid = int(fields.get("Uid", "-1").split()[0])
+        if uid in uids and "Z" not in fields.get("State", "Z").split()[0]:
+            found.append((int(entry), uid))
+    return found
+
+
+@dataclass
+class RecordingBackend:
+    """A real backend that remembers its sessions and checks the handin it was given is
+    unchanged when each session closes (the sandbox must not be able to write it)."""
+
+    inner: Backend
+    identify: Callable[[Session], Any] = lambda session: None
+    name: str = ""
+    sessions: list[Session] = field(default_factory=list)
+    identities: list[Any] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.name = self.inner.name
+
+    def start(self, config: SandboxConfig, limits: SessionLimits) -> Session:
+        before = snapshot(config.submission_dir)
+        session = self.inner.start(config, limits)
+        self.sessions.append(session)
+        self.identities.append(self.identify(session))  # before any student code runs
+
+        def verify() -> None:
+            if snapshot(config.submission_dir) != before:
+                self.changed.append(str(config.submission_dir))
+
+        session.sandbox.cleanup.insert(0, verify)
+        return session

@@ -1,0 +1,36 @@
+import os
+
+os.system("head -c 30000000 /dev/zero | tr '\\0' x; echo CHILD-LAST-LINE")
+os.system("head -c 5000000 /dev/zero | tr '\\0' y 1>&2")
+
+
+# Do not import any additional 3rd party external libraries as they will not
+# be available to AutoLab and are not needed (or allowed)
+
+# Answer the multiple-choice questions from the writeup.
+# Each function returns a single lowercase letter, 'a' to 'e'.
+
+
+def question_1():
+    mc_answer = 'b'
+    return mc_answer
+
+
+def question_2():
+    mc_answer = 'd'
+    return mc_answer
+
+
+def question_3():
+    mc_answer = 'c'
+    return mc_answer
+
+
+def question_4():
+    mc_answer = 'a'
+    return mc_answer
+
+
+def question_5():
+    mc_answer = 'a'
+    return mc_answer
