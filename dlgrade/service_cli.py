@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sandbox.select import BACKENDS, choose_backend
+from sandbox.select import BACKENDS
 from tasks.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
@@ -52,6 +52,14 @@ def add_service_commands(commands: SubParsers[argparse.ArgumentParser]) -> None:
     worker = commands.add_parser("worker", help="run a Celery grading worker (production)")
     worker.add_argument("--queues", default="cpu", help="cpu, gpu or cpu,gpu")
     worker.add_argument("--concurrency", type=int, default=1)
+    worker.add_argument("--sandbox", choices=BACKENDS, default=None,
+                        help="overrides DLGRADE_SANDBOX (default auto)")
+    worker.add_argument("--gpus", default=None, metavar="IDS",
+                        help="GPUs this worker may hand out, e.g. 0,1 or GPU-<uuid> "
+                             "(overrides DLGRADE_GPUS; '' for none)")
+    worker.add_argument("--warm-pool", type=int, default=None, metavar="N",
+                        help="started single-use containers kept ready (overrides "
+                             "DLGRADE_WARM_POOL; 0 = off)")
     worker.set_defaults(run=run_worker)
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
@@ -96,24 +104,25 @@ def run_serve(args: argparse.Namespace) -> int:
     from store.migrate import upgrade
     from tasks.embedded import EmbeddedWorker
     from tasks.queueing import make_enqueuer
+    from tasks.sandboxes import SandboxProvider
     from web import create_app
     from web.services import Services
 
     data_dir: Path = args.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    backend = choose_backend(args.sandbox)
-    app = create_app(embedded_config(data_dir, backend.name, os.environ))
+    app = create_app(embedded_config(data_dir, args.sandbox, os.environ))
     services: Services = app.extensions["dlgrade"]
+    sandboxes = SandboxProvider.from_settings(services.settings)  # says why when it cannot
     upgrade(services.settings.database_url)
     with services.db_factory() as db:
         accounts = seed_demo(db, data_dir)
-    worker = EmbeddedWorker(services.settings, services.db_factory)
+    worker = EmbeddedWorker(services.settings, services.db_factory, sandboxes=sandboxes)
     services.enqueuer = make_enqueuer(services.settings, worker)  # wake it on upload
     server = make_server(args.host, args.port, app, threaded=True)
     url = f"http://{_shown_host(args.host)}:{server.server_port}/"
     worker.start()
     print(f"dlgrade is serving on {url}\n"
-          f"  sandbox: {backend.name}\n  data:    {data_dir}\n"
+          f"  sandbox: {sandboxes.summary}\n  data:    {data_dir}\n"
           f"  staff:   {accounts.staff_email}  password: {accounts.staff_password}\n"
           f"  student: {accounts.student_email}  password: {accounts.student_password}\n"
           "Press Ctrl-C to stop.", flush=True)
@@ -175,11 +184,20 @@ def _interrupt_on_sigterm() -> Iterator[None]:
 # --- production ---------------------------------------------------------------------------
 
 
-def production_settings() -> Settings:
+def production_settings(**overrides: str) -> Settings:
+    """Settings from the environment; ``overrides`` (``DLGRADE_*`` keys: command-line
+    flags) win over it."""
     try:
-        return Settings.from_env()
+        return Settings.from_env(**overrides)
     except ConfigError as exc:
         raise CommandError(str(exc)) from None
+
+
+def worker_overrides(args: argparse.Namespace) -> dict[str, str]:
+    """The ``dlgrade worker`` flags that were given, as settings keys."""
+    given = {"DLGRADE_SANDBOX": args.sandbox, "DLGRADE_GPUS": args.gpus,
+             "DLGRADE_WARM_POOL": None if args.warm_pool is None else str(args.warm_pool)}
+    return {key: value for key, value in given.items() if value is not None}
 
 
 def run_web(args: argparse.Namespace) -> int:
@@ -198,10 +216,14 @@ def run_worker(args: argparse.Namespace) -> int:
     unknown = sorted(set(queues) - {"cpu", "gpu"})
     if not queues or unknown:
         raise CommandError(f"--queues takes cpu, gpu or cpu,gpu (not {args.queues!r}).")
-    settings = production_settings()
+    settings = production_settings(**worker_overrides(args))
+    from sandbox.select import BackendUnavailable
     from tasks.worker_main import run_worker as run_celery_worker
 
-    run_celery_worker(settings, queues, concurrency=args.concurrency)
+    try:
+        run_celery_worker(settings, queues, concurrency=args.concurrency)
+    except BackendUnavailable as exc:
+        raise CommandError(str(exc)) from None
     return 0
 
 

@@ -108,3 +108,41 @@ class GpuPool:
 
     def __repr__(self) -> str:
         return f"GpuPool({list(self.devices)!r}, run_dir={str(self.run_dir)!r})"
+
+
+class BorrowedLease(GpuLease):
+    """A GPU lent by a :class:`HeldGpu`: releasing it gives nothing back (the job does)."""
+
+    def __init__(self, device: str) -> None:
+        super().__init__(device, -1)
+        self._fd = None
+
+    def release(self) -> None:
+        return None
+
+
+class HeldGpu(GpuPool):
+    """One GPU a grading job has already leased, lent to each of its sessions in turn.
+
+    The job leases before it starts (a bounded wait it can turn into a retry), keeps the
+    same GPU for all its sessions, and releases it when it ends; the sessions' own
+    ``release()`` is a no-op. Plugs into ``DockerBackend(gpus=...)`` like a pool.
+    """
+
+    def __init__(self, lease: GpuLease) -> None:
+        self.held_lease = lease
+        self.devices = (lease.device,)
+        self.run_dir = Path(tempfile.gettempdir())
+        self.poll_s = 0.0
+
+    def try_lease(self) -> GpuLease | None:
+        return BorrowedLease(self.held_lease.device) if self.held_lease.held else None
+
+    def lease(self, timeout: float | None = None) -> GpuLease:
+        lease = self.try_lease()
+        if lease is None:
+            raise GpuUnavailable(f"GPU {self.held_lease.device} was already given back")
+        return lease
+
+    def __repr__(self) -> str:
+        return f"HeldGpu({self.held_lease.device!r})"

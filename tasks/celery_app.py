@@ -18,7 +18,7 @@ import socket
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
 from sqlalchemy.exc import SQLAlchemyError
 
 from store import leases
@@ -26,6 +26,7 @@ from store.db import SessionFactory, make_engine, make_session_factory
 from tasks.jobs import GradingJob
 from tasks.queueing import GRADE_TASK, RECONCILE_TASK, WEBHOOKS_TASK, CeleryEnqueuer
 from tasks.reconcile import reconcile
+from tasks.sandboxes import SandboxProvider
 from tasks.settings import Settings
 from tasks.webhooks import WebhookSender
 
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 SOFT_LIMIT_MARGIN = 30  # seconds between the soft and the hard time limit
 FAILURE_RETRIES = 5  # retries after an exception (database down, ...) before giving up
 CONNECT_TIMEOUT = 3.0
+GPU_RETRY_SECONDS = 5  # after a GPU wait that timed out (the wait itself was long)
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -47,6 +49,8 @@ def make_celery(settings: Settings) -> Celery:
     app.task(name=RECONCILE_TASK, bind=True, shared=False)(_reconcile_task(runtime, app))
     app.task(name=WEBHOOKS_TASK, bind=True, shared=False)(_webhooks_task(runtime))
     worker_process_init.connect(runtime.after_fork, weak=False)
+    worker_process_shutdown.connect(runtime.close_sandboxes, weak=False)
+    worker_shutdown.connect(runtime.close_sandboxes, weak=False)
     return app
 
 
@@ -84,12 +88,27 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 class WorkerRuntime:
     """Per-process state of a worker: the database engine (made lazily, and again in a
-    forked pool child, whose inherited connections belong to the parent)."""
+    forked pool child, whose inherited connections belong to the parent) and the
+    sandboxes (:class:`SandboxProvider`: engine client, GPU pool, warm pool; made lazily
+    in the process that grades, closed when it exits)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._factory: SessionFactory | None = None
         self._pid = 0
+        self._sandboxes: SandboxProvider | None = None
+        self._sandboxes_pid = 0
+
+    def sandboxes(self) -> SandboxProvider:
+        if self._sandboxes is None or self._sandboxes_pid != os.getpid():
+            self._sandboxes = SandboxProvider.from_settings(self.settings)
+            self._sandboxes_pid = os.getpid()
+        return self._sandboxes
+
+    def close_sandboxes(self, **_: Any) -> None:
+        if self._sandboxes is not None and self._sandboxes_pid == os.getpid():
+            self._sandboxes.close()
+        self._sandboxes = None
 
     def db_factory(self) -> SessionFactory:
         if self._factory is None or self._pid != os.getpid():
@@ -105,7 +124,8 @@ class WorkerRuntime:
 
     def job(self, hostname: str | None) -> GradingJob:
         worker = f"{hostname or socket.gethostname()}:{os.getpid()}"
-        return GradingJob(self.settings, self.db_factory(), worker=worker)
+        return GradingJob(self.settings, self.db_factory(), worker=worker,
+                          sandboxes=self.sandboxes())
 
 
 def _grade_task(runtime: WorkerRuntime) -> Any:
@@ -121,6 +141,8 @@ def _grade_task(runtime: WorkerRuntime) -> Any:
             raise self.retry(exc=exc, countdown=countdown) from exc
         if outcome == "busy":  # another worker holds a live lease: look again when it ends
             raise self.retry(countdown=_until_lease_expiry(runtime, submission_id) + 1)
+        if outcome == "waiting":  # every GPU stayed busy: nothing claimed, try again soon
+            raise self.retry(countdown=GPU_RETRY_SECONDS)
         return outcome
 
     return grade_submission

@@ -22,6 +22,7 @@ from store.db import SessionFactory
 from store.leases import claimable
 from store.models import Submission, utcnow
 from tasks.jobs import GradingJob
+from tasks.sandboxes import SandboxProvider
 from tasks.settings import Settings
 from tasks.webhooks import WebhookSender
 
@@ -34,11 +35,13 @@ class EmbeddedWorker:
     def __init__(
         self, settings: Settings, db_factory: SessionFactory, *, poll_interval: float = 3.0,
         job: GradingJob | None = None, webhooks: WebhookSender | None = None,
+        sandboxes: SandboxProvider | None = None,
     ) -> None:
         self.name = f"{PREFIX}{socket.gethostname()}:{os.getpid()}"
         self.db_factory = db_factory
         self.poll_interval = poll_interval
-        self.job = job or GradingJob(settings, db_factory, worker=self.name)
+        self.job = job or GradingJob(settings, db_factory, worker=self.name,
+                                     sandboxes=sandboxes)
         self.webhooks = webhooks or WebhookSender.from_settings(settings, db_factory)
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -66,6 +69,7 @@ class EmbeddedWorker:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        self.job.close()
 
     def recover(self) -> int:
         """Expire the leases of rows held by dead embedded workers of this host."""
@@ -91,8 +95,10 @@ class EmbeddedWorker:
             submission_id = self._next()
             if submission_id is None:
                 return count
-            self.job.run(submission_id)
+            outcome = self.job.run(submission_id)
             count += 1
+            if outcome == "waiting":  # no GPU free: the row stays queued for a later pass
+                return count
         return count
 
     def _next(self) -> int | None:

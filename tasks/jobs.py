@@ -14,6 +14,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -25,16 +26,17 @@ from grader.grade import grade_archive
 from grader.results import GradingResult
 from grader.spec import AssignmentSpec, SpecError, load_spec, resolve_assignment
 from sandbox.backend import Backend
-from sandbox.select import choose_backend
 from store import leases
 from store.archives import ArchiveStore
 from store.db import SessionFactory
 from store.models import Assignment, Submission, TestScore, utcnow
+from tasks.sandboxes import Choice, GpuBusy, SandboxProvider
 from tasks.settings import Settings
 
 log = logging.getLogger(__name__)
 
-JobOutcome = Literal["done", "error", "not-claimed", "busy"]
+# busy: another worker holds a live lease; waiting: no GPU came free (nothing claimed).
+JobOutcome = Literal["done", "error", "not-claimed", "busy", "waiting"]
 MISCONFIGURED = "The grader for this assignment is misconfigured; course staff have been notified."
 ARCHIVE_MISSING = "Your upload could not be found on the server; please submit it again."
 
@@ -60,19 +62,65 @@ class Unusable(Exception):
 
 
 class GradingJob:
-    """Grades submissions by id; one instance serves many runs (one at a time)."""
+    """Grades submissions by id; one instance serves many runs (one at a time).
+
+    The sandbox comes from ``sandboxes`` (built from the settings on first use), chosen
+    per assignment before the claim, so a GPU job that finds no free GPU in time ends
+    as ``waiting`` with no attempt used. ``backend`` (tests, benchmarks) fixes one.
+    """
 
     def __init__(
         self, settings: Settings, db_factory: SessionFactory, *, worker: str | None = None,
-        backend: Callable[[], Backend] | None = None,
+        backend: Callable[[], Backend] | None = None, sandboxes: SandboxProvider | None = None,
     ) -> None:
         self.settings = settings
         self.db_factory = db_factory
         self.worker = worker or settings.worker_name
         self.archives = ArchiveStore(settings.data_dir)
-        self.backend = backend or (lambda: choose_backend(settings.sandbox))
+        self.backend = backend
+        self.sandboxes = sandboxes
+
+    def provider(self) -> SandboxProvider:
+        if self.sandboxes is None:
+            self.sandboxes = SandboxProvider.from_settings(self.settings)
+        return self.sandboxes
+
+    def close(self) -> None:
+        """Stop the sandboxes this job made (the warm pool); the job can still run."""
+        if self.sandboxes is not None:
+            self.sandboxes.close()
 
     def run(self, submission_id: int) -> JobOutcome:
+        try:
+            with self._reserve(self._peek_spec(submission_id)) as choice:
+                return self._run_claimed(submission_id, choice)
+        except GpuBusy as busy:
+            log.info("submission %s: %s", submission_id, busy)
+            return "waiting"
+
+    def _reserve(self, spec: AssignmentSpec | None) -> AbstractContextManager[Choice]:
+        if self.backend is not None:
+            return nullcontext(Choice(self.backend()))
+        if spec is None:  # unusable: the claimed run stores why, without a sandbox
+            return nullcontext(Choice(self.provider().cpu))
+        return self.provider().reserve(spec)
+
+    def _peek_spec(self, submission_id: int) -> AssignmentSpec | None:
+        """The assignment's spec, read before claiming (None if it cannot be had)."""
+        with self.db_factory() as db:
+            row = db.execute(
+                select(Assignment.slug, Assignment.folder)
+                .join(Submission, Submission.assignment_id == Assignment.id)
+                .where(Submission.id == submission_id)
+            ).first()
+        if row is None:
+            return None
+        try:
+            return load_spec(Path(row.folder)) if row.folder else resolve_assignment(row.slug)
+        except SpecError:
+            return None
+
+    def _run_claimed(self, submission_id: int, choice: Choice) -> JobOutcome:
         with self.db_factory() as db:
             claim = leases.claim(db, submission_id, self.worker, self.settings.lease_seconds,
                                  self.settings.max_attempts)
@@ -84,7 +132,7 @@ class GradingJob:
         log.info("submission %s: attempt %s on %s", submission_id, claim.attempt, self.worker)
         heartbeat = Heartbeat(self, submission_id, claim.attempt)
         try:
-            return self._grade_and_store(submission_id, claim.attempt)
+            return self._grade_and_store(submission_id, claim.attempt, choice)
         except Exception:
             heartbeat.stop()  # first, or a late renewal would undo the release
             self._release(submission_id, claim.attempt, traceback.format_exc())
@@ -92,14 +140,15 @@ class GradingJob:
         finally:
             heartbeat.stop()
 
-    def _grade_and_store(self, submission_id: int, attempt: int) -> JobOutcome:
+    def _grade_and_store(self, submission_id: int, attempt: int, choice: Choice) -> JobOutcome:
         started = time.monotonic()
         work = self._work(submission_id)
         try:
             spec, archive = self._inputs(work)
         except Unusable as unusable:
             return self._store_failure(submission_id, attempt, unusable, started)
-        result = grade_archive(spec, archive, self.backend())
+        result = grade_archive(spec, archive, choice.backend)
+        result.staff_log.extend(choice.notes)
         return self._store(submission_id, attempt, work, result, time.monotonic() - started)
 
     def _work(self, submission_id: int) -> Work:

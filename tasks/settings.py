@@ -8,12 +8,17 @@ this object, never ``os.environ`` or ``current_app``.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 INSECURE_SECRET = "dev-insecure-secret"
+SANDBOXES = ("auto", "docker", "process", "none")
+GPU_MODES = ("nvidia", "devices")
+GPU_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9:/_.-]*")  # 0, GPU-3b1f..., MIG-..., MIG-GPU-.../1/0
+MAX_WARM_POOL = 32
 
 
 class ConfigError(Exception):
@@ -27,7 +32,21 @@ class Settings:
     secret_key: str
     broker_url: str | None = None  # None: embedded in-process worker, no Redis
     embedded: bool = False
-    sandbox: str = "auto"  # auto | process | none (| docker later)
+    sandbox: str = "auto"  # auto | docker | process | none
+    # The Docker sandbox (tasks/sandboxes.py): images for CPU and GPU jobs ("" = the CPU
+    # image), the GPUs this worker may hand out (comma-separated indices, UUIDs or MIG
+    # ids; "" = none), how they reach a container, the warm pool's size (0 = off), an
+    # OCI runtime such as runsc, and the host-local work dir (sockets, handins, GPU
+    # locks; "" = <data_dir>/work) whose paths the host's engine must see as they are.
+    docker_image: str = "dlgrade-sandbox:local"
+    docker_gpu_image: str = ""
+    docker_runtime: str = ""
+    gpus: str = ""
+    gpu_mode: str = "nvidia"  # nvidia (device requests) | devices (nodes + driver mounts)
+    gpu_driver_mounts: str = ""  # devices mode: comma-separated host dirs, mounted read-only
+    gpu_wait_seconds: float = 600.0  # then the job is retried later (not graded on CPU)
+    warm_pool: int = 0
+    work_dir: str = ""
     max_upload_bytes: int = 16 << 20
     lease_seconds: int = 120  # renewed by a heartbeat while grading
     max_attempts: int = 3
@@ -88,6 +107,58 @@ class Settings:
                               "be at least 1.")
         if self.max_attempts < 1:
             raise ConfigError("DLGRADE_MAX_ATTEMPTS must be at least 1.")
+        self._validate_sandbox()
+
+    def _validate_sandbox(self) -> None:
+        if self.sandbox not in SANDBOXES:
+            raise ConfigError(f"DLGRADE_SANDBOX={self.sandbox!r} is not one of "
+                              f"{', '.join(SANDBOXES)}.")
+        if self.gpu_mode not in GPU_MODES:
+            raise ConfigError(f"DLGRADE_GPU_MODE={self.gpu_mode!r} is not one of "
+                              f"{', '.join(GPU_MODES)}.")
+        if not 0 <= self.warm_pool <= MAX_WARM_POOL:
+            raise ConfigError(f"DLGRADE_WARM_POOL={self.warm_pool} must be between 0 (off) "
+                              f"and {MAX_WARM_POOL}.")
+        ids = [part.strip() for part in self.gpus.split(",")]
+        if self.gpus.strip() and not all(GPU_ID.fullmatch(i) for i in ids):
+            raise ConfigError(f"DLGRADE_GPUS={self.gpus!r} must be comma-separated GPU "
+                              "indices, UUIDs or MIG ids (e.g. 0,1 or GPU-3b1f...).")
+        if len(set(ids)) != len(ids):
+            raise ConfigError(f"DLGRADE_GPUS={self.gpus!r} names a GPU twice.")
+        if self.gpu_ids and self.sandbox in ("process", "none"):
+            raise ConfigError(f"DLGRADE_GPUS is set but DLGRADE_SANDBOX={self.sandbox}: GPUs "
+                              "are handed out only by the Docker sandbox (docker or auto).")
+        if self.gpu_mode == "devices" and not all(i.isdigit() for i in self.gpu_ids):
+            raise ConfigError("DLGRADE_GPU_MODE=devices needs numeric GPU indices in "
+                              f"DLGRADE_GPUS (got {self.gpus!r}).")
+        if not all(m.startswith("/") for m in self.driver_mounts):
+            raise ConfigError(f"DLGRADE_GPU_DRIVER_MOUNTS={self.gpu_driver_mounts!r} must be "
+                              "comma-separated absolute host paths.")
+        if self.gpu_wait_seconds <= 0 or (
+                self.gpu_ids and self.gpu_wait_seconds >= self.task_time_limit):
+            raise ConfigError(f"DLGRADE_GPU_WAIT_SECONDS ({self.gpu_wait_seconds:g}) must be "
+                              f"positive and shorter than DLGRADE_TASK_TIME_LIMIT "
+                              f"({self.task_time_limit} s).")
+        if self.work_dir and not self.work_dir.startswith("/"):
+            raise ConfigError(f"DLGRADE_WORK_DIR={self.work_dir!r} must be an absolute path.")
+
+    @property
+    def gpu_ids(self) -> tuple[str, ...]:
+        """The GPUs this worker may hand out (empty: none)."""
+        return tuple(part.strip() for part in self.gpus.split(",") if part.strip())
+
+    @property
+    def driver_mounts(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.gpu_driver_mounts.split(",") if p.strip())
+
+    @property
+    def gpu_image(self) -> str:
+        return self.docker_gpu_image or self.docker_image
+
+    @property
+    def sandbox_work_dir(self) -> Path:
+        """Host-local scratch for the Docker sandbox: under the data dir unless set."""
+        return Path(self.work_dir) if self.work_dir else self.data_dir / "work"
 
 
 def _convert(kind: Any, value: Any, key: str) -> Any:

@@ -28,6 +28,7 @@ from store.models import QUEUES
 from tasks.celery_app import make_celery
 from tasks.queueing import CeleryEnqueuer
 from tasks.reconcile import reconcile
+from tasks.sandboxes import SandboxProvider
 from tasks.settings import Settings
 from tasks.webhooks import WebhookSender
 
@@ -45,6 +46,11 @@ def run_worker(settings: Settings, queues: Sequence[str], *, concurrency: int = 
     unknown = sorted(set(queues) - set(QUEUES))
     if not queues or unknown:
         raise ValueError(f"queues must be among {', '.join(QUEUES)} (got {list(queues)})")
+    # Checked here, once, so a misconfigured sandbox stops the worker before it takes
+    # work; each pool process builds its own (engine clients and threads do not fork).
+    sandboxes = SandboxProvider.from_settings(settings)
+    print(f"dlgrade worker ({','.join(queues)}): {sandboxes.describe()}", flush=True)
+    sandboxes.close()
     app = make_celery(settings)
     load_builtin_checks()  # imported once here, inherited by every pool child (torch: ~3 s)
     for periodic in (PeriodicReconciler(settings, app), PeriodicWebhooks(settings)):
