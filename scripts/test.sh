@@ -12,4 +12,8 @@ source scripts/services.sh
 trap stop_test_services EXIT
 start_test_services
 bash scripts/start-dockerd.sh  # a Docker engine for the docker-marked tests
+# docker-compose validates docker-compose.yml (tests/test_deployment.py); best effort.
+if ! command -v docker-compose >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null 2>&1 || true
+fi
 .venv/bin/python -m pytest "$@"
