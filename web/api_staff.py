@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 from store import queries
 from store.models import Course, Submission, Webhook
 from store.webhooks import EVENTS, course_webhooks, create_webhook
+from tasks.netguard import AddressPolicy, UnsafeURL, check_url
 from web import lookups
 from web.api import ID, api_user, assignment_or_404, bp, need_staff, stamp, submission_or_404
 from web.regrade import CannotRegrade, requeue
@@ -113,9 +114,14 @@ def webhooks(course: str) -> ResponseReturnValue:
 
 @bp.post("/courses/<course>/webhooks")
 def add_webhook(course: str) -> ResponseReturnValue:
-    """Register an endpoint; the response holds its signing secret, shown only once."""
+    """Register an endpoint; the response holds its signing secret, shown only once.
+    Its host must resolve to public addresses only (:mod:`tasks.netguard`)."""
     found = course_or_404(course)
     url, events = webhook_fields(request.get_json(silent=True))
+    try:
+        check_url(url, AddressPolicy.from_settings(services().settings))
+    except UnsafeURL as unsafe:
+        abort(422, description=str(unsafe))
     hook = create_webhook(get_db(), found.id, url, events)
     get_db().commit()
     return jsonify({**webhook(hook), "secret": hook.secret}), 201
