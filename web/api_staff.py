@@ -15,7 +15,13 @@ from sqlalchemy import delete, select
 
 from store import queries
 from store.models import Course, Submission, Webhook
-from store.webhooks import EVENTS, course_webhooks, create_webhook
+from store.webhooks import (
+    EVENTS,
+    DeliveryStats,
+    course_webhooks,
+    create_webhook,
+    delivery_stats,
+)
 from tasks.netguard import AddressPolicy, UnsafeURL, check_url
 from web import lookups
 from web.api import ID, api_user, assignment_or_404, bp, need_staff, stamp, submission_or_404
@@ -108,8 +114,11 @@ def regrade_all(slug: str) -> ResponseReturnValue:
 
 @bp.get("/courses/<course>/webhooks")
 def webhooks(course: str) -> ResponseReturnValue:
+    """Each webhook with the state of its deliveries (counts, last success, newest error)."""
     found = course_or_404(course)
-    return jsonify(webhooks=[webhook(hook) for hook in course_webhooks(get_db(), found.id)])
+    hooks = course_webhooks(get_db(), found.id)
+    stats = delivery_stats(get_db(), [hook.id for hook in hooks])
+    return jsonify(webhooks=[webhook(hook, stats.get(hook.id)) for hook in hooks])
 
 
 @bp.post("/courses/<course>/webhooks")
@@ -174,6 +183,11 @@ def valid_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-def webhook(hook: Webhook) -> dict[str, Any]:
+def webhook(hook: Webhook, stats: DeliveryStats | None = None) -> dict[str, Any]:
+    done = stats or DeliveryStats()
+    deliveries = {"pending": done.pending, "delivered": done.delivered, "failed": done.failed,
+                  "last_delivered_at": stamp(done.last_delivered_at),
+                  "last_error": done.last_error, "last_error_delivery": done.last_error_delivery}
     return {"id": hook.id, "url": hook.url, "events": hook.events.split(),
-            "active": hook.active, "created_at": stamp(hook.created_at)}
+            "active": hook.active, "created_at": stamp(hook.created_at),
+            "deliveries": deliveries}

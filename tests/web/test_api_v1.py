@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask
@@ -13,7 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store.models import Submission, Webhook
+from store.models import Submission, Webhook, WebhookDelivery
 from tasks import netguard
 from tests.services import Recorder
 from tests.web.conftest import services_of
@@ -191,6 +192,36 @@ def test_webhook_validation(client: FlaskClient, staff: str, body: object, statu
     response = client.post("/api/v1/courses/dl101/webhooks", headers=bearer(staff), json=body)
     assert response.status_code == status
     assert set(response.get_json()) == {"error"}
+
+
+def test_webhook_list_shows_delivery_status(client: FlaskClient, make: Factory, world: World,
+                                            staff: str, db: Session, public_dns: None) -> None:
+    url = "/api/v1/courses/dl101/webhooks"
+    created = client.post(url, headers=bearer(staff), json={"url": "https://lms.example/a"})
+    quiet = client.post(url, headers=bearer(staff), json={"url": "https://lms.example/b"})
+    assert created.get_json()["deliveries"] == {
+        "pending": 0, "delivered": 0, "failed": 0, "last_delivered_at": None,
+        "last_error": None, "last_error_delivery": None}
+    hook_id = created.get_json()["id"]
+    done = make.graded(world.alice, world.assignment, [gs_test(1, "shown", 5, 5)])
+    when = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    rows = [("delivered", None, when), ("delivered", None, when - timedelta(hours=1)),
+            ("failed", "the endpoint answered HTTP 500", None),
+            ("pending", "could not reach the endpoint: timed out", None), ("pending", None, None)]
+    for status, error, delivered_at in rows:
+        db.add(WebhookDelivery(webhook_id=hook_id, submission_id=done.id,
+                               event="submission.completed", payload={}, status=status,
+                               last_error=error, delivered_at=delivered_at))
+    db.commit()
+    newest_error = db.scalars(select(WebhookDelivery.id).where(WebhookDelivery.status == "pending")
+                              .order_by(WebhookDelivery.id)).first()
+    listed = {h["id"]: h for h in client.get(url, headers=bearer(staff)).get_json()["webhooks"]}
+    assert listed[hook_id]["deliveries"] == {
+        "pending": 2, "delivered": 2, "failed": 1,
+        "last_delivered_at": "2026-03-01T12:00:00+00:00",
+        "last_error": "could not reach the endpoint: timed out",
+        "last_error_delivery": newest_error}
+    assert listed[quiet.get_json()["id"]]["deliveries"]["pending"] == 0
 
 
 @pytest.mark.parametrize(("url", "sentence"), [
