@@ -1,4 +1,5 @@
-"""Webhook rows: registering a course's endpoints, and recording a completion event.
+"""Webhook rows: registering a course's endpoints, recording a completion event, and
+summing up each endpoint's deliveries (:func:`delivery_stats`).
 
 :func:`record_completion` runs inside the transaction that stores a submission's final
 status (``store.leases``), so an event exists exactly when the result does: nothing is
@@ -10,10 +11,11 @@ add and flush; the caller commits.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from store.models import Assignment, Course, Submission, User, Webhook, WebhookDelivery, utcnow
@@ -35,6 +37,47 @@ def create_webhook(db: Session, course_id: int, url: str, events: tuple[str, ...
 def course_webhooks(db: Session, course_id: int) -> list[Webhook]:
     return list(db.scalars(select(Webhook).where(Webhook.course_id == course_id)
                            .order_by(Webhook.id)))
+
+
+@dataclass(frozen=True)
+class DeliveryStats:
+    """A webhook's deliveries so far: how many are in each state, when the last one
+    arrived, and the newest error (a delivery still retrying, or one that gave up)."""
+
+    pending: int = 0
+    delivered: int = 0
+    failed: int = 0
+    last_delivered_at: datetime | None = None
+    last_error: str | None = None
+    last_error_delivery: int | None = None
+
+
+def delivery_stats(db: Session, webhook_ids: list[int]) -> dict[int, DeliveryStats]:
+    """webhook id -> its :class:`DeliveryStats` (three grouped queries, any number of
+    webhooks); webhooks without deliveries are absent."""
+    if not webhook_ids:
+        return {}
+    of_these = WebhookDelivery.webhook_id.in_(webhook_ids)
+    found: dict[int, dict[str, Any]] = {}
+    for hook_id, status, count, delivered_at in db.execute(
+        select(WebhookDelivery.webhook_id, WebhookDelivery.status,
+               func.count(WebhookDelivery.id), func.max(WebhookDelivery.delivered_at))
+        .where(of_these).group_by(WebhookDelivery.webhook_id, WebhookDelivery.status)
+    ):
+        values = found.setdefault(hook_id, {})
+        if status in ("pending", "delivered", "failed"):
+            values[status] = int(count)
+        if status == "delivered":
+            values["last_delivered_at"] = delivered_at
+    newest = (select(func.max(WebhookDelivery.id))
+              .where(of_these, WebhookDelivery.last_error.is_not(None))
+              .group_by(WebhookDelivery.webhook_id))
+    for hook_id, delivery_id, error in db.execute(
+        select(WebhookDelivery.webhook_id, WebhookDelivery.id, WebhookDelivery.last_error)
+        .where(WebhookDelivery.id.in_(newest))
+    ):
+        found.setdefault(hook_id, {}).update(last_error=error, last_error_delivery=delivery_id)
+    return {hook_id: DeliveryStats(**values) for hook_id, values in found.items()}
 
 
 def record_completion(db: Session, submission_id: int, now: datetime | None = None) -> int:

@@ -7,6 +7,7 @@ this object, never ``os.environ`` or ``current_app``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -61,12 +62,22 @@ class Settings:
     api_rate_writes: int = 30
     api_rate_auth_failures: int = 30
     api_rate_redis_url: str = ""  # "": the broker when it is Redis, else in memory
+    # Browser logins (web.login_limits): failed attempts per window per e-mail and per
+    # address; a browser that logged in to the account before has a budget of its own.
+    login_rate_window: int = 900
+    login_rate_email: int = 10
+    login_rate_address: int = 100
     # Webhooks: per-request timeout, attempts before ``failed``, first retry delay
     # (doubling each time, capped at an hour), and how often workers look for work.
     webhook_timeout: float = 10.0
     webhook_max_attempts: int = 8
     webhook_retry_seconds: float = 30.0
     webhook_interval: float = 10.0
+    # Webhook targets (tasks.netguard): loopback, private, link-local, multicast,
+    # reserved and unspecified addresses are refused unless all are allowed here, or the
+    # address is in one of these networks (CIDRs separated by commas or spaces).
+    webhook_allow_private: bool = False
+    webhook_allowed_networks: str = ""
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> Settings:
@@ -107,6 +118,14 @@ class Settings:
                               "be at least 1.")
         if self.max_attempts < 1:
             raise ConfigError("DLGRADE_MAX_ATTEMPTS must be at least 1.")
+        if self.login_rate_window < 1:
+            raise ConfigError("DLGRADE_LOGIN_RATE_WINDOW must be at least 1.")
+        for network in self.webhook_networks_text():
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ConfigError(f"DLGRADE_WEBHOOK_ALLOWED_NETWORKS: {network!r} is not a "
+                                  "network such as 10.0.0.0/8 or fd00::/8.") from None
         self._validate_sandbox()
 
     def _validate_sandbox(self) -> None:
@@ -159,6 +178,9 @@ class Settings:
     def sandbox_work_dir(self) -> Path:
         """Host-local scratch for the Docker sandbox: under the data dir unless set."""
         return Path(self.work_dir) if self.work_dir else self.data_dir / "work"
+
+    def webhook_networks_text(self) -> list[str]:
+        return self.webhook_allowed_networks.replace(",", " ").split()
 
 
 def _convert(kind: Any, value: Any, key: str) -> Any:

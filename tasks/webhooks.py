@@ -9,9 +9,13 @@ UPDATE (so two senders never post the same attempt), then POSTed as JSON with::
     X-Dlgrade-Timestamp:  <unix seconds>
     X-Dlgrade-Signature:  sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" keyed by the secret>
 
+Only public addresses are posted to, checked again before each post and connected to
+as checked (:mod:`tasks.netguard`; ``DLGRADE_WEBHOOK_ALLOW_PRIVATE`` and
+``DLGRADE_WEBHOOK_ALLOWED_NETWORKS`` widen it), never through a proxy.
 A 2xx answer marks it ``delivered``; anything else (another status, a redirect, a
-timeout, a refused connection) is retried after ``retry_seconds * 2**(attempts-1)``
-(at most an hour) until ``max_attempts``, then it is ``failed`` with the last error.
+timeout, a refused connection, an address refused by the guard) is retried after
+``retry_seconds * 2**(attempts-1)`` (at most an hour) until ``max_attempts``, then it is
+``failed`` with the last error.
 
 A receiver verifies with :func:`verify_signature` (or the same three lines in its own
 language): recompute the HMAC over the timestamp header, a dot and the raw body, compare
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import time
@@ -30,6 +35,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
@@ -37,6 +43,7 @@ from sqlalchemy.orm import joinedload
 from store.db import SessionFactory
 from store.leases import rowcount
 from store.models import WebhookDelivery, utcnow
+from tasks.netguard import AddressPolicy, Target, UnsafeURL, check_url, pinned_connect
 from tasks.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -82,14 +89,51 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_OPENER = urllib.request.build_opener(_NoRedirects)
+def _pinned(kind: type[http.client.HTTPConnection], target: Target
+            ) -> Callable[..., http.client.HTTPConnection]:
+    """``kind`` whose socket goes to ``target``'s checked addresses; the Host header and
+    the TLS certificate check still use the URL's host name."""
+
+    def make(*args: Any, **kwargs: Any) -> http.client.HTTPConnection:
+        connection = kind(*args, **kwargs)
+        setattr(connection, "_create_connection", pinned_connect(target))  # noqa: B010
+        return connection
+
+    return make
 
 
-def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Response:
-    """POST with urllib; never raises for network or HTTP failures."""
+class _PinnedHTTP(urllib.request.HTTPHandler):
+    def __init__(self, target: Target) -> None:
+        super().__init__()
+        self.target = target
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_pinned(http.client.HTTPConnection, self.target), req)
+
+
+class _PinnedHTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, target: Target) -> None:
+        super().__init__()
+        self.target = target
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_pinned(http.client.HTTPSConnection, self.target), req)
+
+
+def post(url: str, body: bytes, headers: dict[str, str], timeout: float,
+         policy: AddressPolicy | None = None) -> Response:
+    """POST with urllib to the addresses :func:`tasks.netguard.check_url` allows (public
+    ones unless ``policy`` says otherwise), without proxies or redirects; never raises
+    for network or HTTP failures."""
+    try:
+        target = check_url(url, policy or AddressPolicy())
+    except UnsafeURL as refused:
+        return Response(None, f"not sent: {refused}")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects,
+                                         _PinnedHTTP(target), _PinnedHTTPS(target))
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
-        with _OPENER.open(request, timeout=timeout) as answer:
+        with opener.open(request, timeout=timeout) as answer:
             return Response(int(answer.status), None)
     except urllib.error.HTTPError as exc:
         return Response(exc.code, f"the endpoint answered HTTP {exc.code}")
@@ -98,21 +142,30 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Resp
         return Response(None, f"could not reach the endpoint: {reason}")
 
 
+def guarded_poster(policy: AddressPolicy) -> Poster:
+    def send(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Response:
+        return post(url, body, headers, timeout, policy)
+
+    return send
+
+
 class WebhookSender:
     def __init__(self, db_factory: SessionFactory, *, timeout: float = 10.0,
                  max_attempts: int = 8, retry_seconds: float = 30.0,
-                 poster: Poster = post) -> None:
+                 poster: Poster | None = None, policy: AddressPolicy | None = None) -> None:
         self.db_factory = db_factory
         self.timeout = timeout
         self.max_attempts = max_attempts
         self.retry_seconds = retry_seconds
-        self.poster = poster
+        # The default posts only to public addresses (tasks.netguard).
+        self.poster = poster or guarded_poster(policy or AddressPolicy())
 
     @classmethod
     def from_settings(cls, settings: Settings, db_factory: SessionFactory) -> WebhookSender:
         return cls(db_factory, timeout=settings.webhook_timeout,
                    max_attempts=settings.webhook_max_attempts,
-                   retry_seconds=settings.webhook_retry_seconds)
+                   retry_seconds=settings.webhook_retry_seconds,
+                   policy=AddressPolicy.from_settings(settings))
 
     def run_pending(self, now: datetime | None = None, batch: int = BATCH) -> int:
         """Post every delivery due by ``now`` (up to ``batch``); returns how many were

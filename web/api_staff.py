@@ -15,7 +15,14 @@ from sqlalchemy import delete, select
 
 from store import queries
 from store.models import Course, Submission, Webhook
-from store.webhooks import EVENTS, course_webhooks, create_webhook
+from store.webhooks import (
+    EVENTS,
+    DeliveryStats,
+    course_webhooks,
+    create_webhook,
+    delivery_stats,
+)
+from tasks.netguard import AddressPolicy, UnsafeURL, check_url
 from web import lookups
 from web.api import ID, api_user, assignment_or_404, bp, need_staff, stamp, submission_or_404
 from web.regrade import CannotRegrade, requeue
@@ -107,15 +114,23 @@ def regrade_all(slug: str) -> ResponseReturnValue:
 
 @bp.get("/courses/<course>/webhooks")
 def webhooks(course: str) -> ResponseReturnValue:
+    """Each webhook with the state of its deliveries (counts, last success, newest error)."""
     found = course_or_404(course)
-    return jsonify(webhooks=[webhook(hook) for hook in course_webhooks(get_db(), found.id)])
+    hooks = course_webhooks(get_db(), found.id)
+    stats = delivery_stats(get_db(), [hook.id for hook in hooks])
+    return jsonify(webhooks=[webhook(hook, stats.get(hook.id)) for hook in hooks])
 
 
 @bp.post("/courses/<course>/webhooks")
 def add_webhook(course: str) -> ResponseReturnValue:
-    """Register an endpoint; the response holds its signing secret, shown only once."""
+    """Register an endpoint; the response holds its signing secret, shown only once.
+    Its host must resolve to public addresses only (:mod:`tasks.netguard`)."""
     found = course_or_404(course)
     url, events = webhook_fields(request.get_json(silent=True))
+    try:
+        check_url(url, AddressPolicy.from_settings(services().settings))
+    except UnsafeURL as unsafe:
+        abort(422, description=str(unsafe))
     hook = create_webhook(get_db(), found.id, url, events)
     get_db().commit()
     return jsonify({**webhook(hook), "secret": hook.secret}), 201
@@ -168,6 +183,11 @@ def valid_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-def webhook(hook: Webhook) -> dict[str, Any]:
+def webhook(hook: Webhook, stats: DeliveryStats | None = None) -> dict[str, Any]:
+    done = stats or DeliveryStats()
+    deliveries = {"pending": done.pending, "delivered": done.delivered, "failed": done.failed,
+                  "last_delivered_at": stamp(done.last_delivered_at),
+                  "last_error": done.last_error, "last_error_delivery": done.last_error_delivery}
     return {"id": hook.id, "url": hook.url, "events": hook.events.split(),
-            "active": hook.active, "created_at": stamp(hook.created_at)}
+            "active": hook.active, "created_at": stamp(hook.created_at),
+            "deliveries": deliveries}

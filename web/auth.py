@@ -1,4 +1,6 @@
-"""Login and logout for browser sessions, and the decorators guarding the other views."""
+"""Login and logout for browser sessions, and the decorators guarding the other views.
+Failed logins are limited per e-mail, per address and per known browser
+(:mod:`web.login_limits`)."""
 
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ from werkzeug.wrappers.response import Response as BaseResponse
 
 from store.models import User
 from store.users import authenticate
-from web.services import get_db
+from web import login_limits
+from web.services import get_db, services
 
 bp = Blueprint("auth", __name__)
 P = ParamSpec("P")
@@ -72,15 +75,32 @@ def staff_required(view: Callable[P, R]) -> Callable[P, R | BaseResponse]:
 def login() -> ResponseReturnValue:
     if request.method == "POST":
         email = request.form.get("email", "").strip()
+        secret = services().settings.secret_key
+        tried = login_limits.attempt(secret, email, request.remote_addr,
+                                     request.cookies.get(login_limits.DEVICE_COOKIE))
+        refused = login_limits.blocked(services().limiter, tried)
+        if refused is not None:  # the password is not even checked
+            flash(login_limits.refusal(refused), "error")
+            return render_template("login.html", email=email), 429, refused.headers()
         user = authenticate(get_db(), email, request.form.get("password", ""))
         if user is not None:
             session.clear()  # a fresh session (and CSRF token) on every login
             session["user_id"] = user.id
             session.permanent = True
-            return redirect(safe_next(request.args.get("next")))
+            response = redirect(safe_next(request.args.get("next")))
+            remember_device(response, login_limits.device_cookie(secret, tried))
+            return response
+        login_limits.failed(services().limiter, tried)
         flash(BAD_LOGIN, "error")
         return render_template("login.html", email=email), 401
     return render_template("login.html", email="")
+
+
+def remember_device(response: BaseResponse, value: str) -> None:
+    """Mark this browser as one that logged in to the account (web.login_limits)."""
+    response.set_cookie(login_limits.DEVICE_COOKIE, value, path=url_for("auth.login"),
+                        max_age=login_limits.DEVICE_DAYS * 86400, httponly=True,
+                        samesite="Lax", secure=request.is_secure)
 
 
 @bp.post("/logout")

@@ -143,10 +143,29 @@ SCHEMAS: dict[str, Schema] = {
                                   "items": {"type": "string", "enum": ["submission.completed"]}}},
     },
     "Webhook": {
-        "type": "object", "required": ["id", "url", "events", "active", "created_at"],
+        "type": "object",
+        "required": ["id", "url", "events", "active", "created_at", "deliveries"],
         "properties": {"id": {"type": "integer"}, "url": {"type": "string"},
                        "events": {"type": "array", "items": {"type": "string"}},
-                       "active": {"type": "boolean"}, "created_at": STAMP},
+                       "active": {"type": "boolean"}, "created_at": STAMP,
+                       "deliveries": ref("WebhookDeliveries")},
+    },
+    "WebhookDeliveries": {
+        "type": "object", "additionalProperties": False,
+        "required": ["pending", "delivered", "failed", "last_delivered_at", "last_error",
+                     "last_error_delivery"],
+        "description": "the webhook's deliveries so far",
+        "properties": {
+            "pending": {"type": "integer", "minimum": 0,
+                        "description": "waiting for a first post or a retry"},
+            "delivered": {"type": "integer", "minimum": 0, "description": "answered 2xx"},
+            "failed": {"type": "integer", "minimum": 0,
+                       "description": "given up after the last attempt"},
+            "last_delivered_at": STAMP,
+            "last_error": nullable("string", description="the newest delivery error"),
+            "last_error_delivery": nullable("integer", description=(
+                "the delivery it belongs to (X-Dlgrade-Delivery)")),
+        },
     },
     "WebhookCreated": {
         "allOf": [ref("Webhook"), {
@@ -274,11 +293,13 @@ PATHS: dict[str, Schema] = {
         "Regrade one submission (staff).", "regrade", {202: ok("requeued", "Regrade")},
         parameters=[SUBMISSION_ID], errors=(409,))},
     "/courses/{course}/webhooks": {
-        "get": operation("List the course's webhooks (staff).", "webhooks",
+        "get": operation("List the course's webhooks (staff), each with the state of its "
+                         "deliveries.", "webhooks",
                          {200: ok("the webhooks", "WebhookList")}, parameters=[COURSE_PATH]),
         "post": operation(
             "Register a webhook (staff). Each finished submission is POSTed to it, signed: "
-            "X-Dlgrade-Signature is sha256=HMAC-SHA256(secret, timestamp + '.' + body).",
+            "X-Dlgrade-Signature is sha256=HMAC-SHA256(secret, timestamp + '.' + body). "
+            "The url's host must resolve to public addresses only (else 422).",
             "webhooks", {201: ok("created; keep the secret", "WebhookCreated")},
             parameters=[COURSE_PATH], body={"required": True, **json_body("WebhookInput")},
             errors=(422,)),

@@ -1,5 +1,6 @@
-"""Fixed-window rate limits for the API, in Redis when the service has one, else in
-memory (embedded mode: one process, so one counter is the truth).
+"""Fixed-window rate limits for the API and for failed logins (web.login_limits), in
+Redis when the service has one, else in memory (embedded mode: one process, so one
+counter is the truth).
 
 A budget is ``limit`` hits per ``window`` seconds for one identity (a token id, or an
 IP address for failed authentications). A window starts at the first hit and its key
@@ -47,7 +48,7 @@ return {count, ttl}
 
 @dataclass(frozen=True)
 class Budget:
-    name: str  # reads | writes | auth
+    name: str  # reads | writes | auth | login_email | login_address | login_device
     limit: int  # hits per window; 0 means unlimited
     window: int  # seconds
 
@@ -139,11 +140,15 @@ class RateLimiter:
 
 
 def budgets(settings: Settings) -> dict[str, Budget]:
-    window = settings.api_rate_window
+    window, login = settings.api_rate_window, settings.login_rate_window
     return {
         "reads": Budget("reads", settings.api_rate_reads, window),
         "writes": Budget("writes", settings.api_rate_writes, window),
         "auth": Budget("auth", settings.api_rate_auth_failures, window),
+        # failed browser logins (web.login_limits)
+        "login_email": Budget("login_email", settings.login_rate_email, login),
+        "login_address": Budget("login_address", settings.login_rate_address, login),
+        "login_device": Budget("login_device", settings.login_rate_email, login),
     }
 
 

@@ -1,11 +1,15 @@
 """Accepting an upload: the policy checks, in the order a student would want to hear
 about them, then durable storage. Plain functions; the views only translate.
 
-Order: released? -> still open? -> daily limit -> size (while streaming into the
-content-addressed store) -> content (a trial extraction with the grader's own safe
-extractor; an archive with none of the required files is refused) -> the ``queued``
-row, committed. Enqueueing is the caller's next step, after the commit, so an accepted
-upload is never lost when the broker is down.
+Order: released? -> still open? -> daily limit -> size (while streaming to a staging
+file of the content-addressed store) -> content (a trial extraction with the grader's
+own safe extractor; an archive with none of the required files is refused) -> the daily
+limit again, under a lock on (student, assignment) (``store.locks``), so concurrent
+uploads cannot overrun it -> the ``queued`` row, the archive moved to its content
+address, the commit. A rejected upload's staging file is removed; an archive already
+stored under the same hash (another submission's) is never touched. Enqueueing is the
+caller's next step, after the commit, so an accepted upload is never lost when the
+broker is down.
 
 Staff are exempt from the release date, the deadlines and the daily limit (they try
 handins out of hours) and their uploads are never late. A student with an extension
@@ -27,7 +31,8 @@ from sqlalchemy.orm import Session
 
 from grader.extract import ExtractionError, extract_archive
 from grader.spec import AssignmentSpec
-from store.archives import ArchiveStore, ArchiveTooLarge
+from store.archives import ArchiveStore, ArchiveTooLarge, Staged
+from store.locks import lock_user_assignment
 from store.models import Assignment, Submission, User
 from store.queries import submissions_today
 from tasks.settings import Settings
@@ -58,20 +63,33 @@ def accept_upload(
 ) -> Submission:
     """Check, store and record an upload; raises :class:`UploadRejected`."""
     dates = deadlines_for(db, assignment, user)
-    if not user.is_staff:
+    limited = not user.is_staff
+    if limited:
         check_open(assignment, now, dates)
-        check_daily_limit(db, user, assignment, now)
+        check_daily_limit(db, user, assignment, now)  # early, before reading the body
     spec = spec_for(assignment)
     store = ArchiveStore(settings.data_dir)
-    sha256, size = store_archive(store, stream, upload_limit(settings, spec))
-    check_content(store.path(sha256), spec)
-    submission = Submission(
-        assignment_id=assignment.id, user_id=user.id, status="queued", attempt=0,
-        archive_sha256=sha256, archive_size=size, filename=clean_filename(filename),
-        late_days=0 if user.is_staff else late_days(assignment, now, dates), created_at=now,
-    )
-    db.add(submission)
-    db.commit()
+    staged = stage_archive(store, stream, upload_limit(settings, spec))
+    try:
+        check_content(staged.path, spec)
+        if limited and assignment.daily_limit is not None:
+            lock_user_assignment(db, user.id, assignment.id)
+            check_daily_limit(db, user, assignment, now)  # again, with no upload racing
+        submission = Submission(
+            assignment_id=assignment.id, user_id=user.id, status="queued", attempt=0,
+            archive_sha256=staged.sha256, archive_size=staged.size,
+            filename=clean_filename(filename), created_at=now,
+            late_days=late_days(assignment, now, dates) if limited else 0,
+        )
+        db.add(submission)
+        db.flush()
+        store.keep(staged)  # before the commit: a committed row always has its archive
+        db.commit()
+    except BaseException:
+        db.rollback()  # ends the lock's transaction too
+        raise
+    finally:
+        store.discard(staged)  # a rejected upload leaves nothing on disk
     return submission
 
 
@@ -111,10 +129,10 @@ def upload_limit(settings: Settings, spec: AssignmentSpec) -> int:
     return min(settings.max_upload_bytes, spec.submission.max_bytes)
 
 
-def store_archive(store: ArchiveStore, stream: BinaryIO, limit: int) -> tuple[str, int]:
+def stage_archive(store: ArchiveStore, stream: BinaryIO, limit: int) -> Staged:
     counted = CountingReader(stream)
     try:
-        return store.put(cast(BinaryIO, counted), limit)  # put only calls read()
+        return store.stage(cast(BinaryIO, counted), limit)  # stage only calls read()
     except ArchiveTooLarge:
         raise UploadRejected(too_large(counted.drain(), limit), 413) from None
 

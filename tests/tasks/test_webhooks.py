@@ -1,6 +1,8 @@
 """tasks/webhooks.py and store/webhooks.py: deliveries are written with the result (one
 transaction), posted signed to a real HTTP server on 127.0.0.1, retried with back-off
-and finally marked failed; receivers verify with verify_signature."""
+and finally marked failed; receivers verify with verify_signature. The receivers are
+local, so the senders here allow private addresses (LOCAL) unless a test is about the
+guard (tasks/netguard.py) refusing them."""
 
 from __future__ import annotations
 
@@ -20,11 +22,15 @@ from store import leases
 from store.db import SessionFactory
 from store.models import Webhook, WebhookDelivery, utcnow
 from store.webhooks import create_webhook
+from tasks import netguard
 from tasks.celery_app import make_celery
 from tasks.embedded import EmbeddedWorker
+from tasks.netguard import AddressPolicy
 from tasks.queueing import WEBHOOKS_TASK
 from tasks.webhooks import WebhookSender, sign, verify_signature
 from tests.services import World, make_settings
+
+LOCAL = AddressPolicy(allow_private=True)
 
 
 class Receiver:
@@ -129,7 +135,7 @@ def test_giving_up_is_an_event_too(world: World) -> None:
 def test_sender_posts_signed_json(world: World, receiver: Receiver) -> None:
     secret = hook(world, receiver.url).secret
     finished(world)
-    assert WebhookSender(world.db_factory).run_pending() == 1
+    assert WebhookSender(world.db_factory, policy=LOCAL).run_pending() == 1
     [(headers, body)] = receiver.requests
     assert headers["Content-Type"] == "application/json"
     assert headers["X-Dlgrade-Event"] == "submission.completed"
@@ -139,14 +145,14 @@ def test_sender_posts_signed_json(world: World, receiver: Receiver) -> None:
     assert json.loads(body)["submission"]["score"] == 7.0
     [delivery] = deliveries(world)
     assert (delivery.status, delivery.response_status, delivery.attempts) == ("delivered", 200, 1)
-    assert WebhookSender(world.db_factory).run_pending() == 0  # not sent twice
+    assert WebhookSender(world.db_factory, policy=LOCAL).run_pending() == 0  # not sent twice
 
 
 def test_failures_back_off_then_fail(world: World, receiver: Receiver) -> None:
     receiver.status = 500
     hook(world, receiver.url)
     finished(world)
-    sender = WebhookSender(world.db_factory, max_attempts=3, retry_seconds=30)
+    sender = WebhookSender(world.db_factory, max_attempts=3, retry_seconds=30, policy=LOCAL)
     before = utcnow()
     assert sender.run_pending() == 1
     [delivery] = deliveries(world)
@@ -173,7 +179,7 @@ def test_timeouts_and_refused_connections_are_retried(world: World,
     hook(world, receiver.url)
     hook(world, "http://127.0.0.1:9/nobody-listens")
     finished(world)
-    assert WebhookSender(world.db_factory, timeout=0.2).run_pending() == 2
+    assert WebhookSender(world.db_factory, timeout=0.2, policy=LOCAL).run_pending() == 2
     errors = sorted(d.last_error or "" for d in deliveries(world))
     assert all(e.startswith("could not reach the endpoint") for e in errors)
     assert any("timed out" in e for e in errors)
@@ -195,7 +201,7 @@ def test_verify_signature_refuses_forgeries() -> None:
 def test_embedded_worker_sends_webhooks(world: World, receiver: Receiver, tmp_path: Path) -> None:
     hook(world, receiver.url)
     finished(world)
-    settings = make_settings(tmp_path, "sqlite://")
+    settings = make_settings(tmp_path, "sqlite://", webhook_allow_private="true")
     worker = EmbeddedWorker(settings, world.db_factory, job=object())  # type: ignore[arg-type]
     assert worker.deliver_webhooks() == 1
     assert deliveries(world)[0].status == "delivered"
@@ -207,3 +213,63 @@ def test_celery_has_the_webhook_task(tmp_path: Path) -> None:
     app = make_celery(settings)
     assert WEBHOOKS_TASK in app.tasks
     assert app.conf.beat_schedule["deliver-webhooks"] == {"task": WEBHOOKS_TASK, "schedule": 5.0}
+
+
+# --- the address guard at send time ------------------------------------------------------
+
+
+def test_private_addresses_are_not_posted_to_by_default(world: World, receiver: Receiver,
+                                                        tmp_path: Path) -> None:
+    hook(world, receiver.url)  # straight into the table, past the registration check
+    finished(world)
+    settings = make_settings(tmp_path, "sqlite://", webhook_max_attempts=1)  # the default rule
+    assert WebhookSender.from_settings(settings, world.db_factory).run_pending() == 1
+    assert receiver.requests == []
+    [delivery] = deliveries(world)
+    assert (delivery.status, delivery.response_status) == ("failed", None)
+    assert delivery.last_error == ("not sent: Webhooks may only post to public addresses: "
+                                   "127.0.0.1 is a loopback address.")
+
+
+def test_allowed_networks_reach_the_receiver(world: World, receiver: Receiver,
+                                             tmp_path: Path) -> None:
+    hook(world, receiver.url)
+    finished(world)
+    settings = make_settings(tmp_path, "sqlite://", webhook_allowed_networks="127.0.0.0/8")
+    assert WebhookSender.from_settings(settings, world.db_factory).run_pending() == 1
+    assert len(receiver.requests) == 1 and deliveries(world)[0].status == "delivered"
+
+
+def test_dns_is_checked_again_at_send_time(world: World, receiver: Receiver,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name that was public at registration and now resolves to an internal address."""
+    monkeypatch.setattr(netguard, "resolve", lambda host, port: ["10.0.0.7"])
+    hook(world, "https://lms.example/hook")
+    finished(world)
+    WebhookSender(world.db_factory, policy=AddressPolicy(), max_attempts=1).run_pending()
+    [delivery] = deliveries(world)
+    assert delivery.last_error == ("not sent: Webhooks may only post to public addresses: "
+                                   "lms.example resolves to 10.0.0.7, which is a private address.")
+
+
+def test_the_post_connects_to_the_checked_address(world: World, receiver: Receiver,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """No second lookup between the check and the connection (DNS rebinding): the name
+    exists only in the resolver the guard used, yet the receiver gets the post, with the
+    name in its Host header."""
+    lookups: list[str] = []
+
+    def once(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        return ["127.0.0.1"]
+
+    monkeypatch.setattr(netguard, "resolve", once)
+    port = receiver.server.server_port
+    hook(world, f"http://hooks.internal.test:{port}/hook")
+    finished(world)
+    policy = AddressPolicy(allowed_networks=(netguard.ipaddress.ip_network("127.0.0.1/32"),))
+    assert WebhookSender(world.db_factory, policy=policy).run_pending() == 1
+    [(headers, _)] = receiver.requests
+    assert headers["Host"] == f"hooks.internal.test:{port}"
+    assert lookups == ["hooks.internal.test"]
+    assert deliveries(world)[0].status == "delivered"

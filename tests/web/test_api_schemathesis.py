@@ -50,10 +50,13 @@ def seeded(app: Flask, make: Factory, world: World, db: Session, handin: bytes
 
 
 @pytest.fixture
-def app(any_database_url: str, tmp_path: Any) -> Any:
-    """The usual app, with rate limits high enough for the run."""
+def app(any_database_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The usual app, with rate limits high enough for the run; every webhook host
+    resolves to a public address (no DNS lookups of generated names)."""
     from store.migrate import upgrade
+    from tasks import netguard
 
+    monkeypatch.setattr(netguard, "resolve", lambda host, port: ["93.184.216.34"])
     upgrade(any_database_url)
     app = create_app({
         "TESTING": True, "DLGRADE_DATA_DIR": str(tmp_path / "data"),

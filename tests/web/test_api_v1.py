@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store.models import Submission, Webhook
+from store.models import Submission, Webhook, WebhookDelivery
+from tasks import netguard
 from tests.services import Recorder
+from tests.web.conftest import services_of
 from tests.web.factories import Factory, World, gs_test
 from web.api import ONLY_OWN
 from web.scopes import missing
@@ -154,8 +159,14 @@ def test_regrade_one_and_all(client: FlaskClient, make: Factory, world: World, s
     assert db.scalar(select(Submission.status).where(Submission.id == done.id)) == "queued"
 
 
+@pytest.fixture
+def public_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every host name resolves to one public address (no DNS in the tests)."""
+    monkeypatch.setattr(netguard, "resolve", lambda host, port: ["93.184.216.34"])
+
+
 def test_webhooks_register_list_delete(client: FlaskClient, staff: str, alice: str,
-                                       db: Session) -> None:
+                                       db: Session, public_dns: None) -> None:
     url = "/api/v1/courses/dl101/webhooks"
     created = client.post(url, headers=bearer(staff), json={"url": "https://lms.example/hook"})
     assert created.status_code == 201
@@ -176,10 +187,89 @@ def test_webhooks_register_list_delete(client: FlaskClient, staff: str, alice: s
     ({"url": "ftp://x/y"}, 422), ({"url": "https://"}, 422), ({"url": 5}, 422),
     ({"url": "https://ok.example", "events": ["nope"]}, 422), ([1, 2], 400), (None, 400),
 ])
-def test_webhook_validation(client: FlaskClient, staff: str, body: object, status: int) -> None:
+def test_webhook_validation(client: FlaskClient, staff: str, body: object, status: int,
+                            public_dns: None) -> None:
     response = client.post("/api/v1/courses/dl101/webhooks", headers=bearer(staff), json=body)
     assert response.status_code == status
     assert set(response.get_json()) == {"error"}
+
+
+def test_webhook_list_shows_delivery_status(client: FlaskClient, make: Factory, world: World,
+                                            staff: str, db: Session, public_dns: None) -> None:
+    url = "/api/v1/courses/dl101/webhooks"
+    created = client.post(url, headers=bearer(staff), json={"url": "https://lms.example/a"})
+    quiet = client.post(url, headers=bearer(staff), json={"url": "https://lms.example/b"})
+    assert created.get_json()["deliveries"] == {
+        "pending": 0, "delivered": 0, "failed": 0, "last_delivered_at": None,
+        "last_error": None, "last_error_delivery": None}
+    hook_id = created.get_json()["id"]
+    done = make.graded(world.alice, world.assignment, [gs_test(1, "shown", 5, 5)])
+    when = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    rows = [("delivered", None, when), ("delivered", None, when - timedelta(hours=1)),
+            ("failed", "the endpoint answered HTTP 500", None),
+            ("pending", "could not reach the endpoint: timed out", None), ("pending", None, None)]
+    for status, error, delivered_at in rows:
+        db.add(WebhookDelivery(webhook_id=hook_id, submission_id=done.id,
+                               event="submission.completed", payload={}, status=status,
+                               last_error=error, delivered_at=delivered_at))
+    db.commit()
+    newest_error = db.scalars(select(WebhookDelivery.id).where(WebhookDelivery.status == "pending")
+                              .order_by(WebhookDelivery.id)).first()
+    listed = {h["id"]: h for h in client.get(url, headers=bearer(staff)).get_json()["webhooks"]}
+    assert listed[hook_id]["deliveries"] == {
+        "pending": 2, "delivered": 2, "failed": 1,
+        "last_delivered_at": "2026-03-01T12:00:00+00:00",
+        "last_error": "could not reach the endpoint: timed out",
+        "last_error_delivery": newest_error}
+    assert listed[quiet.get_json()["id"]]["deliveries"]["pending"] == 0
+
+
+@pytest.mark.parametrize(("url", "sentence"), [
+    ("http://127.0.0.1:8080/hook", "127.0.0.1 is a loopback address."),
+    ("http://[::1]/hook", "::1 is a loopback address."),
+    ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is a link-local address."),
+    ("http://[::ffff:10.0.0.1]/", "::ffff:10.0.0.1 is a private address."),
+    ("http://0.0.0.0/", "0.0.0.0 is an unspecified address."),
+    ("http://224.0.0.1/", "224.0.0.1 is a multicast address."),
+    ("http://intranet.corp/hook", "intranet.corp resolves to 192.168.4.4, which is a private "
+                                  "address."),
+])
+def test_webhooks_to_internal_addresses_are_refused(
+    client: FlaskClient, staff: str, db: Session, monkeypatch: pytest.MonkeyPatch, url: str,
+    sentence: str,
+) -> None:
+    monkeypatch.setattr(netguard, "resolve", lambda host, port: ["93.184.216.34", "192.168.4.4"])
+    response = client.post("/api/v1/courses/dl101/webhooks", headers=bearer(staff),
+                           json={"url": url})
+    assert response.status_code == 422
+    assert response.get_json() == {
+        "error": f"Webhooks may only post to public addresses: {sentence}"}
+    assert db.scalars(select(Webhook)).all() == []
+
+
+def test_webhook_host_that_does_not_resolve(client: FlaskClient, staff: str,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    def nowhere(host: str, port: int) -> list[str]:
+        raise OSError(-2, "Name or service not known")
+
+    monkeypatch.setattr(netguard, "resolve", nowhere)
+    response = client.post("/api/v1/courses/dl101/webhooks", headers=bearer(staff),
+                           json={"url": "https://lms.invalid/hook"})
+    assert response.status_code == 422
+    assert response.get_json()["error"] == \
+        "The url's host 'lms.invalid' could not be resolved (Name or service not known)."
+
+
+def test_private_webhooks_when_the_setting_allows(app: Flask, client: FlaskClient,
+                                                  staff: str) -> None:
+    settings = services_of(app).settings
+    services_of(app).settings = replace(settings, webhook_allowed_networks="127.0.0.0/8")
+    response = client.post("/api/v1/courses/dl101/webhooks", headers=bearer(staff),
+                           json={"url": "http://127.0.0.1:8080/hook"})
+    assert response.status_code == 201
+    refused = client.post("/api/v1/courses/dl101/webhooks", headers=bearer(staff),
+                          json={"url": "http://10.0.0.1/hook"})
+    assert refused.status_code == 422
 
 
 @pytest.mark.parametrize(("method", "url", "status"), [

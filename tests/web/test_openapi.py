@@ -8,6 +8,8 @@ import re
 from flask import Flask
 from flask.testing import FlaskClient
 
+from store.webhooks import create_webhook
+from tests.web.factories import Factory, World
 from web.openapi import DOCUMENT, SCHEMAS
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
@@ -62,3 +64,21 @@ def test_every_reference_resolves_and_errors_are_described() -> None:
     upload = DOCUMENT["paths"]["/assignments/{slug}/submissions"]["post"]  # type: ignore[index]
     assert "multipart/form-data" in upload["requestBody"]["content"]
     assert "tests" in SCHEMAS["GradescopeResults"]["properties"]
+
+
+def test_webhook_schema_matches_what_the_api_answers(client: FlaskClient, make: Factory,
+                                                     world: World) -> None:
+    """Every key the webhook list answers is described (deliveries included), and every
+    required one is there."""
+    token = make.token(world.staff)
+    create_webhook(make.db, world.course.id, "https://lms.example/hook")
+    make.db.commit()
+    answer = client.get("/api/v1/courses/dl101/webhooks",
+                        headers={"Authorization": f"Bearer {token}"}).get_json()
+    [hook] = answer["webhooks"]
+    for name, value in (("Webhook", hook), ("WebhookDeliveries", hook["deliveries"])):
+        schema = SCHEMAS[name]
+        assert set(value) == set(schema["properties"]), name
+        assert set(schema["required"]) <= set(value), name
+    assert SCHEMAS["Webhook"]["properties"]["deliveries"] == {
+        "$ref": "#/components/schemas/WebhookDeliveries"}

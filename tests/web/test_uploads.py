@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,11 +17,11 @@ from werkzeug.test import TestResponse
 
 from grader.spec import resolve_assignment
 from store.archives import ArchiveStore
-from store.models import Assignment, Submission
+from store.models import Assignment, Submission, User
 from tests.services import Recorder
 from tests.web.conftest import services_of
 from tests.web.factories import AuthActions, Factory, World, big_upload
-from web.uploads import UploadRejected, check_open, clean_filename, late_days
+from web.uploads import UploadRejected, accept_upload, check_open, clean_filename, late_days
 
 
 def upload(client: FlaskClient, auth: AuthActions, assignment: Assignment, content: bytes,
@@ -223,6 +224,99 @@ def test_late_days_round_up(make: Factory, world: World, hours_late: float, days
     due = datetime(2026, 1, 1, tzinfo=UTC)
     world.assignment.due_at = due
     assert late_days(world.assignment, due + timedelta(hours=hours_late)) == days
+
+
+# --- rejected uploads leave nothing behind -------------------------------------------------
+
+
+def archive_files(app: Flask) -> list[str]:
+    """Every file under the archive store, staging files included, relative names."""
+    root = services_of(app).archives.root
+    return sorted(str(f.relative_to(root)) for f in root.rglob("*") if f.is_file()) \
+        if root.exists() else []
+
+
+def test_a_rejected_upload_leaves_no_file(app: Flask, client: FlaskClient, auth: AuthActions,
+                                          alice: World, db: Session) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("homework/notes.txt", "hello")
+    assert upload(client, auth, alice.assignment, buffer.getvalue(), "h.zip").status_code == 422
+    assert upload(client, auth, alice.assignment, b"not an archive").status_code == 422
+    assert rows(db) == []
+    assert archive_files(app) == []
+
+
+def test_a_rejected_upload_keeps_the_same_content_of_an_accepted_one(
+    app: Flask, client: FlaskClient, auth: AuthActions, make: Factory, world: World,
+    db: Session, handin: bytes, tmp_path: Path,
+) -> None:
+    """Content-addressed: the refused copy has the accepted one's name, which stays."""
+    other = make.assignment(world.course, slug="other", title="Other",
+                            folder=str(other_files_assignment(tmp_path)))
+    auth.login(world.alice.email)
+    assert upload(client, auth, world.assignment, handin).status_code == 302
+    [row] = rows(db)
+    stored = services_of(app).archives.path(row.archive_sha256)
+    refused = upload(client, auth, other, handin)
+    assert refused.status_code == 422
+    assert "none of the files this assignment grades" in refused.get_data(as_text=True)
+    assert stored.read_bytes() == handin
+    assert archive_files(app) == [f"{row.archive_sha256[:2]}/{row.archive_sha256}"]
+
+
+def other_files_assignment(tmp_path: Path) -> Path:
+    """A copy of the mytorch-cnn spec that grades other files."""
+    source = resolve_assignment("mytorch-cnn").folder / "spec.toml"
+    folder = tmp_path / "other-files"
+    folder.mkdir()
+    text = source.read_text()
+    start = text.index("required_files")
+    end = text.index("]", start) + 1
+    (folder / "spec.toml").write_text(text[:start] + 'required_files = ["hw9/nothing.py"]'
+                                      + text[end:])
+    return folder
+
+
+# --- the daily limit holds under concurrent uploads --------------------------------------
+
+
+def test_concurrent_uploads_cannot_overrun_the_daily_limit(
+    app: Flask, make: Factory, world: World, handin: bytes
+) -> None:
+    """Eight uploads at once against a limit of three: exactly three are accepted (on
+    SQLite and, marked postgres, on Postgres), and the refused ones leave no file."""
+    limited = make.assignment(world.course, slug="limited", title="Limited", daily_limit=3)
+    services = services_of(app)
+    start = threading.Barrier(8)
+    outcomes: list[int] = []
+
+    def one() -> None:
+        with services.db_factory() as session:
+            user = session.get(User, world.alice.id)
+            assignment = session.get(Assignment, limited.id)
+            assert user is not None and assignment is not None
+            start.wait()
+            try:
+                accept_upload(session, services.settings, user, assignment,
+                              io.BytesIO(handin), "h.tar.gz", datetime.now(UTC))
+            except UploadRejected as rejected:
+                outcomes.append(rejected.status)
+            else:
+                outcomes.append(202)
+
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert sorted(outcomes) == [202] * 3 + [429] * 5
+    with services.db_factory() as session:
+        accepted = session.scalars(select(Submission.archive_sha256)
+                                   .where(Submission.assignment_id == limited.id)).all()
+    assert len(accepted) == 3
+    [sha256] = set(accepted)
+    assert archive_files(app) == [f"{sha256[:2]}/{sha256}"]
 
 
 def test_clean_filename() -> None:
