@@ -59,6 +59,18 @@ class Sessions:
         self.current.deadline = self.deadline
         return self.current
 
+    def between_tests(self) -> None:
+        """Each test starts with only the agent running: whatever an earlier test left
+        (children, ``setsid`` daemons, zombies) is killed and reaped, so it cannot use up
+        the next test's process limit. A sandbox that does not reset is replaced. The
+        unisolated backend ("none") has no PID namespace to clear."""
+        if self.current is None or self.current.dead is not None or self.backend.name == "none":
+            return
+        try:
+            self.current.reset_processes()
+        except (SessionDied, StudentException):
+            self.close()
+
     def output(self) -> tuple[str, str]:
         if self.current is None:
             return "", ""
@@ -197,6 +209,7 @@ def _run_test(
     spec: AssignmentSpec, test: TestSpec, index: int, seed: int, sessions: Sessions
 ) -> Verdict:
     rng = np.random.default_rng([seed, index])
+    sessions.between_tests()
     context = CheckContext(spec, test, rng, sessions.get)
     sessions.deadline = time.monotonic() + test.timeout_s
     try:

@@ -547,6 +547,77 @@ def test_children_die_with_an_agent_that_exits(
             pass
 
 
+FORKING = """
+    import os, time
+
+    def fork_and_fall_through():
+        # The child tries every descriptor it has with a forged frame, then raises: its
+        # stack unwinds back into the agent's loop, which must not answer again.
+        done_r, done_w = os.pipe()
+        child = os.fork()
+        if child == 0:
+            for fd in sorted(int(f) for f in os.listdir("/proc/self/fd")):
+                if fd > 2 and fd != done_w:
+                    try:
+                        os.write(fd, b"\\x00\\x00\\x00\\x04junk")
+                    except OSError:
+                        pass
+            os.close(done_w)
+            raise RuntimeError("the child unwinds into the agent")
+        os.close(done_w)
+        os.read(done_r, 1)  # returns once the child has closed its end
+        os.close(done_r)
+        os.waitpid(child, 0)
+        return "parent"
+
+    def daemons(count):
+        for _ in range(count):
+            if os.fork() == 0:
+                os.setsid()
+                if os.fork() == 0:
+                    time.sleep(600)
+                os._exit(0)
+        return count
+"""
+
+
+def test_a_forked_child_never_speaks_on_the_channel(
+    backend: Backend, start: Callable[..., Session]
+) -> None:
+    session = start(backend, FORKING)
+    module = session.import_module("student")
+    for _ in range(3):
+        assert module.method("fork_and_fall_through") == "parent"
+        assert session.ping()["pid"] > 0
+    assert session.dead is None
+
+
+@pytest.mark.sandbox
+def test_reset_kills_and_reaps_every_other_process(
+    start: Callable[..., Session], process_backend: ProcessBackend
+) -> None:
+    session = start(process_backend, FORKING, max_processes=16)
+    uid = session.ping()["uid"]
+    module = session.import_module("student")
+    for _ in range(4):  # 8 processes per round (4 daemons, 4 zombies): over 16 without reset
+        assert module.method("daemons", 4) == 4
+        deadline = time.monotonic() + 5
+        while len(processes_of_uid(uid)) < 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(processes_of_uid(uid)) == 5  # the agent and 4 daemons
+        assert session.reset_processes() == 8
+        assert len(processes_of_uid(uid)) == 1
+    assert_nothing_left(session, uid)
+
+
+def test_reset_refuses_without_a_pid_namespace(start: Callable[..., Session]) -> None:
+    session = start(LocalBackend(), "")
+    with pytest.raises(StudentException) as caught:
+        session.reset_processes()
+    assert caught.value.type_name == "PermissionError"
+    assert session.ping()["pid"] == session.sandbox.process.pid
+
+
 def test_close_is_idempotent_and_spares_reused_descriptors(
     backend: Backend, start: Callable[..., Session]
 ) -> None:
