@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from grader import data as datasets
 from grader.context import CheckContext, CheckFailed
 from grader.extract import ExtractionError, extract_archive
 from grader.outcomes import Outcome
@@ -83,12 +84,16 @@ class Sessions:
 
 
 def sandbox_config(spec: AssignmentSpec, handin: Path) -> SandboxConfig:
+    """The sandbox of one handin. Every held-out dataset file on this host (and any data
+    file a test names) is hidden from it, whatever the assignment: the runtime it mounts
+    carries packages with labelled data."""
     box = spec.sandbox
+    course_data = datasets.course_data_paths(spec.folder, [test.params for test in spec.tests])
     return SandboxConfig(
         submission_dir=handin, data_dir=spec.public_data, memory_mb=box.memory_mb,
         cpu_seconds=box.cpu_seconds, max_processes=box.max_processes, tmp_mb=box.tmp_mb,
         threads=box.threads, deny_imports=spec.policy.forbidden_imports,
-        deny_reason=spec.policy.reason,
+        deny_reason=spec.policy.reason, hidden_paths=datasets.hidden_paths(course_data),
     )
 
 

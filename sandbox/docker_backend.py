@@ -67,7 +67,7 @@ import requests.exceptions
 from docker.models.containers import Container
 from docker.types import DeviceRequest, LogConfig, Mount, Ulimit
 
-from sandbox.backend import SandboxConfig, agent_dir, sandbox_env
+from sandbox.backend import SandboxConfig, agent_dir, masks, sandbox_env
 from sandbox.gpus import GpuLease, GpuPool, GpuUnavailable
 from sandbox.session import Sandbox, Session, SessionDied, SessionLimits, StudentException
 
@@ -159,7 +159,8 @@ def container_kwargs(
                  config.deny_reason],
         user=settings.user, working_dir="/submission", environment=env,
         network_mode="none", ipc_mode="private", read_only=True, init=settings.init,
-        mounts=[Mount(target, source, type="bind", read_only=True) for source, target in binds],
+        mounts=[*(Mount(target, source, type="bind", read_only=True) for source, target in binds),
+                *hidden_mounts(config, binds)],
         tmpfs={"/tmp": f"rw,nosuid,nodev,size={config.tmp_mb}m,mode=1777"},
         shm_size=f"{config.shm_mb}m",
         cap_drop=["ALL"], security_opt=["no-new-privileges:true"],
@@ -181,6 +182,17 @@ def container_kwargs(
     if gpu is not None:
         _add_gpu(kwargs, settings, gpu)
     return kwargs
+
+
+def hidden_mounts(config: SandboxConfig, binds: list[tuple[str, str]]) -> list[Mount]:
+    """Empty read-only covers over the config's hidden paths wherever a bind shows them
+    (the engine mounts deeper targets after their parents)."""
+    return [
+        Mount(mask.target, None, type="tmpfs", read_only=True, tmpfs_size=4096,
+              tmpfs_mode=0o555) if mask.folder else
+        Mount(mask.target, "/dev/null", type="bind", read_only=True)
+        for mask in masks(config.hidden_paths, binds)
+    ]
 
 
 def _add_gpu(kwargs: dict[str, Any], settings: DockerSettings, gpu: str) -> None:

@@ -9,6 +9,8 @@ holding root inside the new mount namespace. It
    the Python prefixes) bound read-only, the submission read-only at
    /submission, public data read-only at /data, the agent at /agent, a
    size-capped /tmp and /dev/shm, a minimal /dev and a fresh /proc;
+   then covers each masked path (held-out data inside mounted packages) with
+   an empty read-only tmpfs (a folder) or ``/dev/null`` (a file);
 3. chroots into it, sets rlimits, drops to an unprivileged uid with
    no-new-privileges and a parent-death signal, and execs the agent.
 
@@ -68,6 +70,18 @@ def host_path(root: str, path: str) -> None:
         bind_read_only(path, root + path)
 
 
+def mask(root: str, target: str, folder: bool) -> None:
+    """Cover ``target`` (a sandbox path) so that it reads as empty; fails closed."""
+    path = root + target
+    if not os.path.lexists(path) or os.path.realpath(path) != os.path.realpath(root) + target:
+        raise OSError(f"cannot mask {target}: it is missing or behind a link in the sandbox")
+    if folder:
+        mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=555")
+    else:
+        mount("/dev/null", path, None, MS_BIND, None)
+    mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC, None)
+
+
 def build_root(config: dict[str, Any]) -> str:
     root = config["root"]
     mount(None, "/", None, MS_REC | MS_PRIVATE, None)
@@ -84,6 +98,8 @@ def build_root(config: dict[str, Any]) -> str:
         host_path(root, path)
     for source, target in config["binds"]:
         bind_read_only(source, root + target)
+    for target, folder in config["masks"]:
+        mask(root, target, folder)
     os.makedirs(root + "/proc", exist_ok=True)
     mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
     mount(None, root, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=16m,mode=755")

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from grader import data as datasets
 from grader.grade import grade_directory, sandbox_config
 from grader.outcomes import Outcome
 from grader.spec import resolve_assignment
@@ -45,6 +46,7 @@ from sandbox.gpus import GpuPool
 from sandbox.select import choose_backend, describe_choice
 from sandbox.session import Session, SessionDied, SessionLimits
 from tests.conftest import MYTORCH_SOLUTION, ROOT, require
+from tests.sandbox.held_out import HIDDEN_PROBE, assert_held_out_data_is_hidden
 
 FAST = SessionLimits(call_timeout_s=20.0, start_timeout_s=30.0)
 
@@ -155,6 +157,24 @@ def test_the_container_profile_follows_the_security_reference(tmp_path: Path) ->
     assert "privileged" not in kwargs and "seccomp=unconfined" not in kwargs["security_opt"]
 
 
+def test_hidden_paths_are_covered_where_the_mounts_show_them(tmp_path: Path) -> None:
+    venv, data = tmp_path / "venv", tmp_path / "public"
+    (venv / "pkg").mkdir(parents=True)
+    (venv / "pkg" / "labels.csv").write_text("1\n")
+    (data / "heldout").mkdir(parents=True)
+    hidden = (str(venv / "pkg" / "labels.csv"), str(data / "heldout"), "/elsewhere/x")
+    config = SandboxConfig(submission_dir=tmp_path, data_dir=data, hidden_paths=hidden)
+    runtime = Runtime("/opt/venv/bin/python", ((str(venv), "/opt/venv"),))
+    kwargs = container_kwargs(config, FAST, DockerSettings(), runtime, token="abc",
+                              channel=tmp_path)
+    by_target = {mount["Target"]: mount for mount in kwargs["mounts"]}
+    cover = by_target["/opt/venv/pkg/labels.csv"]
+    assert (cover["Type"], cover["Source"], cover["ReadOnly"]) == ("bind", "/dev/null", True)
+    folder = by_target["/data/heldout"]
+    assert folder["Type"] == "tmpfs" and folder["ReadOnly"] is True
+    assert not any("elsewhere" in target for target in by_target)
+
+
 def test_the_environment_carries_no_secrets_of_the_worker(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -239,6 +259,14 @@ class TestWithEngine:
         assert "hunter2" not in found["environ"].values()
         assert found["visible"] == [False, False, False]
         assert found["channel"] == [False, errno.EACCES], "the socket must be gone once connected"
+
+    def test_held_out_data_is_hidden(self, backend: DockerBackend, tmp_path: Path) -> None:
+        folder = tmp_path / "handin"
+        folder.mkdir()
+        (folder / "student.py").write_text(textwrap.dedent(HIDDEN_PROBE))
+        config = SandboxConfig(submission_dir=folder, hidden_paths=datasets.hidden_paths())
+        with backend.start(config, FAST) as session:
+            assert_held_out_data_is_hidden(session, "student")
 
     def test_student_output_comes_back_apart_from_the_replies(
         self, start: Callable[..., DockerSession]

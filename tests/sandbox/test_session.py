@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import sys
 import textwrap
 import threading
 import time
@@ -22,10 +23,12 @@ import numpy as np
 import pytest
 
 import grader
+from grader import data as datasets
 from grader.spec import resolve_assignment
 from sandbox.backend import Backend, LocalBackend, SandboxConfig
 from sandbox.process_backend import ProcessBackend, runtime_paths
 from sandbox.session import Session, SessionDied, SessionLimits, StudentException
+from tests.sandbox.held_out import HIDDEN_PROBE, assert_held_out_data_is_hidden
 
 FAST = SessionLimits(call_timeout_s=10.0, start_timeout_s=30.0)
 
@@ -908,6 +911,26 @@ class TestIsolation:
         assert isolated.import_module("student").method("fork_bomb", 3) == ["forked", 3]
         assert len(processes_of_uid(uid)) == 4
         assert_nothing_left(isolated, uid)
+
+
+@pytest.mark.sandbox
+def test_held_out_data_is_hidden_in_the_process_sandbox(
+    start: Callable[..., Session], process_backend: ProcessBackend
+) -> None:
+    session = start(process_backend, HIDDEN_PROBE, hidden_paths=datasets.hidden_paths())
+    assert_held_out_data_is_hidden(session, "student")
+
+
+@pytest.mark.sandbox
+def test_the_agent_command_line_names_no_host_checkout(
+    start: Callable[..., Session], process_backend: ProcessBackend
+) -> None:
+    session = start(process_backend, "def cmdline():\n    return open('/proc/1/cmdline').read()\n")
+    cmdline = session.import_module("student").method("cmdline")
+    repo = str(Path(grader.__file__).resolve().parent.parent)
+    assert repo not in cmdline and os.path.realpath(sys.prefix) not in cmdline
+    if sys.prefix != sys.base_prefix:
+        assert cmdline.startswith("/opt/venv/bin/")
 
 
 def test_sigstop_of_the_agent_times_out(backend: Backend, start: Callable[..., Session]) -> None:
