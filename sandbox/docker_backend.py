@@ -69,6 +69,7 @@ from docker.types import DeviceRequest, LogConfig, Mount, Ulimit
 
 from sandbox.backend import SandboxConfig, agent_dir, masks, sandbox_env
 from sandbox.gpus import GpuLease, GpuPool, GpuUnavailable
+from sandbox.seccomp import security_opt
 from sandbox.session import Sandbox, Session, SessionDied, SessionLimits, StudentException
 
 LOCAL_IMAGE = "dlgrade-sandbox:local"
@@ -107,6 +108,7 @@ class DockerSettings:
     init: bool = True  # tini as pid 1 (needs the engine's docker-init binary)
     pids_per_process: int = 4  # pids_limit counts threads: allow for OMP/BLAS pools
     runtime: str | None = None  # e.g. "runsc" (gVisor) for defence in depth
+    seccomp: bool = True  # sandbox.seccomp's profile; False keeps the engine's default
     gpu_mode: Literal["nvidia", "devices"] = "nvidia"
     driver_mounts: tuple[str, ...] = ()  # devices mode: host driver dirs, mounted read-only
     gpu_wait_s: float = 600.0
@@ -163,7 +165,8 @@ def container_kwargs(
                 *hidden_mounts(config, binds)],
         tmpfs={"/tmp": f"rw,nosuid,nodev,size={config.tmp_mb}m,mode=1777"},
         shm_size=f"{config.shm_mb}m",
-        cap_drop=["ALL"], security_opt=["no-new-privileges:true"],
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges:true", *([security_opt()] if settings.seccomp else [])],
         mem_limit=f"{config.memory_mb}m", memswap_limit=f"{config.memory_mb}m",
         oom_score_adj=500, pids_limit=config.max_processes * settings.pids_per_process,
         nano_cpus=config.threads * 1_000_000_000,

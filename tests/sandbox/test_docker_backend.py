@@ -43,6 +43,7 @@ from sandbox.docker_backend import (
     worker_label,
 )
 from sandbox.gpus import GpuPool
+from sandbox.seccomp import security_opt
 from sandbox.select import choose_backend, describe_choice
 from sandbox.session import Session, SessionDied, SessionLimits
 from tests.conftest import MYTORCH_SOLUTION, ROOT, require
@@ -140,7 +141,10 @@ def test_the_container_profile_follows_the_security_reference(tmp_path: Path) ->
     assert kwargs["auto_remove"] is False
     assert kwargs["user"] == "10001:10001" and kwargs["working_dir"] == "/submission"
     assert kwargs["cap_drop"] == ["ALL"]
-    assert kwargs["security_opt"] == ["no-new-privileges:true"]
+    assert kwargs["security_opt"] == ["no-new-privileges:true", security_opt()]
+    off = container_kwargs(config, FAST, DockerSettings(seccomp=False), Runtime("/py"),
+                           token="abc", channel=tmp_path)
+    assert off["security_opt"] == ["no-new-privileges:true"]  # the engine's default profile
     assert kwargs["mem_limit"] == kwargs["memswap_limit"] == "1024m"
     assert kwargs["pids_limit"] == 64 and kwargs["nano_cpus"] == 2_000_000_000
     assert kwargs["tmpfs"] == {"/tmp": "rw,nosuid,nodev,size=32m,mode=1777"}
@@ -187,6 +191,44 @@ def test_the_environment_carries_no_secrets_of_the_worker(
 
 
 # -- against a real engine -------------------------------------------------------------
+
+
+SECCOMP_PROBE = """
+    import ctypes, errno, multiprocessing, os, subprocess, sys
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def call(name, *args):
+        result = getattr(libc, name)(*args)
+        return errno.errorcode.get(ctypes.get_errno(), "?") if result == -1 else "allowed"
+
+    def escapes():
+        return {
+            "ptrace attach 1": call("ptrace", 16, 1, None, None),
+            "ptrace traceme": call("ptrace", 0, 0, None, None),
+            "unshare user": call("unshare", 0x10000000),
+            "keyctl": call("syscall", 250, 1, None, 0, 0, 0),
+            "bpf": call("syscall", 321, 0, None, 0),
+            "userfaultfd": call("syscall", 323, 0),
+            "perf_event_open": call("syscall", 298, None, 0, -1, -1, 0),
+            "personality": call("personality", 0x0040000),
+            "mount": call("mount", b"none", b"/tmp", b"tmpfs", 0, None),
+        }
+
+    def works():
+        import torch
+        torch.set_num_threads(2)
+        a = torch.randn(64, 64)
+        assert torch.isfinite(a @ a).all()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(7)
+        _, status = os.waitpid(pid, 0)
+        out = subprocess.run([sys.executable, "-c", "print(42)"], capture_output=True,
+                             text=True).stdout.strip()
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            mapped = pool.map(abs, [-1, -2])
+        return [os.waitstatus_to_exitcode(status), out, mapped, torch.get_num_threads()]
+"""
 
 
 @pytest.fixture(scope="session")
@@ -267,6 +309,19 @@ class TestWithEngine:
         config = SandboxConfig(submission_dir=folder, hidden_paths=datasets.hidden_paths())
         with backend.start(config, FAST) as session:
             assert_held_out_data_is_hidden(session, "student")
+
+    def test_seccomp_refuses_escapes_and_keeps_pytorch_working(
+        self, backend: DockerBackend, tmp_path: Path
+    ) -> None:
+        folder = tmp_path / "handin"
+        folder.mkdir()
+        (folder / "student.py").write_text(textwrap.dedent(SECCOMP_PROBE))
+        config = SandboxConfig(submission_dir=folder, memory_mb=2048)
+        with backend.start(config, SessionLimits(call_timeout_s=60)) as session:
+            module = session.import_module("student")
+            refused = module.method("escapes")
+            assert refused == {name: "EPERM" for name in refused} and len(refused) == 9
+            assert module.method("works") == [7, "42", [1, 2], 2]
 
     def test_student_output_comes_back_apart_from_the_replies(
         self, start: Callable[..., DockerSession]
