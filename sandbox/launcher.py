@@ -31,7 +31,7 @@ from typing import Any
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
-PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
 DEVICES = ("null", "zero", "full", "random", "urandom")
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -120,7 +120,22 @@ def set_limits(config: dict[str, Any]) -> None:
         resource.setrlimit(kind, (value, value))
 
 
+def drop_capability_bounding_set() -> None:
+    """No capability survives the exec of the agent, even as root of a user namespace
+    (the non-root mode, where ``uid`` is None): student code cannot undo a mount, such
+    as the masks over held-out data."""
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as handle:
+            last = int(handle.read())
+    except (OSError, ValueError):
+        last = 63
+    for cap in range(last + 1):
+        if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() != 22:
+            raise OSError(ctypes.get_errno(), f"prctl(PR_CAPBSET_DROP, {cap})")
+
+
 def drop_privileges(uid: int | None) -> None:
+    drop_capability_bounding_set()
     if uid is not None:
         os.setgroups([])
         os.setgid(uid)

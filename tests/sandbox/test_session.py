@@ -702,6 +702,10 @@ ISOLATION = """
     def ids():
         return [os.getuid(), os.geteuid(), os.getgid(), os.getgroups()]
 
+    def capabilities():
+        lines = open("/proc/self/status").read().splitlines()
+        return {l.split(":")[0]: l.split()[1] for l in lines if l.startswith("Cap")}
+
     def read(path):
         try:
             with open(path, "rb") as f:
@@ -816,6 +820,9 @@ class TestIsolation:
         assert groups == []
         assert isolated.import_module("student").method("setuid_root") == ["OSError", errno.EPERM]
         assert isolated.import_module("student").method("chroot_escape")[0] == "OSError"
+        # No capability at all, not even in the bounding set (so none after an exec).
+        capabilities = isolated.import_module("student").method("capabilities")
+        assert set(capabilities.values()) == {"0000000000000000"}, capabilities
 
     def test_cannot_see_the_repo_the_reference_or_other_submissions(
         self, isolated: Session, tmp_path: Path
