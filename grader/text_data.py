@@ -23,11 +23,18 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.data import SPLIT_SEED, TEST_FRACTION, DataError, Dataset, stratified_split
+from grader.data import (
+    ROTTEN_TOMATOES_FILES,
+    SPLIT_SEED,
+    TEST_FRACTION,
+    DataError,
+    Dataset,
+    stratified_split,
+)
 
 TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 PAD, UNKNOWN = "<pad>", "<unk>"
-ROTTEN_TOMATOES_FILE = "data/rotten_tomatoes_corpus_full.csv.bz2"
+ROTTEN_TOMATOES_FILE = ROTTEN_TOMATOES_FILES[0]
 
 
 @dataclass(frozen=True)

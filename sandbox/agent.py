@@ -16,7 +16,9 @@ import importlib
 import importlib.abc
 import importlib.machinery
 import os
+import signal
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -28,6 +30,7 @@ except ImportError:  # copied flat into the sandbox image
 
 MAX_TRACEBACK_CHARS = 6000
 MAX_MESSAGE_CHARS = 2000
+RESET_WAIT_S = 2.0
 
 
 class ImportBlocker(importlib.abc.MetaPathFinder):
@@ -107,6 +110,10 @@ class Dispatcher:
     def _ping(self, request: dict[str, Any]) -> dict[str, Any]:
         return {"pid": os.getpid(), "uid": os.getuid()}
 
+    def _reset(self, request: dict[str, Any]) -> int:
+        """Kill and reap every other process of the sandbox; returns how many were reaped."""
+        return kill_other_processes()
+
     def _routine(self, request: dict[str, Any]) -> Any:
         """Run a grader routine that must run next to the model (see sandbox.routines)."""
         routines = importlib.import_module(f"{__package__ or 'sandbox'}.routines")
@@ -126,6 +133,7 @@ class Dispatcher:
         "len": _len,
         "release": _release,
         "ping": _ping,
+        "reset": _reset,
         "routine": _routine,
     }
 
@@ -172,8 +180,63 @@ def flush_student_streams() -> None:
             pass
 
 
+def kill_other_processes() -> int:
+    """SIGKILL every process of this sandbox but the agent (and PID 1), then reap them.
+
+    Between tests, so that daemons a test left behind (forked, ``setsid``, sleeping) do
+    not use up the process limit of the next one. Refused unless the agent is PID 1 of
+    its namespace or a child of it (the process and Docker backends): ``kill(-1)``
+    outside a PID namespace of its own would reach every process of the uid.
+    """
+    if os.getpid() != 1 and os.getppid() != 1:
+        raise PermissionError("this sandbox has no PID namespace of its own")
+    reaped = 0
+    deadline = time.monotonic() + RESET_WAIT_S
+    while True:
+        try:
+            os.kill(-1, signal.SIGKILL)  # all but PID 1 and this process
+            others = True
+        except ProcessLookupError:
+            others = False
+        reaped += _reap()
+        if not others or time.monotonic() > deadline:
+            return reaped
+        time.sleep(0.005)
+
+
+def _reap() -> int:
+    """Collect exited children (the agent's own, and orphans when it is PID 1)."""
+    count = 0
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return count
+        if pid == 0:
+            return count
+        count += 1
+
+
+def _forget_channel(*fds: int) -> None:
+    """Runs in every child that ``os.fork`` makes (student code, multiprocessing, PyTorch
+    data loaders): the child gets no descriptor of the grader's channel."""
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
 def serve(request_fd: int, reply_fd: int, max_request_bytes: int) -> None:
-    """Answer requests until the channel closes."""
+    """Answer requests until the channel closes.
+
+    Only this process speaks on the channel. A child that student code forks loses the
+    channel's descriptors at once (``os.register_at_fork``; ``os.dup`` already made
+    them close-on-exec), and one whose stack unwinds back into this loop, say when a
+    nested ``fork`` fails in it, exits here instead of answering a request twice.
+    """
+    owner = os.getpid()
+    os.register_at_fork(after_in_child=lambda: _forget_channel(request_fd, reply_fd))
     dispatcher = Dispatcher()
     protocol.write_all(reply_fd, protocol.encode({"ok": True, "value": {"ready": True}}))
     while True:
@@ -182,6 +245,8 @@ def serve(request_fd: int, reply_fd: int, max_request_bytes: int) -> None:
         except protocol.ProtocolError:
             return
         reply = answer(dispatcher, request)
+        if os.getpid() != owner:
+            os._exit(0)
         flush_student_streams()
         protocol.write_all(reply_fd, reply)
 

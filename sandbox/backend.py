@@ -44,6 +44,32 @@ class SandboxConfig:
     deny_imports: tuple[str, ...] = ()
     deny_reason: str = "this assignment does not allow that package"
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Host files and folders (resolved) that must read as empty inside the sandbox even
+    # where a mount would show them: the grader's held-out datasets (grader.data).
+    hidden_paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Mask:
+    """One place inside the sandbox to cover: a folder gets an empty read-only tmpfs,
+    a file an empty one (``/dev/null`` bound read-only)."""
+
+    target: str
+    folder: bool
+
+
+def masks(hidden: Sequence[str], binds: Sequence[tuple[str, str]]) -> list[Mask]:
+    """Where each hidden host path appears inside the sandbox, given its bind mounts as
+    (host source, sandbox target) pairs: once per mount that shows it."""
+    found: dict[str, Mask] = {}
+    for path in hidden:
+        path = os.path.normpath(path)
+        for source, target in binds:
+            for root in {os.path.normpath(source), os.path.realpath(source)}:
+                if path == root or path.startswith(root.rstrip("/") + "/"):
+                    inside = os.path.normpath(target + path[len(root):])
+                    found[inside] = Mask(inside, os.path.isdir(path))
+    return [found[target] for target in sorted(found)]
 
 
 class Backend(Protocol):

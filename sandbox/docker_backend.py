@@ -67,8 +67,9 @@ import requests.exceptions
 from docker.models.containers import Container
 from docker.types import DeviceRequest, LogConfig, Mount, Ulimit
 
-from sandbox.backend import SandboxConfig, agent_dir, sandbox_env
+from sandbox.backend import SandboxConfig, agent_dir, masks, sandbox_env
 from sandbox.gpus import GpuLease, GpuPool, GpuUnavailable
+from sandbox.seccomp import security_opt
 from sandbox.session import Sandbox, Session, SessionDied, SessionLimits, StudentException
 
 LOCAL_IMAGE = "dlgrade-sandbox:local"
@@ -107,6 +108,7 @@ class DockerSettings:
     init: bool = True  # tini as pid 1 (needs the engine's docker-init binary)
     pids_per_process: int = 4  # pids_limit counts threads: allow for OMP/BLAS pools
     runtime: str | None = None  # e.g. "runsc" (gVisor) for defence in depth
+    seccomp: bool = True  # sandbox.seccomp's profile; False keeps the engine's default
     gpu_mode: Literal["nvidia", "devices"] = "nvidia"
     driver_mounts: tuple[str, ...] = ()  # devices mode: host driver dirs, mounted read-only
     gpu_wait_s: float = 600.0
@@ -159,10 +161,12 @@ def container_kwargs(
                  config.deny_reason],
         user=settings.user, working_dir="/submission", environment=env,
         network_mode="none", ipc_mode="private", read_only=True, init=settings.init,
-        mounts=[Mount(target, source, type="bind", read_only=True) for source, target in binds],
+        mounts=[*(Mount(target, source, type="bind", read_only=True) for source, target in binds),
+                *hidden_mounts(config, binds)],
         tmpfs={"/tmp": f"rw,nosuid,nodev,size={config.tmp_mb}m,mode=1777"},
         shm_size=f"{config.shm_mb}m",
-        cap_drop=["ALL"], security_opt=["no-new-privileges:true"],
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges:true", *([security_opt()] if settings.seccomp else [])],
         mem_limit=f"{config.memory_mb}m", memswap_limit=f"{config.memory_mb}m",
         oom_score_adj=500, pids_limit=config.max_processes * settings.pids_per_process,
         nano_cpus=config.threads * 1_000_000_000,
@@ -181,6 +185,17 @@ def container_kwargs(
     if gpu is not None:
         _add_gpu(kwargs, settings, gpu)
     return kwargs
+
+
+def hidden_mounts(config: SandboxConfig, binds: list[tuple[str, str]]) -> list[Mount]:
+    """Empty read-only covers over the config's hidden paths wherever a bind shows them
+    (the engine mounts deeper targets after their parents)."""
+    return [
+        Mount(mask.target, None, type="tmpfs", read_only=True, tmpfs_size=4096,
+              tmpfs_mode=0o555) if mask.folder else
+        Mount(mask.target, "/dev/null", type="bind", read_only=True)
+        for mask in masks(config.hidden_paths, binds)
+    ]
 
 
 def _add_gpu(kwargs: dict[str, Any], settings: DockerSettings, gpu: str) -> None:

@@ -9,6 +9,8 @@ holding root inside the new mount namespace. It
    the Python prefixes) bound read-only, the submission read-only at
    /submission, public data read-only at /data, the agent at /agent, a
    size-capped /tmp and /dev/shm, a minimal /dev and a fresh /proc;
+   then covers each masked path (held-out data inside mounted packages) with
+   an empty read-only tmpfs (a folder) or ``/dev/null`` (a file);
 3. chroots into it, sets rlimits, drops to an unprivileged uid with
    no-new-privileges and a parent-death signal, and execs the agent.
 
@@ -29,7 +31,7 @@ from typing import Any
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
-PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
 DEVICES = ("null", "zero", "full", "random", "urandom")
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -68,6 +70,18 @@ def host_path(root: str, path: str) -> None:
         bind_read_only(path, root + path)
 
 
+def mask(root: str, target: str, folder: bool) -> None:
+    """Cover ``target`` (a sandbox path) so that it reads as empty; fails closed."""
+    path = root + target
+    if not os.path.lexists(path) or os.path.realpath(path) != os.path.realpath(root) + target:
+        raise OSError(f"cannot mask {target}: it is missing or behind a link in the sandbox")
+    if folder:
+        mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=555")
+    else:
+        mount("/dev/null", path, None, MS_BIND, None)
+    mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC, None)
+
+
 def build_root(config: dict[str, Any]) -> str:
     root = config["root"]
     mount(None, "/", None, MS_REC | MS_PRIVATE, None)
@@ -84,6 +98,8 @@ def build_root(config: dict[str, Any]) -> str:
         host_path(root, path)
     for source, target in config["binds"]:
         bind_read_only(source, root + target)
+    for target, folder in config["masks"]:
+        mask(root, target, folder)
     os.makedirs(root + "/proc", exist_ok=True)
     mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
     mount(None, root, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=16m,mode=755")
@@ -104,7 +120,22 @@ def set_limits(config: dict[str, Any]) -> None:
         resource.setrlimit(kind, (value, value))
 
 
+def drop_capability_bounding_set() -> None:
+    """No capability survives the exec of the agent, even as root of a user namespace
+    (the non-root mode, where ``uid`` is None): student code cannot undo a mount, such
+    as the masks over held-out data."""
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as handle:
+            last = int(handle.read())
+    except (OSError, ValueError):
+        last = 63
+    for cap in range(last + 1):
+        if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() != 22:
+            raise OSError(ctypes.get_errno(), f"prctl(PR_CAPBSET_DROP, {cap})")
+
+
 def drop_privileges(uid: int | None) -> None:
+    drop_capability_bounding_set()
     if uid is not None:
         os.setgroups([])
         os.setgid(uid)

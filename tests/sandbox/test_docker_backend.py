@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from grader import data as datasets
 from grader.grade import grade_directory, sandbox_config
 from grader.outcomes import Outcome
 from grader.spec import resolve_assignment
@@ -42,9 +43,11 @@ from sandbox.docker_backend import (
     worker_label,
 )
 from sandbox.gpus import GpuPool
+from sandbox.seccomp import security_opt
 from sandbox.select import choose_backend, describe_choice
 from sandbox.session import Session, SessionDied, SessionLimits
 from tests.conftest import MYTORCH_SOLUTION, ROOT, require
+from tests.sandbox.held_out import HIDDEN_PROBE, assert_held_out_data_is_hidden
 
 FAST = SessionLimits(call_timeout_s=20.0, start_timeout_s=30.0)
 
@@ -138,7 +141,10 @@ def test_the_container_profile_follows_the_security_reference(tmp_path: Path) ->
     assert kwargs["auto_remove"] is False
     assert kwargs["user"] == "10001:10001" and kwargs["working_dir"] == "/submission"
     assert kwargs["cap_drop"] == ["ALL"]
-    assert kwargs["security_opt"] == ["no-new-privileges:true"]
+    assert kwargs["security_opt"] == ["no-new-privileges:true", security_opt()]
+    off = container_kwargs(config, FAST, DockerSettings(seccomp=False), Runtime("/py"),
+                           token="abc", channel=tmp_path)
+    assert off["security_opt"] == ["no-new-privileges:true"]  # the engine's default profile
     assert kwargs["mem_limit"] == kwargs["memswap_limit"] == "1024m"
     assert kwargs["pids_limit"] == 64 and kwargs["nano_cpus"] == 2_000_000_000
     assert kwargs["tmpfs"] == {"/tmp": "rw,nosuid,nodev,size=32m,mode=1777"}
@@ -155,6 +161,24 @@ def test_the_container_profile_follows_the_security_reference(tmp_path: Path) ->
     assert "privileged" not in kwargs and "seccomp=unconfined" not in kwargs["security_opt"]
 
 
+def test_hidden_paths_are_covered_where_the_mounts_show_them(tmp_path: Path) -> None:
+    venv, data = tmp_path / "venv", tmp_path / "public"
+    (venv / "pkg").mkdir(parents=True)
+    (venv / "pkg" / "labels.csv").write_text("1\n")
+    (data / "heldout").mkdir(parents=True)
+    hidden = (str(venv / "pkg" / "labels.csv"), str(data / "heldout"), "/elsewhere/x")
+    config = SandboxConfig(submission_dir=tmp_path, data_dir=data, hidden_paths=hidden)
+    runtime = Runtime("/opt/venv/bin/python", ((str(venv), "/opt/venv"),))
+    kwargs = container_kwargs(config, FAST, DockerSettings(), runtime, token="abc",
+                              channel=tmp_path)
+    by_target = {mount["Target"]: mount for mount in kwargs["mounts"]}
+    cover = by_target["/opt/venv/pkg/labels.csv"]
+    assert (cover["Type"], cover["Source"], cover["ReadOnly"]) == ("bind", "/dev/null", True)
+    folder = by_target["/data/heldout"]
+    assert folder["Type"] == "tmpfs" and folder["ReadOnly"] is True
+    assert not any("elsewhere" in target for target in by_target)
+
+
 def test_the_environment_carries_no_secrets_of_the_worker(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -167,6 +191,44 @@ def test_the_environment_carries_no_secrets_of_the_worker(
 
 
 # -- against a real engine -------------------------------------------------------------
+
+
+SECCOMP_PROBE = """
+    import ctypes, errno, multiprocessing, os, subprocess, sys
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def call(name, *args):
+        result = getattr(libc, name)(*args)
+        return errno.errorcode.get(ctypes.get_errno(), "?") if result == -1 else "allowed"
+
+    def escapes():
+        return {
+            "ptrace attach 1": call("ptrace", 16, 1, None, None),
+            "ptrace traceme": call("ptrace", 0, 0, None, None),
+            "unshare user": call("unshare", 0x10000000),
+            "keyctl": call("syscall", 250, 1, None, 0, 0, 0),
+            "bpf": call("syscall", 321, 0, None, 0),
+            "userfaultfd": call("syscall", 323, 0),
+            "perf_event_open": call("syscall", 298, None, 0, -1, -1, 0),
+            "personality": call("personality", 0x0040000),
+            "mount": call("mount", b"none", b"/tmp", b"tmpfs", 0, None),
+        }
+
+    def works():
+        import torch
+        torch.set_num_threads(2)
+        a = torch.randn(64, 64)
+        assert torch.isfinite(a @ a).all()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(7)
+        _, status = os.waitpid(pid, 0)
+        out = subprocess.run([sys.executable, "-c", "print(42)"], capture_output=True,
+                             text=True).stdout.strip()
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            mapped = pool.map(abs, [-1, -2])
+        return [os.waitstatus_to_exitcode(status), out, mapped, torch.get_num_threads()]
+"""
 
 
 @pytest.fixture(scope="session")
@@ -239,6 +301,27 @@ class TestWithEngine:
         assert "hunter2" not in found["environ"].values()
         assert found["visible"] == [False, False, False]
         assert found["channel"] == [False, errno.EACCES], "the socket must be gone once connected"
+
+    def test_held_out_data_is_hidden(self, backend: DockerBackend, tmp_path: Path) -> None:
+        folder = tmp_path / "handin"
+        folder.mkdir()
+        (folder / "student.py").write_text(textwrap.dedent(HIDDEN_PROBE))
+        config = SandboxConfig(submission_dir=folder, hidden_paths=datasets.hidden_paths())
+        with backend.start(config, FAST) as session:
+            assert_held_out_data_is_hidden(session, "student")
+
+    def test_seccomp_refuses_escapes_and_keeps_pytorch_working(
+        self, backend: DockerBackend, tmp_path: Path
+    ) -> None:
+        folder = tmp_path / "handin"
+        folder.mkdir()
+        (folder / "student.py").write_text(textwrap.dedent(SECCOMP_PROBE))
+        config = SandboxConfig(submission_dir=folder, memory_mb=2048)
+        with backend.start(config, SessionLimits(call_timeout_s=60)) as session:
+            module = session.import_module("student")
+            refused = module.method("escapes")
+            assert refused == {name: "EPERM" for name in refused} and len(refused) == 9
+            assert module.method("works") == [7, "42", [1, 2], 2]
 
     def test_student_output_comes_back_apart_from_the_replies(
         self, start: Callable[..., DockerSession]

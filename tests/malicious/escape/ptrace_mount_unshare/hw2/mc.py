@@ -17,7 +17,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 def _call(name, *args):
     def run():
-        if getattr(_libc, name)(*args) != 0:
+        if getattr(_libc, name)(*args) < 0:
             code = ctypes.get_errno()
             raise OSError(code, os.strerror(code))
         return "ok"
@@ -30,6 +30,32 @@ _try("umount /submission", _call("umount2", b"/submission", 2))
 _try("chroot /proc/1/root", lambda: os.chroot("/proc/1/root"))
 _try("reboot", _call("reboot", 0x4321FEDC))
 _try("kill 1", lambda: os.kill(1, 9) or "sent")
+_try("ptrace traceme", _call("ptrace", 0, 0, None, None))
+_try("unshare user", _call("unshare", 0x10000000))
+_try("unshare mount", _call("unshare", 0x00020000))
+_try("keyctl", _call("syscall", 250, 1, None, 0, 0, 0))  # KEYCTL_JOIN_SESSION_KEYRING
+
+
+class _Iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+_buffer = ctypes.create_string_buffer(64)
+_vec = _Iovec(ctypes.cast(_buffer, ctypes.c_void_p), 64)
+
+
+def _read_pid_1():
+    got = _libc.process_vm_readv(1, ctypes.byref(_vec), 1, ctypes.byref(_vec), 1, 0)
+    if got < 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+    return f"{got} bytes"
+
+
+_try("process_vm_readv 1", _read_pid_1)
+_try("bpf", _call("syscall", 321, 0, None, 0))  # BPF_MAP_CREATE with no attributes
+_try("userfaultfd", lambda: _call("syscall", 323, 0)() and "fd")
+_try("perf_event_open", _call("syscall", 298, None, 0, -1, -1, 0))
 
 
 # Do not import any additional 3rd party external libraries as they will not

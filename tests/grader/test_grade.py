@@ -1,0 +1,76 @@
+"""The runner's session handling (grader/grade.py ``Sessions``): between tests, a
+sandbox's leftover processes are cleared, or the sandbox is replaced."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from grader.grade import Sessions
+from sandbox.backend import SandboxConfig
+from sandbox.session import SessionDied, SessionLimits, StudentException
+
+
+@dataclass
+class FakeSession:
+    fails_with: Exception | None = None
+    resets: int = 0
+    closed: bool = False
+    dead: SessionDied | None = None
+    deadline: float | None = None
+
+    def reset_processes(self) -> int:
+        self.resets += 1
+        if self.fails_with is not None:
+            raise self.fails_with
+        return 3
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@dataclass
+class FakeBackend:
+    name: str
+    sessions: list[FakeSession] = field(default_factory=list)
+    fails_with: Exception | None = None
+
+    def start(self, config: SandboxConfig, limits: SessionLimits) -> FakeSession:
+        self.sessions.append(FakeSession(self.fails_with))
+        return self.sessions[-1]
+
+
+def sessions_on(backend: FakeBackend, tmp_path: Path) -> Sessions:
+    return Sessions(backend, SandboxConfig(submission_dir=tmp_path), SessionLimits())  # type: ignore[arg-type]
+
+
+def test_between_tests_resets_the_live_sandbox(tmp_path: Path) -> None:
+    backend = FakeBackend("process")
+    sessions = sessions_on(backend, tmp_path)
+    sessions.between_tests()  # nothing started yet: nothing to do
+    assert backend.sessions == []
+    first = sessions.get()
+    sessions.between_tests()
+    sessions.between_tests()
+    assert first.resets == 2 and sessions.get() is first and sessions.started == 1
+
+
+@pytest.mark.parametrize("failure", [SessionDied("timeout", "too slow"),
+                                     StudentException("KeyError", "'reset'", "")])
+def test_a_sandbox_that_does_not_reset_is_replaced(tmp_path: Path, failure: Exception) -> None:
+    backend = FakeBackend("docker", fails_with=failure)
+    sessions = sessions_on(backend, tmp_path)
+    first = sessions.get()
+    sessions.between_tests()
+    assert first.closed and sessions.current is None
+    assert sessions.get() is not first and sessions.started == 2
+
+
+def test_the_unisolated_backend_is_never_reset(tmp_path: Path) -> None:
+    backend = FakeBackend("none")
+    sessions = sessions_on(backend, tmp_path)
+    first = sessions.get()
+    sessions.between_tests()
+    assert first.resets == 0 and not first.closed
