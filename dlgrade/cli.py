@@ -84,6 +84,9 @@ def run_check(args: argparse.Namespace) -> int:
     result = grade_path(spec, path, backend, seed=args.seed)
     if result.rejected is not None:
         raise CommandError(result.rejected)
+    if result.infrastructure_error:
+        raise CommandError(f"the sandbox could not start, so nothing was graded "
+                           f"({result.infrastructure_error}).")
     if args.json:
         print(json.dumps(result.to_gradescope(), indent=2))
     else:

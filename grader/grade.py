@@ -41,6 +41,8 @@ class Verdict:
     message: str
     staff_detail: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # Set when no sandbox could be started: a fault of the grading host, not the handin.
+    infrastructure: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
 
 
@@ -157,16 +159,20 @@ def grade_directory(
     sessions = Sessions(backend, sandbox_config(spec, handin), limits)
     broken = _load_checks(spec)
     results = []
+    faults = []
     try:
         for index, test in enumerate(spec.tests):
             verdict = broken or _precheck(spec, test, files, violations)
             if verdict is None:
                 verdict = _run_test(spec, test, index, seed, sessions)
             results.append(_result(spec, index, test, verdict))
+            if verdict.infrastructure:
+                faults.append(f"{test.name}: {verdict.infrastructure}")
     finally:
         sessions.close()
     result = GradingResult(spec.slug, results, time.monotonic() - started, sandbox=backend.name,
-                           leaderboard=leaderboard(spec, results))
+                           leaderboard=leaderboard(spec, results),
+                           infrastructure_error="; ".join(faults) or None)
     result.staff_log.append(f"seed={seed} sessions={sessions.started} backend={backend.name}")
     return result
 
@@ -261,7 +267,7 @@ def _death(death: SessionDied, context: CheckContext) -> Verdict:
         return Verdict(Outcome.TIMEOUT, 0.0, f"Time limit: {death.detail}.")
     if death.reason == "start":
         return Verdict(Outcome.ERROR, 0.0, "The grader could not start a sandbox for this test.",
-                       death.detail)
+                       death.detail, infrastructure=death.detail)
     if death.reason == "oom":
         return Verdict(Outcome.OOM, 0.0, f"{_sentence(death.detail)}.")
     if death.reason == "killed":

@@ -78,6 +78,9 @@ class GradingResult:
     stdout_visibility: str = "hidden"
     sandbox: str = ""
     rejected: str | None = None  # why the handin could not be graded at all
+    # Why the grading host failed (no sandbox would start): the scores say nothing about
+    # the handin, so a service retries instead of storing them.
+    infrastructure_error: str | None = None
     staff_log: list[str] = field(default_factory=list)
     leaderboard: list[LeaderboardEntry] = field(default_factory=list)
 

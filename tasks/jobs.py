@@ -52,6 +52,13 @@ class Work:
     folder: str | None
 
 
+class SandboxUnavailable(RuntimeError):
+    """No sandbox could be started on this worker; the attempt is released for a retry."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"no sandbox could be started, so nothing was graded: {detail}")
+
+
 class Unusable(Exception):
     """The submission cannot be graded however often it is retried (student message,
     staff detail)."""
@@ -148,6 +155,8 @@ class GradingJob:
         except Unusable as unusable:
             return self._store_failure(submission_id, attempt, unusable, started)
         result = grade_archive(spec, archive, choice.backend)
+        if result.infrastructure_error:  # retried (attempts counted), never stored as a score
+            raise SandboxUnavailable(result.infrastructure_error)
         result.staff_log.extend(choice.notes)
         return self._store(submission_id, attempt, work, result, time.monotonic() - started)
 

@@ -7,9 +7,11 @@ this object, never ``os.environ`` or ``current_app``.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -20,6 +22,8 @@ SANDBOXES = ("auto", "docker", "process", "none")
 GPU_MODES = ("nvidia", "devices")
 GPU_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9:/_.-]*")  # 0, GPU-3b1f..., MIG-..., MIG-GPU-.../1/0
 MAX_WARM_POOL = 32
+# Below the work dir: docker/<token>-<random>/agent.sock (46 bytes); AF_UNIX allows 107.
+MAX_WORK_DIR_BYTES = 60
 
 
 class ConfigError(Exception):
@@ -160,6 +164,11 @@ class Settings:
                               f"({self.task_time_limit} s).")
         if self.work_dir and not self.work_dir.startswith("/"):
             raise ConfigError(f"DLGRADE_WORK_DIR={self.work_dir!r} must be an absolute path.")
+        if self.work_dir and len(self.work_dir.encode()) > MAX_WORK_DIR_BYTES:
+            raise ConfigError(
+                f"DLGRADE_WORK_DIR={self.work_dir!r} is {len(self.work_dir.encode())} bytes "
+                f"long; at most {MAX_WORK_DIR_BYTES} fit, since the sandbox's Unix sockets "
+                "live below it (the kernel allows 107-byte socket paths).")
 
     @property
     def gpu_ids(self) -> tuple[str, ...]:
@@ -176,8 +185,18 @@ class Settings:
 
     @property
     def sandbox_work_dir(self) -> Path:
-        """Host-local scratch for the Docker sandbox: under the data dir unless set."""
-        return Path(self.work_dir) if self.work_dir else self.data_dir / "work"
+        """Host-local scratch for the Docker sandbox: ``DLGRADE_WORK_DIR``, else under the
+        data dir, else (a data dir too deep for the sandbox's Unix socket paths, as under
+        pytest's tmp_path) a folder of the system's temporary directory named after it.
+        Only the embedded mode and single-host workers rely on the defaults; a worker in a
+        container sets DLGRADE_WORK_DIR (see docker-compose.yml)."""
+        if self.work_dir:
+            return Path(self.work_dir)
+        beside = self.data_dir / "work"
+        if len(str(beside).encode()) <= MAX_WORK_DIR_BYTES:
+            return beside
+        digest = hashlib.sha256(str(self.data_dir.resolve()).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"dlgrade-work-{digest}"
 
     def webhook_networks_text(self) -> list[str]:
         return self.webhook_allowed_networks.replace(",", " ").split()

@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from grader.grade import Sessions
-from sandbox.backend import SandboxConfig
+from grader.grade import Sessions, grade_directory
+from grader.outcomes import Outcome
+from grader.spec import AssignmentSpec
+from sandbox.backend import LocalBackend, SandboxConfig
 from sandbox.session import SessionDied, SessionLimits, StudentException
+from tests.conftest import MYTORCH_SOLUTION
 
 
 @dataclass
@@ -74,3 +77,26 @@ def test_the_unisolated_backend_is_never_reset(tmp_path: Path) -> None:
     first = sessions.get()
     sessions.between_tests()
     assert first.resets == 0 and not first.closed
+
+
+class BrokenHost:
+    """A backend whose sandboxes never start (an engine down, a full disk ...)."""
+
+    name = "broken"
+
+    def start(self, config: SandboxConfig, limits: SessionLimits) -> FakeSession:
+        raise SessionDied("start", "the sandbox could not start: engine unreachable")
+
+
+def test_a_host_that_cannot_start_sandboxes_is_not_a_verdict_on_the_handin(
+        mytorch_spec: AssignmentSpec) -> None:
+    result = grade_directory(mytorch_spec, MYTORCH_SOLUTION, BrokenHost())  # type: ignore[arg-type]
+    assert result.infrastructure_error is not None
+    assert "engine unreachable" in result.infrastructure_error
+    assert "Conv1D forward: " in result.infrastructure_error
+    assert all(t.outcome is Outcome.ERROR for t in result.tests)
+
+
+def test_a_working_host_reports_no_infrastructure_error(mytorch_spec: AssignmentSpec) -> None:
+    result = grade_directory(mytorch_spec, MYTORCH_SOLUTION, LocalBackend())
+    assert result.infrastructure_error is None and result.score == result.max_score

@@ -14,11 +14,18 @@ from sqlalchemy.exc import OperationalError
 from grader.grade import grade_archive
 from grader.results import GradingResult
 from sandbox.process_backend import unavailable_reason
+from sandbox.session import SessionDied
 from store import leases
 from store.db import SessionFactory
 from store.models import Submission, TestScore
 from tasks import jobs
-from tasks.jobs import ARCHIVE_MISSING, MISCONFIGURED, GradingJob, apply_late_penalty
+from tasks.jobs import (
+    ARCHIVE_MISSING,
+    MISCONFIGURED,
+    GradingJob,
+    SandboxUnavailable,
+    apply_late_penalty,
+)
 from tests.conftest import MYTORCH_SOLUTION, require
 from tests.services import World, make_settings, tar_gz
 
@@ -84,6 +91,32 @@ def test_a_job_that_raises_leaves_no_result_and_frees_the_row(
     assert row.staff_detail is not None and "the grader fell over" in row.staff_detail
     with world.db_factory() as db:
         assert leases.seconds_until_expiry(db, submission_id) == 0  # a retry may claim at once
+
+
+def test_a_worker_that_cannot_start_sandboxes_retries_instead_of_storing_zeros(
+    world: World, sqlite_url: str
+) -> None:
+    """An engine that is down must not give a whole class 0 points: the attempt is
+    released (and counted), and after the last attempt the row is an error for staff."""
+
+    class BrokenHost:
+        name = "broken"
+
+        def start(self, config: object, limits: object) -> object:
+            raise SessionDied("start", "the sandbox could not start: engine unreachable")
+
+    submission_id = world.submission(world.assignment(), tar_gz(MYTORCH_SOLUTION))
+    settings = make_settings(world.data_dir, sqlite_url, max_attempts=2)
+    job = GradingJob(settings, world.db_factory, worker="w", backend=BrokenHost)
+    for _ in range(2):
+        with pytest.raises(SandboxUnavailable, match="engine unreachable"):
+            job.run(submission_id)
+        row = world.get(submission_id)
+        assert (row.score, row.results) == (None, None) and stored_tests(world) == []
+    assert job.run(submission_id) == "error"
+    row = world.get(submission_id)
+    assert (row.status, row.attempt, row.score) == ("error", 2, None)
+    assert row.staff_detail is not None and "engine unreachable" in row.staff_detail
 
 
 def test_a_database_failure_at_the_result_write_marks_nothing_done(

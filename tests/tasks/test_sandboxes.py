@@ -5,6 +5,7 @@ backend passing exactly the job's GPU (the real GPU path: scripts/gpu-proof.sh).
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import threading
 import time
@@ -264,7 +265,6 @@ def test_sandbox_settings_are_parsed(tmp_path: Path) -> None:
     assert parsed.gpu_ids == ("0", "1") and parsed.gpu_image == "dlgrade/cpu:1"
     assert parsed.driver_mounts == ("/usr/local/nvidia", "/opt/torch")
     assert (parsed.warm_pool, parsed.docker_runtime) == (3, "runsc")
-    assert parsed.sandbox_work_dir == tmp_path / "work"
     default = settings(tmp_path)
     assert default.gpu_ids == () and default.sandbox == "auto" and default.warm_pool == 0
     mig = settings(tmp_path, gpus="MIG-GPU-3b1f0c2e/1/0,GPU-3b1f0c2e-aaaa",
@@ -316,7 +316,7 @@ def test_a_docker_worker_with_gpus_passes_exactly_the_jobs_gpu(
     reason = docker_backend.unavailable_reason()
     require(reason is None, f"a Docker engine with the local image ({reason})")
     monkeypatch.setattr(tempfile, "tempdir", tempfile.tempdir)  # the provider sets it
-    work = tmp_path / "work"
+    work = Path(tempfile.mkdtemp(prefix="w-"))  # tmp_path is too deep for socket paths
     provider = SandboxProvider.from_settings(settings(
         tmp_path, sandbox="docker", gpus="3,4", gpu_mode="devices", gpu_wait_seconds="1",
         gpu_driver_mounts="/usr/local/nvidia", work_dir=str(work), warm_pool="1"))
@@ -341,6 +341,7 @@ def test_a_docker_worker_with_gpus_passes_exactly_the_jobs_gpu(
             assert provider.gpus is not None and (work / "gpus").is_dir()
     finally:
         provider.close()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def test_worker_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -372,3 +373,19 @@ def test_celery_retries_a_job_that_found_no_free_gpu_soon() -> None:
     with pytest.raises(Retry) as raised:
         task(SimpleNamespace(request=request, retry=lambda **kw: Retry(kw)), 7)
     assert raised.value.args[0] == {"countdown": GPU_RETRY_SECONDS}
+
+
+def test_the_work_dir_is_short_enough_for_the_sandbox_sockets(tmp_path: Path) -> None:
+    near = Settings.from_mapping({"DLGRADE_DATA_DIR": "/srv/dlgrade/data",
+                                  "DLGRADE_EMBEDDED": "true"})
+    assert near.sandbox_work_dir == Path("/srv/dlgrade/data/work")
+    deep = tmp_path.joinpath(*["a-rather-long-folder-name"] * 3)
+    far = Settings.from_mapping({"DLGRADE_DATA_DIR": str(deep), "DLGRADE_EMBEDDED": "true"})
+    fallback = far.sandbox_work_dir
+    assert fallback.parent == Path(tempfile.gettempdir()) and "dlgrade-work-" in fallback.name
+    assert fallback == Settings.from_mapping({"DLGRADE_DATA_DIR": str(deep),
+                                              "DLGRADE_EMBEDDED": "true"}).sandbox_work_dir
+    socket_path = fallback / "docker" / f"{'0' * 16}-abcdefgh" / "agent.sock"
+    assert len(str(socket_path).encode()) <= 107
+    with pytest.raises(ConfigError, match="at most 60 fit, since the sandbox's Unix sockets"):
+        settings(tmp_path, work_dir="/" + "w" * 80)
