@@ -69,6 +69,11 @@ def svg_curves(series: Mapping[str, Sequence[float | None]], *, width: int = 320
         last = _finite(values)[-1:] or [float("nan")]
         parts.append(f'<text x="{pad + 4 + index * 110}" y="{pad - 6}" font-size="11" '
                      f'fill="{colour}">{escape(name)}: {last[0]:.4g}</text>')
+    epochs = max((len(values) for values in series.values()), default=0)
+    if epochs:
+        parts.append(f'<text x="{pad}" y="{height - 6}" font-size="10" fill="#666">epoch 1</text>'
+                     f'<text x="{width - pad}" y="{height - 6}" font-size="10" fill="#666" '
+                     f'text-anchor="end">epoch {epochs}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
