@@ -82,6 +82,9 @@ class Settings:
     # address is in one of these networks (CIDRs separated by commas or spaces).
     webhook_allow_private: bool = False
     webhook_allowed_networks: str = ""
+    # Reverse proxies in front of the web app that set X-Forwarded-For/-Proto/-Host
+    # (0: none, and those headers are ignored, since any client could send them).
+    proxy_hops: int = 0
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> Settings:
@@ -122,6 +125,9 @@ class Settings:
                               "be at least 1.")
         if self.max_attempts < 1:
             raise ConfigError("DLGRADE_MAX_ATTEMPTS must be at least 1.")
+        if self.proxy_hops < 0:
+            raise ConfigError("DLGRADE_PROXY_HOPS must be 0 (no reverse proxy) or the number "
+                              "of proxies in front of the web app.")
         if self.login_rate_window < 1:
             raise ConfigError("DLGRADE_LOGIN_RATE_WINDOW must be at least 1.")
         for network in self.webhook_networks_text():

@@ -17,6 +17,7 @@ from web import (
     csrf,
     errors,
     formatting,
+    proxy,
     services,
     staff,
     staff_assignments,  # adds its routes to staff.bp on import
@@ -29,6 +30,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     (tests use it, and so does ``dlgrade serve``); see :mod:`web.config`."""
     app = Flask(__name__, instance_relative_config=True, instance_path=config.instance_path())
     settings = config.init_app(app, test_config)
+    proxy.init_app(app, settings)
     services.init_app(app, settings)
     staff_assignments.init_app(app)  # before the CSRF check reads the form
     csrf.init_app(app)
