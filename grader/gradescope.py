@@ -36,6 +36,10 @@ ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".zip", ".tar.bz2", ".tar.xz")
 INTERNAL_ERROR = ("The autograder could not grade this submission because of a problem on "
                   "the course's side, not in your code; course staff can see the details. "
                   "Please tell them.")
+NO_SANDBOX = ("The autograder could not start its sandbox, a problem on the grading "
+              "machine and not in your code, so nothing was graded and the score of 0 says "
+              "nothing about your work. Please resubmit; if this happens again, contact "
+              "course staff.")
 EMPTY = "the submission is empty; upload your files or the archive your course asks for"
 
 
@@ -60,6 +64,10 @@ def grade_submission(
     backend = choose_sandbox(environ.get("DLGRADE_SANDBOX", "auto"))
     result = grade_handin(spec, root / "submission", backend)
     _log_for_staff(result)
+    if result.infrastructure_error:
+        # Per-test errors would blame the handin; Gradescope's own failures exit 0 too
+        # (see main), so the student reads this sentence instead of a crash page.
+        return failure_document(NO_SANDBOX)
     document = result.to_gradescope()
     late = lateness(read_metadata(root / "submission_metadata.json"))
     if late:
@@ -146,6 +154,9 @@ def _log_for_staff(result: GradingResult) -> None:
     """Tracebacks and sandbox notes on stdout: Gradescope shows it to instructors only."""
     print(f"dlgrade: {result.assignment}: {result.score:g}/{result.max_score:g} "
           f"(sandbox {result.sandbox or 'none'}, grader {Path(__file__).resolve().parent})")
+    if result.infrastructure_error:
+        print(f"dlgrade: no sandbox could be started, nothing was graded: "
+              f"{result.infrastructure_error}")
     for line in result.staff_log:
         print(f"dlgrade: {line}")
     for test in result.tests:

@@ -21,7 +21,7 @@ import jsonschema
 import pytest
 
 from dlgrade.cli import main
-from grader.gradescope import lateness
+from grader.gradescope import NO_SANDBOX, lateness
 from grader.gradescope_export import ExportError, export_autograder
 from grader.spec import load_spec, resolve_assignment
 from sandbox.process_backend import unavailable_reason
@@ -205,3 +205,37 @@ def test_the_output_must_be_a_zip(tmp_path: Path) -> None:
         export_autograder(resolve_assignment("mytorch-cnn"), tmp_path / "autograder.tar")
     assert str(caught.value) == (f"{tmp_path / 'autograder.tar'} should end in .zip "
                                  "(Gradescope takes a zip file).")
+
+
+BROKEN_PYTHON = '''#!/usr/bin/env bash
+# Stands in for the venv's python: runs the bundled runner with a sandbox backend whose
+# start always fails (an engine down, a full disk), as grader.grade meets it.
+exec {python} -c '
+import sys
+import grader.gradescope as runner
+from sandbox.session import SessionDied
+
+class BrokenHost:
+    name = "broken"
+    def start(self, config, limits):
+        raise SessionDied("start", "the sandbox could not start: engine unreachable")
+
+runner.choose_sandbox = lambda name: BrokenHost()
+sys.exit(runner.main(sys.argv[-1:]))
+' "$@"
+'''
+
+
+def test_a_host_that_cannot_start_sandboxes_says_nothing_was_graded(tmp_path: Path) -> None:
+    root = autograder_tree(tmp_path, exported(tmp_path))
+    submit(root, MYTORCH / "solution")
+    broken = tmp_path / "broken-python"
+    broken.write_text(BROKEN_PYTHON.format(python=sys.executable), encoding="utf-8")
+    broken.chmod(0o755)
+    document, log = run_autograder(root, python=str(broken))  # exits 0, schema-valid
+    assert document["score"] == 0 and document["tests"] == []
+    assert document["output"] == NO_SANDBOX
+    assert "could not start its sandbox" in document["output"]
+    assert "nothing was graded" in document["output"] and "resubmit" in document["output"]
+    assert "engine unreachable" in log  # the reason, for instructors only
+    assert f"grader {root / 'source' / 'grader'}" in log  # the bundled runner ran
