@@ -1,5 +1,6 @@
 """The service commands of ``dlgrade``: ``serve`` (everything in one process), ``web``
-(gunicorn), ``worker`` (Celery), ``migrate``, ``users add`` and ``tokens create``.
+(gunicorn), ``worker`` (Celery), ``migrate``, ``users add``, ``tokens create`` and
+``archives gc``.
 
 Registered by :func:`dlgrade.cli.build_parser`. Heavy imports (Flask, SQLAlchemy,
 Celery, gunicorn) happen inside the commands, so ``dlgrade check`` stays quick.
@@ -92,6 +93,17 @@ def add_account_commands(commands: SubParsers[argparse.ArgumentParser]) -> None:
                              "scores:read, regrade, webhooks)")
     create.add_argument("--data-dir", type=Path, default=None, help="an embedded data dir")
     create.set_defaults(run=run_tokens_create)
+
+    archives = commands.add_parser("archives", help="manage stored uploads").add_subparsers(
+        required=True, metavar="ACTION")
+    gc = archives.add_parser("gc", help="remove crashed uploads and archives no submission "
+                                        "uses")
+    gc.add_argument("--data-dir", type=Path, default=None, help="an embedded data dir")
+    gc.add_argument("--older-than", type=float, default=24.0, metavar="HOURS",
+                    help="only files last written this long ago (default 24), so uploads "
+                         "in progress are never touched")
+    gc.add_argument("--dry-run", action="store_true", help="list, remove nothing")
+    gc.set_defaults(run=run_archives_gc)
 
 
 # --- serve ------------------------------------------------------------------------------
@@ -317,4 +329,26 @@ def run_tokens_create(args: argparse.Namespace) -> int:
     print(raw)
     print(f"(an API token for {user.email} with the scopes {granted}; it is shown only this "
           "once)", file=sys.stderr)
+    return 0
+
+
+def run_archives_gc(args: argparse.Namespace) -> int:
+    import time
+
+    from store.archive_gc import collect
+    from store.archives import ArchiveStore
+
+    if not args.older_than > 0:
+        raise CommandError("--older-than must be a positive number of hours, so that "
+                           "uploads being accepted right now are never removed.")
+    store = ArchiveStore(database_settings(args.data_dir).data_dir)
+    with database(args.data_dir) as db:
+        done = collect(db, store, older_than_s=args.older_than * 3600, now=time.time(),
+                       dry_run=args.dry_run)
+    verb = "Would remove" if args.dry_run else "Removed"
+    for item in done.removed:
+        print(f"{verb} {item.kind} {item.path.relative_to(store.root)} ({item.size} bytes)")
+    freed = "would free" if args.dry_run else "freed"
+    print(f"{verb} {len(done.removed)} file{'s' if len(done.removed) != 1 else ''}; "
+          f"{freed} {done.freed_bytes} bytes ({done.freed_bytes / (1 << 20):.1f} MiB).")
     return 0

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import io
+import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
 
 from dlgrade.cli import main
 from dlgrade.service_cli import embedded_config, kept_secret
+from store.archives import ArchiveStore
 from store.db import make_engine, make_session_factory
 from store.users import authenticate, user_for_token
+from tests.services import World
 
 
 @pytest.fixture
@@ -100,3 +105,37 @@ def test_tokens_create_with_scopes(data_dir: Path, capsys: pytest.CaptureFixture
     assert "a student token cannot have the staff scope 'regrade'" in capsys.readouterr().err
     assert main(["tokens", "create", "s@uni.edu", "--scope", "everything", *args]) == 2
     assert "unknown scope 'everything'" in capsys.readouterr().err
+
+
+def test_archives_gc_removes_old_garbage_and_reports_it(
+        data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = ArchiveStore(data_dir)
+    engine = make_engine(f"sqlite:///{data_dir / 'dlgrade.db'}")
+    try:
+        world = World.create(make_session_factory(engine), data_dir)
+        kept = store.path(world.get(world.submission(world.assignment(), b"handin")).archive_sha256)
+    finally:
+        engine.dispose()
+    orphan = store.path(store.put(io.BytesIO(b"orphan!"), 100)[0])
+    crashed = store.stage(io.BytesIO(b"crash"), 100).path
+    day_ago = time.time() - 25 * 3600
+    for path in (kept, orphan, crashed):
+        os.utime(path, (day_ago, day_ago))
+    args = ["archives", "gc", "--data-dir", str(data_dir)]
+
+    assert main([*args, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"Would remove unreferenced {orphan.relative_to(store.root)} (7 bytes)" in out
+    assert f"Would remove staged {crashed.name} (5 bytes)" in out
+    assert "Would remove 2 files; would free 12 bytes" in out
+    assert orphan.exists() and crashed.exists()
+
+    assert main([*args, "--older-than", "26"]) == 0  # not old enough yet
+    assert "Removed 0 files; freed 0 bytes" in capsys.readouterr().out
+
+    assert main(args) == 0
+    assert "Removed 2 files; freed 12 bytes" in capsys.readouterr().out
+    assert not orphan.exists() and not crashed.exists() and kept.exists()
+
+    assert main([*args, "--older-than", "0"]) == 2
+    assert "--older-than must be a positive number of hours" in capsys.readouterr().err
