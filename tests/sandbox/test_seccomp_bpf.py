@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import seccomp_bpf
+from sandbox import seccomp_bpf, select
 from sandbox.backend import SandboxConfig
 from sandbox.process_backend import ProcessBackend
 from sandbox.seccomp import DENIED, NAMESPACE_FLAGS
@@ -107,10 +107,18 @@ def test_a_foreign_architecture_is_killed_and_x32_calls_are_refused() -> None:
     assert run(instructions, 0x40000000) == ret_errno(errno.ENOSYS)
 
 
-def test_another_host_architecture_gets_no_filter_and_a_reason() -> None:
+def test_another_host_architecture_gets_no_filter_and_a_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     reason = seccomp_bpf.unavailable_reason("aarch64")
     assert reason is not None and "aarch64" in reason and "x86_64" in reason
     assert seccomp_bpf.unavailable_reason("x86_64") is None
+    monkeypatch.setattr(select, "unavailable_reason", lambda: None)
+    assert "+ seccomp" in select.describe_choice("process")
+    monkeypatch.setattr(seccomp_bpf.platform, "machine", lambda: "aarch64")
+    assert seccomp_bpf.launcher_program() is None  # the launcher then installs nothing
+    described = select.describe_choice("process")
+    assert "no seccomp filter" in described and "aarch64" in described, described
 
 
 # -- the filter in a real process sandbox ------------------------------------------------------
