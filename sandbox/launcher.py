@@ -12,7 +12,9 @@ holding root inside the new mount namespace. It
    then covers each masked path (held-out data inside mounted packages) with
    an empty read-only tmpfs (a folder) or ``/dev/null`` (a file);
 3. chroots into it, sets rlimits, drops to an unprivileged uid with
-   no-new-privileges and a parent-death signal, and execs the agent.
+   no-new-privileges and a parent-death signal, installs the seccomp filter
+   the backend built (``sandbox/seccomp_bpf.py``, the Docker profile's deny-list;
+   absent on a host that is not x86_64) and execs the agent.
 
 Nothing of dlgrade but the agent and its protocol is visible afterwards: not the
 reference code, not the data directory, not other submissions. Standard library
@@ -31,7 +33,8 @@ from typing import Any
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
-PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_SECCOMP, PR_SET_NO_NEW_PRIVS = 1, 24, 22, 38
+SECCOMP_MODE_FILTER = 2
 DEVICES = ("null", "zero", "full", "random", "urandom")
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -146,6 +149,25 @@ def drop_privileges(uid: int | None) -> None:
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+class SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
+                ("k", ctypes.c_uint32)]
+
+
+class SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
+
+
+def install_seccomp(program: list[list[int]]) -> None:
+    """Install a classic-BPF filter (``[code, jt, jf, k]`` rows) on this process and all
+    it execs or forks; needs no-new-privileges first. Fails closed: no filter, no agent."""
+    filters = (SockFilter * len(program))(*(SockFilter(*row) for row in program))
+    fprog = SockFprog(len(program), filters)
+    if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"prctl(PR_SET_SECCOMP): {os.strerror(errno)}")
+
+
 def main(argv: list[str]) -> None:
     config = json.loads(argv[0])
     root = build_root(config)
@@ -155,6 +177,8 @@ def main(argv: list[str]) -> None:
     drop_privileges(config["uid"])
     for fd in config["keep_fds"]:
         os.set_inheritable(fd, True)
+    if config.get("seccomp"):
+        install_seccomp(config["seccomp"])
     os.execve(config["argv"][0], config["argv"], config["env"])
 
 

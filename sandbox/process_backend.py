@@ -2,7 +2,8 @@
 
 Each session is ``unshare`` (new mount, network, PID, IPC and UTS namespaces)
 running ``sandbox/launcher.py``, which assembles a read-only root and execs the
-agent as an unprivileged uid (see the launcher's docstring). The network
+agent as an unprivileged uid under a seccomp filter (see the launcher's docstring;
+the filter is the Docker profile's deny-list, ``sandbox/seccomp_bpf.py``). The network
 namespace has no interface but a downed loopback; the PID namespace dies with
 its first process, so killing the process group from here leaves nothing behind.
 
@@ -25,6 +26,7 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
+from sandbox import seccomp_bpf
 from sandbox.backend import SandboxConfig, agent_args, agent_dir, masks, sandbox_env, spawn
 from sandbox.session import Session, SessionLimits
 
@@ -110,6 +112,7 @@ class ProcessBackend:
             "tmp_mb": config.tmp_mb, "shm_mb": config.shm_mb, "memory_mb": config.memory_mb,
             "cpu_seconds": config.cpu_seconds, "max_processes": config.max_processes,
             "file_size_mb": config.file_size_mb, "open_files": config.open_files, "env": env,
+            "seccomp": seccomp_bpf.launcher_program(),
         }
 
         def command(request_fd: int, reply_fd: int) -> list[str]:

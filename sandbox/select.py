@@ -7,6 +7,7 @@ when it is asked about, so the CLI starts fast on machines without it.
 
 from __future__ import annotations
 
+from sandbox import seccomp_bpf
 from sandbox.backend import Backend, LocalBackend
 from sandbox.process_backend import ProcessBackend, unavailable_reason
 
@@ -67,5 +68,7 @@ def describe_choice(name: str = "auto", *, docker_image: str = DEFAULT_IMAGE) ->
     process_reason = unavailable_reason()
     why = f" because Docker is unavailable ({docker_reason})" if name == "auto" else ""
     if process_reason is None:
-        return f"Sandbox: process (namespaces + rlimits){why}."
+        filtered = seccomp_bpf.unavailable_reason()
+        layers = "namespaces + rlimits" + (f"; {filtered}" if filtered else " + seccomp")
+        return f"Sandbox: process ({layers}){why}."
     return f"Sandbox: none available: the process sandbox cannot run ({process_reason}){why}."
