@@ -272,3 +272,23 @@ class WebhookDelivery(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     webhook: Mapped[Webhook] = relationship()
+
+
+class WorkerHeartbeat(Base):
+    """A grading worker's latest sign of life, written every few seconds by the worker
+    itself (``store.heartbeats.beat``), so staff see idle and dead workers too, not only
+    those holding a lease. Rows not seen for a day are pruned."""
+
+    __tablename__ = "worker_heartbeats"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    worker: Mapped[str] = mapped_column(String(200), unique=True)
+    queues: Mapped[str] = mapped_column(String(64), default="")  # comma-separated
+    sandbox: Mapped[str] = mapped_column(String(500), default="")  # one sentence
+    gpus: Mapped[str] = mapped_column(String(500), default="")  # comma-separated ids
+    host: Mapped[str] = mapped_column(String(200), default="")
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # No foreign key: a heartbeat is advisory and must never fail on a deleted row.
+    submission_id: Mapped[int | None] = mapped_column(Integer, default=None)

@@ -2,7 +2,9 @@
 grades queued submissions one at a time, oldest first, through the same
 :class:`~tasks.jobs.GradingJob` (and so the same claim protocol) as Celery workers.
 No broker: it wakes on :meth:`EmbeddedWorker.wake` or every ``poll_interval`` seconds.
-Each pass also posts the webhook deliveries that are due (:mod:`tasks.webhooks`).
+Each pass also posts the webhook deliveries that are due (:mod:`tasks.webhooks`), and
+a second thread beats (:mod:`tasks.heartbeat`) every ``settings.heartbeat_interval``
+seconds with the submission being graded.
 
 On start it recovers from a crash of an earlier process on this host: rows left
 ``running`` by an embedded worker whose process is gone have their lease expired, so
@@ -19,8 +21,10 @@ import threading
 from sqlalchemy import select, update
 
 from store.db import SessionFactory
+from store.heartbeats import WorkerInfo
 from store.leases import claimable
-from store.models import Submission, utcnow
+from store.models import QUEUES, Submission, utcnow
+from tasks.heartbeat import HeartbeatThread
 from tasks.jobs import GradingJob
 from tasks.sandboxes import SandboxProvider
 from tasks.settings import Settings
@@ -43,6 +47,9 @@ class EmbeddedWorker:
         self.job = job or GradingJob(settings, db_factory, worker=self.name,
                                      sandboxes=sandboxes)
         self.webhooks = webhooks or WebhookSender.from_settings(settings, db_factory)
+        self.current: int | None = None  # the submission being graded, for the heartbeat
+        self.heartbeat = HeartbeatThread(db_factory, worker_info(self.name, settings),
+                                         settings.heartbeat_interval, self._current)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -58,6 +65,7 @@ class EmbeddedWorker:
         self._thread = threading.Thread(target=self._loop, name="dlgrade-embedded-worker",
                                         daemon=True)
         self._thread.start()
+        self.heartbeat.start()
 
     def wake(self) -> None:
         self._wake.set()
@@ -66,6 +74,7 @@ class EmbeddedWorker:
         """Stop after the grading in progress (if any) and join the thread."""
         self._stop.set()
         self._wake.set()
+        self.heartbeat.stop(timeout)
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
@@ -95,11 +104,18 @@ class EmbeddedWorker:
             submission_id = self._next()
             if submission_id is None:
                 return count
-            outcome = self.job.run(submission_id)
+            self.current = submission_id
+            try:
+                outcome = self.job.run(submission_id)
+            finally:
+                self.current = None
             count += 1
             if outcome == "waiting":  # no GPU free: the row stays queued for a later pass
                 return count
         return count
+
+    def _current(self, _: SessionFactory) -> int | None:
+        return self.current
 
     def _next(self) -> int | None:
         with self.db_factory() as db:
@@ -129,6 +145,14 @@ class EmbeddedWorker:
         except Exception:  # noqa: BLE001 - e.g. the database is busy: next pass
             log.exception("embedded worker: sending webhooks failed; retrying next pass")
             return 0
+
+
+def worker_info(name: str, settings: Settings) -> WorkerInfo:
+    """The embedded worker takes every queue; its sandbox is built lazily, so the
+    heartbeat names the configured one."""
+    return WorkerInfo(worker=name, queues=",".join(QUEUES), sandbox=f"{settings.sandbox} sandbox",
+                      gpus=",".join(settings.gpu_ids), host=socket.gethostname(),
+                      pid=os.getpid(), started_at=utcnow())
 
 
 def _alive(worker: str | None) -> bool:

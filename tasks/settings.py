@@ -77,6 +77,9 @@ class Settings:
     webhook_max_attempts: int = 8
     webhook_retry_seconds: float = 30.0
     webhook_interval: float = 10.0
+    # Every worker upserts its row of worker_heartbeats this often (seconds), so the
+    # staff dashboard tells idle workers from dead ones.
+    heartbeat_interval: float = 10.0
     # Webhook targets (tasks.netguard): loopback, private, link-local, multicast,
     # reserved and unspecified addresses are refused unless all are allowed here, or the
     # address is in one of these networks (CIDRs separated by commas or spaces).
@@ -128,6 +131,8 @@ class Settings:
         if self.proxy_hops < 0:
             raise ConfigError("DLGRADE_PROXY_HOPS must be 0 (no reverse proxy) or the number "
                               "of proxies in front of the web app.")
+        if self.heartbeat_interval <= 0:
+            raise ConfigError("DLGRADE_HEARTBEAT_INTERVAL must be a positive number of seconds.")
         if self.login_rate_window < 1:
             raise ConfigError("DLGRADE_LOGIN_RATE_WINDOW must be at least 1.")
         for network in self.webhook_networks_text():

@@ -8,6 +8,8 @@ redelivered. Its name includes the pid. The main process also runs the reconcile
 what the broker lost; several reconcilers at once only publish duplicates, which the
 claim absorbs. A second thread posts due webhook deliveries every
 ``settings.webhook_interval`` seconds (each delivery is claimed, so hosts never double-post).
+A third beats every ``settings.heartbeat_interval`` seconds (:mod:`store.heartbeats`),
+naming the submission its pool children grade (rows they hold under ``<node>:<pid>``).
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from typing import Any
 from celery.signals import worker_ready, worker_shutdown
 
 from grader.registry import load_builtin_checks
-from store.db import make_engine, make_session_factory
-from store.models import QUEUES
+from store.db import SessionFactory, make_engine, make_session_factory
+from store.heartbeats import WorkerInfo, held_by
+from store.models import QUEUES, utcnow
 from tasks.celery_app import make_celery
+from tasks.heartbeat import beat_safely
 from tasks.queueing import CeleryEnqueuer
 from tasks.reconcile import reconcile
 from tasks.sandboxes import SandboxProvider
@@ -50,15 +54,17 @@ def run_worker(settings: Settings, queues: Sequence[str], *, concurrency: int = 
     # work; each pool process builds its own (engine clients and threads do not fork).
     sandboxes = SandboxProvider.from_settings(settings)
     print(f"dlgrade worker ({','.join(queues)}): {sandboxes.describe()}", flush=True)
+    info = worker_info(settings, queues, sandboxes.summary)
     sandboxes.close()
     app = make_celery(settings)
     load_builtin_checks()  # imported once here, inherited by every pool child (torch: ~3 s)
-    for periodic in (PeriodicReconciler(settings, app), PeriodicWebhooks(settings)):
+    for periodic in (PeriodicReconciler(settings, app), PeriodicWebhooks(settings),
+                     PeriodicHeartbeat(settings, info)):
         worker_ready.connect(periodic.start_on_signal, weak=False)
         worker_shutdown.connect(periodic.stop_on_signal, weak=False)
     app.worker_main([
         "worker", f"--queues={','.join(queues)}", f"--concurrency={concurrency}",
-        f"--pool={pool}", f"--hostname={worker_hostname(queues)}", f"--loglevel={loglevel}",
+        f"--pool={pool}", f"--hostname={info.worker}", f"--loglevel={loglevel}",
         "--without-gossip", "--without-mingle", "--without-heartbeat",
     ])
 
@@ -109,6 +115,40 @@ class PeriodicWebhooks(PeriodicReconciler):
                     sender.run_pending()
                 except Exception:  # noqa: BLE001 - e.g. the database is down: next time
                     log.exception("webhook pass failed")
+        finally:
+            engine.dispose()
+
+
+def worker_info(settings: Settings, queues: Sequence[str], sandbox: str) -> WorkerInfo:
+    """This worker's heartbeat identity: its Celery node name (unique per process)."""
+    return WorkerInfo(worker=worker_hostname(queues), queues=",".join(queues),
+                      sandbox=sandbox, gpus=",".join(settings.gpu_ids),
+                      host=socket.gethostname(), pid=os.getpid(), started_at=utcnow())
+
+
+class PeriodicHeartbeat(PeriodicReconciler):
+    """Beats every ``settings.heartbeat_interval`` seconds (first at start-up)."""
+
+    def __init__(self, settings: Settings, info: WorkerInfo) -> None:
+        self.settings, self.info = settings, info
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="dlgrade-heartbeat", daemon=True)
+
+    def beat(self, db_factory: SessionFactory) -> bool:
+        """One beat naming the submission a pool child of this node grades; never raises."""
+        return beat_safely(db_factory, self.info, self._grading)
+
+    def _grading(self, db_factory: SessionFactory) -> int | None:
+        with db_factory() as db:
+            return held_by(db, f"{self.info.worker}:", utcnow())
+
+    def _loop(self) -> None:
+        engine = make_engine(self.settings.database_url)
+        db_factory = make_session_factory(engine)
+        try:
+            self.beat(db_factory)
+            while not self.stopped.wait(self.settings.heartbeat_interval):
+                self.beat(db_factory)
         finally:
             engine.dispose()
 

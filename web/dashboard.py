@@ -20,6 +20,7 @@ from store.leases import lease_expired
 from store.models import Assignment, Submission, TestScore
 from store.queries import GradebookRow, queue_stats
 from web import charts
+from web import workers as alive_workers
 from web.visibility import submissions_close
 
 HOUR = timedelta(hours=1)
@@ -125,10 +126,12 @@ def per_hour_chart(counts: Sequence[int], span: Window) -> str:
 
 def live(db: Session, assignment: Assignment, now: datetime) -> dict[str, Any]:
     """The live panel: this assignment's queue and the whole service's (workers are
-    shared by every assignment)."""
+    shared by every assignment), and the workers alive by their heartbeats."""
+    service = queue_stats(db, now)
     return {
         "assignment": asdict(_counts(db, now, Submission.assignment_id == assignment.id)),
-        "service": {**queue_stats(db, now), **workers(db, now)},
+        "service": {**service, **workers(db, now)},
+        "workers": alive_workers.state(db, now, service["queued"]).to_json(),
         "at": now.isoformat(),
     }
 

@@ -27,7 +27,7 @@ from grader.spec import SpecError
 from store import queries
 from store.models import Assignment, Submission, User
 from web import dashboard as figures
-from web import extensions, gradebook, lookups
+from web import extensions, gradebook, lookups, workers
 from web.auth import current_user, staff_required
 from web.formatting import utc
 from web.regrade import SCOPES, CannotRegrade, requeue, requeue_all
@@ -48,8 +48,10 @@ def now() -> datetime:
 def index() -> ResponseReturnValue:
     assignments = lookups.staff_assignments(get_db(), current_user())
     counts = {a.id: lookups.status_counts(get_db(), a) for a in assignments}
+    queue = queries.queue_stats(get_db(), now())
     return render_template("staff/index.html", assignments=assignments, counts=counts,
-                           queue=queries.queue_stats(get_db(), now()), now=now())
+                           queue=queue, now=now(),
+                           workers=workers.state(get_db(), now(), queue["queued"]))
 
 
 @bp.get("/assignments/<int:assignment_id>")

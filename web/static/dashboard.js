@@ -17,6 +17,39 @@ document.addEventListener("DOMContentLoaded", () => {
     if (kind === "time") return new Date(value).toLocaleTimeString();
     return String(value);
   };
+  const cell = (row, text, className) => {
+    const td = row.insertCell();
+    if (className) td.className = className;
+    if (text !== null) td.textContent = text;
+    return td;
+  };
+  // The alive workers' table, rebuilt from live.json (text and links only).
+  const workerRows = (body, workers) => {
+    const base = (body.closest("table").dataset.submissionUrl || "").replace(/0$/, "");
+    body.replaceChildren();
+    if (!workers.length) {
+      cell(body.insertRow(), "No worker has reported in the last minute.", "muted").colSpan = 4;
+      return;
+    }
+    workers.forEach((w) => {
+      const row = body.insertRow();
+      cell(row, w.worker).title = w.sandbox + (w.gpus ? " · GPUs " + w.gpus : "");
+      cell(row, w.queues);
+      const grading = cell(row, null);
+      if (w.submission_id) {
+        const link = document.createElement("a");
+        link.href = base + w.submission_id;
+        link.textContent = "#" + w.submission_id;
+        grading.appendChild(link);
+      } else {
+        const idle = document.createElement("span");
+        idle.className = "muted";
+        idle.textContent = "idle";
+        grading.appendChild(idle);
+      }
+      cell(row, w.last_seen_s + " s ago", "num");
+    });
+  };
   let delay = 5000;
   const poll = async () => {
     if (!document.hidden) {
@@ -24,7 +57,16 @@ document.addEventListener("DOMContentLoaded", () => {
         const response = await fetch(panel.dataset.url, {headers: {Accept: "application/json"}});
         if (!response.ok) throw new Error(String(response.status));
         const state = await response.json();
-        fields.forEach((el) => { el.textContent = format(lookup(state, el.dataset.live), el.dataset.format); });
+        fields.forEach((el) => {
+          const value = lookup(state, el.dataset.live);
+          if (el.dataset.format === "alert") {
+            el.textContent = value || "";
+            el.hidden = !value;
+          } else {
+            el.textContent = format(value, el.dataset.format);
+          }
+        });
+        panel.querySelectorAll("[data-live-rows]").forEach((body) => workerRows(body, lookup(state, body.dataset.liveRows) || []));
         panel.classList.remove("stale");
         delay = 5000;
       } catch (error) {
