@@ -6,17 +6,19 @@ import secrets
 import socket
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from grader.grade import grade_archive
 from grader.results import GradingResult
 from store.db import SessionFactory
-from store.models import utcnow
-from tasks import jobs
+from store.models import WorkerHeartbeat, utcnow
+from tasks import heartbeat, jobs
 from tasks.embedded import EmbeddedWorker
 from tests.services import World, make_settings, trivial_handin, wait_for, write_assignment
 
@@ -113,3 +115,57 @@ def test_a_submission_that_always_fails_ends_in_error_and_the_queue_moves_on(
         worker.stop(timeout=10)
     row = world.get(poison)
     assert row.error == "Grading failed 2 times in a row; course staff have been notified."
+
+
+def test_it_beats_while_idle_and_names_what_it_grades(
+    world: World, sqlite_url: str, fast_assignment: int, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[int | None] = []
+    real = grade_archive
+
+    def grade(spec: Any, path: Path, *args: Any, **kwargs: Any) -> GradingResult:
+        wait_for(lambda: _beat_of(world, worker.name)[1] is not None, 10, interval=0.05,
+                 what="a beat naming the submission")
+        seen.append(_beat_of(world, worker.name)[1])
+        return real(spec, path, *args, **kwargs)
+
+    monkeypatch.setattr(jobs, "grade_archive", grade)
+    worker = make_worker(world, sqlite_url, heartbeat_interval=0.1)
+    worker.start()
+    try:
+        first = wait_for(lambda: _beat_of(world, worker.name)[0], 10, what="the first beat")
+        wait_for(lambda: _beat_of(world, worker.name)[0] > first, 10, what="an idle beat")
+        submission = world.submission(fast_assignment, trivial_handin(tmp_path / "handin"))
+        worker.wake()
+        wait_for(lambda: status_of(world, submission) == "done", 20, what="grading")
+        wait_for(lambda: _beat_of(world, worker.name)[1] is None, 10, what="idle again")
+    finally:
+        worker.stop(timeout=10)
+    assert seen == [submission]
+
+
+def test_a_failing_database_does_not_stop_the_heartbeat(
+    world: World, sqlite_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[int] = []
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        calls.append(1)
+        raise OperationalError("UPDATE", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(heartbeat, "beat", broken)
+    worker = make_worker(world, sqlite_url, heartbeat_interval=0.05)
+    worker.start()
+    try:
+        wait_for(lambda: len(calls) >= 3, 10, what="beats that keep trying")
+        assert worker.heartbeat._thread is not None and worker.heartbeat._thread.is_alive()
+    finally:
+        worker.stop(timeout=10)
+    assert worker.heartbeat.beats == 0
+
+
+def _beat_of(world: World, name: str) -> tuple[datetime | None, int | None]:
+    with world.db_factory() as db:
+        row = db.scalars(select(WorkerHeartbeat).where(WorkerHeartbeat.worker == name)).first()
+        return (row.last_seen_at, row.submission_id) if row else (None, None)

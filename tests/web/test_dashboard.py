@@ -13,6 +13,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from store.heartbeats import WorkerInfo, beat
 from store.models import Assignment, Extension
 from store.queries import gradebook
 from tests.web.factories import AuthActions, Factory, World, gs_test
@@ -123,6 +124,59 @@ def test_live_json(client: FlaskClient, staff: World) -> None:
     state = client.get(f"/staff/assignments/{staff.assignment.id}/live.json").get_json()
     assert state["assignment"]["queued"] == 0
     assert set(state["service"]) >= {"queued", "running", "workers_active"}
+
+
+CPU = WorkerInfo(worker="cpu.11@host-a", queues="cpu", sandbox="docker", host="host-a", pid=11)
+GPU = WorkerInfo(worker="gpu.22@host-b", queues="gpu", gpus="0", host="host-b", pid=22)
+
+
+def test_live_json_shows_the_workers_alive_by_queue_and_what_they_grade(
+        client: FlaskClient, staff: World, db: Session, make: Factory) -> None:
+    moment = datetime.now(UTC)
+    grading = make.submission(staff.alice, staff.assignment, status="running", worker="x")
+    beat(db, CPU, moment - timedelta(seconds=4), submission_id=grading.id)
+    beat(db, GPU, moment - timedelta(seconds=20))
+    beat(db, WorkerInfo(worker="cpu.33@gone", queues="cpu"), moment - timedelta(minutes=5))
+    state = client.get(f"/staff/assignments/{staff.assignment.id}/live.json").get_json()
+    workers = state["workers"]
+    assert (workers["alive"], workers["by_queue"], workers["warning"]) == (
+        2, {"cpu": 1, "gpu": 1}, None)
+    assert workers["summary"].startswith("2 workers alive (cpu: 1, gpu: 1), last seen ")
+    assert [(w["worker"], w["submission_id"]) for w in workers["workers"]] == [
+        (CPU.worker, grading.id), (GPU.worker, None)]
+    page = client.get(f"/staff/assignments/{staff.assignment.id}").get_data(as_text=True)
+    table = page[page.index('id="workers"'):page.index("</table>", page.index('id="workers"'))]
+    assert CPU.worker in table and GPU.worker in table and "cpu.33@gone" not in table
+    assert f'href="/staff/submissions/{grading.id}">#{grading.id}</a>' in table
+    assert re.search(r'id="workers-warning"[^>]*hidden', page)
+
+
+def test_a_waiting_queue_with_no_worker_alive_is_an_alert(
+        client: FlaskClient, staff: World, db: Session, make: Factory) -> None:
+    for _ in range(12):
+        make.submission(staff.bob, staff.assignment)
+    beat(db, CPU, datetime.now(UTC) - timedelta(minutes=3))  # died three minutes ago
+    warning = "No worker has reported in the last 60 s while 12 submissions wait."
+    state = client.get(f"/staff/assignments/{staff.assignment.id}/live.json").get_json()
+    assert (state["workers"]["alive"], state["workers"]["warning"]) == (0, warning)
+    assert re.match(r"0 workers alive, last seen 3 min ago$", state["workers"]["summary"])
+    page = client.get(f"/staff/assignments/{staff.assignment.id}").get_data(as_text=True)
+    alert = re.search(r'<p class="flash error" role="alert" id="workers-warning"([^>]*)>([^<]*)',
+                      page)
+    assert alert is not None and "hidden" not in alert.group(1) and alert.group(2) == warning
+    index = client.get("/staff/").get_data(as_text=True)
+    assert "Workers: 0 workers alive, last seen 3 min ago." in index
+    assert f'role="alert" id="workers-warning">{warning}</p>' in index
+
+
+def test_the_staff_index_says_how_many_workers_are_alive(
+        client: FlaskClient, staff: World, db: Session) -> None:
+    assert "Workers: 0 workers alive, none has ever reported." in client.get(
+        "/staff/").get_data(as_text=True)
+    beat(db, CPU, datetime.now(UTC))
+    index = client.get("/staff/").get_data(as_text=True)
+    assert re.search(r"Workers: 1 worker alive \(cpu: 1\), last seen \d s ago\.", index)
+    assert 'id="workers-warning"' not in index
 
 
 def test_csv_export(client: FlaskClient, staff: World, db: Session) -> None:

@@ -1,0 +1,74 @@
+"""tasks/worker_main.py: the Celery worker host's heartbeat (PeriodicHeartbeat)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from store.db import SessionFactory
+from store.models import Submission, WorkerHeartbeat, utcnow
+from tasks.worker_main import PeriodicHeartbeat, worker_info
+from tests.services import World, make_settings, wait_for
+
+
+@pytest.fixture
+def world(sqlite_factory: SessionFactory, tmp_path: Path) -> World:
+    return World.create(sqlite_factory, tmp_path / "data")
+
+
+def periodic(world: World, sqlite_url: str, **overrides: Any) -> PeriodicHeartbeat:
+    settings = make_settings(world.data_dir, sqlite_url, gpus="", **overrides)
+    return PeriodicHeartbeat(settings, worker_info(settings, ["cpu", "gpu"], "docker; GPUs: 0"))
+
+
+def rows(world: World) -> list[WorkerHeartbeat]:
+    with world.db_factory() as db:
+        return list(db.scalars(select(WorkerHeartbeat)))
+
+
+def test_a_beat_names_the_submission_a_pool_child_holds(world: World, sqlite_url: str) -> None:
+    heart = periodic(world, sqlite_url)
+    node = heart.info.worker
+    assert node.startswith("cpu-gpu.") and heart.info.queues == "cpu,gpu"
+    assignment = world.assignment()
+    lease = utcnow() + timedelta(minutes=2)
+    held = world.submission(assignment, b"x", status="running", worker=f"{node}:4242",
+                            lease_until=lease, started_at=utcnow())
+    world.submission(assignment, b"y", status="running", worker="cpu.1@elsewhere:4242",
+                     lease_until=lease, started_at=utcnow())
+    assert heart.beat(world.db_factory)
+    [row] = rows(world)
+    assert (row.worker, row.submission_id, row.sandbox) == (node, held, "docker; GPUs: 0")
+    with world.db_factory() as db:
+        db.get_one(Submission, held).status = "done"
+        db.commit()
+    assert heart.beat(world.db_factory)
+    assert [r.submission_id for r in rows(world)] == [None]
+
+
+def test_a_failing_database_is_logged_not_raised(world: World, sqlite_url: str,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    heart = periodic(world, sqlite_url)
+
+    def down() -> Any:
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    assert heart.beat(down) is False  # type: ignore[arg-type]
+    assert f"heartbeat of {heart.info.worker} failed" in caplog.text
+
+
+def test_the_thread_beats_every_interval_until_shutdown(world: World, sqlite_url: str) -> None:
+    heart = periodic(world, sqlite_url, heartbeat_interval=0.05)
+    heart.start_on_signal()
+    try:
+        first = wait_for(lambda: [r.last_seen_at for r in rows(world)], 10, what="a beat")[0]
+        wait_for(lambda: rows(world)[0].last_seen_at > first, 10, what="a second beat")
+    finally:
+        heart.stop_on_signal()
+        heart.thread.join(5)
+    assert not heart.thread.is_alive()
