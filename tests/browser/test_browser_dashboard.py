@@ -95,6 +95,10 @@ def test_dashboard_charts_regrade_all_and_csv(server: Server, browser: Any,
         "0", timeout=GRADING_TIMEOUT_MS)  # the live panel polls live.json
     expect(page.locator('[data-live="assignment.running"]')).to_have_text(
         "0", timeout=GRADING_TIMEOUT_MS)
+    # The embedded worker beats: the panel names it, idle, and raises no alert.
+    expect(page.locator('[data-live="workers.summary"]')).to_contain_text("1 worker alive")
+    expect(page.locator("#workers tbody")).to_contain_text("embedded@")
+    expect(page.locator("#workers-warning")).to_be_hidden()
     page.reload()
     assert statuses(page, ids) == ["done", "done"]
     steps.shot("regraded")

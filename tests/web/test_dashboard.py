@@ -161,7 +161,7 @@ def test_a_waiting_queue_with_no_worker_alive_is_an_alert(
     assert (state["workers"]["alive"], state["workers"]["warning"]) == (0, warning)
     assert re.match(r"0 workers alive, last seen 3 min ago$", state["workers"]["summary"])
     page = client.get(f"/staff/assignments/{staff.assignment.id}").get_data(as_text=True)
-    alert = re.search(r'<p class="flash error" role="alert" id="workers-warning"([^>]*)>([^<]*)',
+    alert = re.search(r'<p class="alert" role="alert" id="workers-warning"([^>]*)>([^<]*)',
                       page)
     assert alert is not None and "hidden" not in alert.group(1) and alert.group(2) == warning
     index = client.get("/staff/").get_data(as_text=True)
