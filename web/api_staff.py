@@ -11,10 +11,10 @@ from urllib.parse import urlsplit
 
 from flask import abort, jsonify, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from store import queries
-from store.models import Course, Submission, Webhook
+from store.models import Course, Webhook
 from store.webhooks import (
     EVENTS,
     DeliveryStats,
@@ -25,7 +25,8 @@ from store.webhooks import (
 from tasks.netguard import AddressPolicy, UnsafeURL, check_url
 from web import lookups
 from web.api import ID, api_user, assignment_or_404, bp, need_staff, stamp, submission_or_404
-from web.regrade import CannotRegrade, requeue
+from web.gradebook import safe_cell
+from web.regrade import CannotRegrade, requeue, requeue_all
 from web.services import get_db, services
 
 CSV_COLUMNS = ("email", "name", "attempts", "best_score", "max_score", "best_late_days",
@@ -68,7 +69,7 @@ def scores_csv(rows: list[queries.GradebookRow]) -> str:
     for row in rows:
         values = asdict(row)
         values["latest_at"] = stamp(row.latest_at)
-        writer.writerow(["" if values[name] is None else values[name] for name in CSV_COLUMNS])
+        writer.writerow([safe_cell(values[name]) for name in CSV_COLUMNS])
     return out.getvalue()
 
 
@@ -89,24 +90,15 @@ def regrade(submission_id: int) -> ResponseReturnValue:
 
 @bp.post("/assignments/<slug>/regrade")
 def regrade_all(slug: str) -> ResponseReturnValue:
-    """Requeue every submission to the assignment; those being graded are skipped."""
+    """Requeue every submission to the assignment (``web.regrade.requeue_all``, in
+    batches); those being graded are skipped."""
     need_staff("regrade")
     target = assignment_or_404(slug)
-    db = get_db()
-    rows = db.scalars(select(Submission).where(Submission.assignment_id == target.id)
-                      .order_by(Submission.id)).all()
-    requeued: list[int] = []
-    busy: list[int] = []
-    for row in rows:
-        try:
-            requeue(db, row)
-        except CannotRegrade:
-            busy.append(row.id)
-            continue
-        requeued.append(row.id)
-    for submission_id in requeued:
+    report = requeue_all(get_db(), target.id, resettable=("done", "error", "queued"))
+    for submission_id in report.requeued:
         services().enqueue(submission_id)
-    return jsonify(assignment=target.slug, requeued=len(requeued), busy=busy), 202
+    return jsonify(assignment=target.slug, requeued=len(report.requeued),
+                   busy=list(report.running_ids)), 202
 
 
 # --- webhooks ---------------------------------------------------------------------------

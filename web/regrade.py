@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from store.leases import rowcount
@@ -59,8 +59,12 @@ class RegradeReport:
     left alone because they were being graded or were already waiting."""
 
     requeued: tuple[int, ...]
-    running: int
+    running_ids: tuple[int, ...]  # being graded right now: skipped
     queued: int
+
+    @property
+    def running(self) -> int:
+        return len(self.running_ids)
 
     def sentence(self) -> str:
         plural = "" if len(self.requeued) == 1 else "s"
@@ -87,32 +91,36 @@ def chosen(db: Session, assignment_id: int, scope: str) -> list[int]:
 
 
 def requeue_all(db: Session, assignment_id: int, scope: str = "all",
-                batch: int = BATCH) -> RegradeReport:
+                batch: int = BATCH, resettable: tuple[str, ...] = FINISHED) -> RegradeReport:
     """Reset every finished (done / error) submission of ``scope`` to ``queued``, in
     batches of ``batch`` rows, each its own short transaction (a class of 500 must not
     hold one lock on the whole table while the workers want to write results).
 
     Like :func:`requeue`, the reset is conditional on the status, so a row a worker
     claims in between is skipped, never raced. The caller enqueues the returned ids.
+    ``resettable`` may add "queued" (the API's regrade-all resets waiting rows too, as a
+    regrade of each row with :func:`requeue` would).
     """
     ids = chosen(db, assignment_id, scope)
     db.commit()  # end the read transaction before the batches
     requeued: list[int] = []
-    left: dict[str, int] = {}
+    running: list[int] = []
+    queued = 0
     for start in range(0, len(ids), batch):
-        done, statuses = _requeue_batch(db, ids[start:start + batch])
+        done, left = _requeue_batch(db, ids[start:start + batch], resettable)
         requeued.extend(done)
-        for status, number in statuses.items():
-            left[status] = left.get(status, 0) + number
-    return RegradeReport(tuple(requeued), running=left.get("running", 0),
-                         queued=left.get("queued", 0))
+        running.extend(i for i, status in left if status == "running")
+        queued += sum(1 for _, status in left if status == "queued")
+    return RegradeReport(tuple(requeued), running_ids=tuple(running), queued=queued)
 
 
-def _requeue_batch(db: Session, ids: list[int]) -> tuple[list[int], dict[str, int]]:
-    """Reset the finished rows among ``ids``; their ids, and the statuses of the rest."""
+def _requeue_batch(db: Session, ids: list[int], resettable: tuple[str, ...]
+                   ) -> tuple[list[int], list[tuple[int, str]]]:
+    """Reset the rows among ``ids`` whose status is ``resettable``; their ids, and
+    (id, status) of the rest."""
     reset = (
         update(Submission)
-        .where(Submission.id.in_(ids), Submission.status.in_(FINISHED))
+        .where(Submission.id.in_(ids), Submission.status.in_(resettable))
         .values(**RESET)
         .returning(Submission.id)
         .execution_options(synchronize_session=False)
@@ -121,9 +129,9 @@ def _requeue_batch(db: Session, ids: list[int]) -> tuple[list[int], dict[str, in
     if done:
         db.execute(delete(TestScore).where(TestScore.submission_id.in_(done)))
     rest = db.execute(
-        select(Submission.status, func.count(Submission.id))
+        select(Submission.id, Submission.status)
         .where(Submission.id.in_(ids), Submission.id.not_in(done))
-        .group_by(Submission.status)
+        .order_by(Submission.id)
     ).all()
     db.commit()
-    return done, {str(status): int(number) for status, number in rest}
+    return done, [(int(i), str(status)) for i, status in rest]
