@@ -19,6 +19,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from store.models import Assignment, Enrollment, Extension, User
+from web.formatting import utc as when
 
 DATE_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
 MAX_REASON = 2000
@@ -122,12 +123,12 @@ def validated(db: Session, assignment: Assignment, form: ExtensionForm) -> tuple
     due = parse_when(form.due_at, "new due date")
     if due <= assignment.due_at:
         raise ExtensionError(
-            f"The new due date ({_when(due)}) must be after the assignment's own "
-            f"({_when(assignment.due_at)}); an extension can only give more time.")
+            f"The new due date ({when(due)}) must be after the assignment's own "
+            f"({when(assignment.due_at)}); an extension can only give more time.")
     late = parse_when(form.late_due_at, "new late due date") if form.late_due_at.strip() else None
     if late is not None and late <= due:
         raise ExtensionError(
-            f"The late due date ({_when(late)}) must be after the new due date ({_when(due)}).")
+            f"The late due date ({when(late)}) must be after the new due date ({when(due)}).")
     if len(form.reason) > MAX_REASON:
         raise ExtensionError(f"Keep the reason under {MAX_REASON} characters.")
     return user, Deadlines(due, late, extended=True)
@@ -154,7 +155,3 @@ def revoke(db: Session, assignment: Assignment, user_id: int) -> bool:
         Extension.assignment_id == assignment.id, Extension.user_id == user_id))
     db.commit()
     return bool(getattr(removed, "rowcount", 0))
-
-
-def _when(moment: datetime) -> str:
-    return moment.strftime("%a %d %b %Y, %H:%M UTC")

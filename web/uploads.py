@@ -37,6 +37,7 @@ from store.models import Assignment, Submission, User
 from store.queries import submissions_today
 from tasks.settings import Settings
 from web.extensions import Deadlines, assignment_deadlines, deadlines_for
+from web.formatting import utc as when
 from web.lookups import spec_for
 
 MB = 1 << 20
@@ -175,10 +176,6 @@ def late_days(assignment: Assignment, now: datetime, dates: Deadlines | None = N
 def clean_filename(filename: str) -> str:
     name = PurePath(filename.replace("\\", "/")).name
     return "".join(c for c in name if c.isprintable())[:255] or "upload"
-
-
-def when(moment: datetime) -> str:
-    return moment.strftime("%a %d %b %Y, %H:%M UTC")
 
 
 @dataclass
