@@ -69,14 +69,19 @@ def run_worker(settings: Settings, queues: Sequence[str], *, concurrency: int = 
     ])
 
 
-class PeriodicReconciler:
-    """Calls :func:`reconcile` every ``settings.reconcile_interval`` seconds in a thread."""
+class Periodic:
+    """Runs :meth:`run_once` every ``interval`` seconds in a daemon thread of the worker's
+    main process (first at start-up when ``at_start``), with a database engine of its own.
+    A failing pass (say, the database is down) is logged and the next one tried."""
 
-    def __init__(self, settings: Settings, app: Any) -> None:
-        self.settings = settings
-        self.enqueuer = CeleryEnqueuer(app)
+    what = "periodic"
+    at_start = False
+
+    def __init__(self, settings: Settings, interval: float) -> None:
+        self.settings, self.interval = settings, interval
         self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._loop, name="dlgrade-reconciler", daemon=True)
+        self.thread = threading.Thread(target=self._loop, name=f"dlgrade-{self.what}",
+                                       daemon=True)
 
     def start_on_signal(self, **_: Any) -> None:
         if not self.thread.is_alive():
@@ -85,38 +90,53 @@ class PeriodicReconciler:
     def stop_on_signal(self, **_: Any) -> None:
         self.stopped.set()
 
+    def run_once(self, db_factory: SessionFactory) -> None:
+        raise NotImplementedError
+
+    def _pass(self, db_factory: SessionFactory) -> None:
+        try:
+            self.run_once(db_factory)
+        except Exception:  # noqa: BLE001 - e.g. the database is down: next time
+            log.exception("%s pass failed", self.what)
+
     def _loop(self) -> None:
         engine = make_engine(self.settings.database_url)
         db_factory = make_session_factory(engine)
         try:
-            while not self.stopped.wait(self.settings.reconcile_interval):
-                try:
-                    reconcile(db_factory, self.enqueuer, self.settings)
-                except Exception:  # noqa: BLE001 - e.g. the database is down: next time
-                    log.exception("reconciler pass failed")
+            if self.at_start:
+                self._pass(db_factory)
+            while not self.stopped.wait(self.interval):
+                self._pass(db_factory)
         finally:
             engine.dispose()
 
 
-class PeriodicWebhooks(PeriodicReconciler):
+class PeriodicReconciler(Periodic):
+    """Calls :func:`reconcile` every ``settings.reconcile_interval`` seconds."""
+
+    what = "reconciler"
+
+    def __init__(self, settings: Settings, app: Any) -> None:
+        super().__init__(settings, settings.reconcile_interval)
+        self.enqueuer = CeleryEnqueuer(app)
+
+    def run_once(self, db_factory: SessionFactory) -> None:
+        reconcile(db_factory, self.enqueuer, self.settings)
+
+
+class PeriodicWebhooks(Periodic):
     """Runs :class:`WebhookSender` every ``settings.webhook_interval`` seconds."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._loop, name="dlgrade-webhooks", daemon=True)
+    what = "webhook"
 
-    def _loop(self) -> None:
-        engine = make_engine(self.settings.database_url)
-        sender = WebhookSender.from_settings(self.settings, make_session_factory(engine))
-        try:
-            while not self.stopped.wait(self.settings.webhook_interval):
-                try:
-                    sender.run_pending()
-                except Exception:  # noqa: BLE001 - e.g. the database is down: next time
-                    log.exception("webhook pass failed")
-        finally:
-            engine.dispose()
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings, settings.webhook_interval)
+        self.sender: WebhookSender | None = None
+
+    def run_once(self, db_factory: SessionFactory) -> None:
+        if self.sender is None:
+            self.sender = WebhookSender.from_settings(self.settings, db_factory)
+        self.sender.run_pending()
 
 
 def worker_info(settings: Settings, queues: Sequence[str], sandbox: str) -> WorkerInfo:
@@ -126,13 +146,18 @@ def worker_info(settings: Settings, queues: Sequence[str], sandbox: str) -> Work
                       host=socket.gethostname(), pid=os.getpid(), started_at=utcnow())
 
 
-class PeriodicHeartbeat(PeriodicReconciler):
+class PeriodicHeartbeat(Periodic):
     """Beats every ``settings.heartbeat_interval`` seconds (first at start-up)."""
 
+    what = "heartbeat"
+    at_start = True
+
     def __init__(self, settings: Settings, info: WorkerInfo) -> None:
-        self.settings, self.info = settings, info
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._loop, name="dlgrade-heartbeat", daemon=True)
+        super().__init__(settings, settings.heartbeat_interval)
+        self.info = info
+
+    def run_once(self, db_factory: SessionFactory) -> None:
+        self.beat(db_factory)
 
     def beat(self, db_factory: SessionFactory) -> bool:
         """One beat naming the submission a pool child of this node grades; never raises."""
@@ -141,16 +166,6 @@ class PeriodicHeartbeat(PeriodicReconciler):
     def _grading(self, db_factory: SessionFactory) -> int | None:
         with db_factory() as db:
             return held_by(db, f"{self.info.worker}:", utcnow())
-
-    def _loop(self) -> None:
-        engine = make_engine(self.settings.database_url)
-        db_factory = make_session_factory(engine)
-        try:
-            self.beat(db_factory)
-            while not self.stopped.wait(self.settings.heartbeat_interval):
-                self.beat(db_factory)
-        finally:
-            engine.dispose()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
