@@ -92,12 +92,14 @@ def latest_submissions(
     return db.scalars(_newest_first(query).options(*options).limit(limit)).all()
 
 
-def queue_stats(db: Session, now: datetime | None = None) -> dict[str, int]:
-    """Queue depth for the dashboard: queued, running, and done / error in the last hour."""
+def queue_stats(db: Session, now: datetime | None = None,
+                *scope: ColumnElement[bool]) -> dict[str, int]:
+    """Queue depth for the dashboard: queued, running, and done / error in the last hour,
+    over every submission or those matching ``scope`` (e.g. one assignment's)."""
     now = now or utcnow()
-    pending = _count_by_status(db, Submission.status.in_(PENDING))
+    pending = _count_by_status(db, Submission.status.in_(PENDING), *scope)
     finished = _count_by_status(db, Submission.status.in_(("done", "error")),
-                                Submission.finished_at >= now - timedelta(hours=1))
+                                Submission.finished_at >= now - timedelta(hours=1), *scope)
     return {
         "queued": pending.get("queued", 0),
         "running": pending.get("running", 0),

@@ -146,26 +146,14 @@ class Counts:
 
 
 def _counts(db: Session, now: datetime, *scope: Any) -> Counts:
-    by_status = dict(db.execute(
-        select(Submission.status, func.count(Submission.id)).where(*scope)
-        .where(Submission.status.in_(("queued", "running"))).group_by(Submission.status)
-    ).all())
-    finished = dict(db.execute(
-        select(Submission.status, func.count(Submission.id)).where(*scope)
-        .where(Submission.status.in_(("done", "error")), Submission.finished_at >= now - HOUR)
-        .group_by(Submission.status)
-    ).all())
+    stats = queue_stats(db, now, *scope)
     # Since it was last put in the queue: a regraded row waits from its requeue, not
     # from its upload (publishing records enqueued_at; an unpublished row has only
     # its upload time).
     waiting = func.coalesce(Submission.enqueued_at, Submission.created_at)
     oldest = db.scalar(select(func.min(waiting)).where(*scope)
                        .where(Submission.status == "queued"))
-    return Counts(
-        queued=int(by_status.get("queued", 0)), running=int(by_status.get("running", 0)),
-        done_last_hour=int(finished.get("done", 0)), error_last_hour=int(finished.get("error", 0)),
-        oldest_queued_s=_seconds_since(oldest, now),
-    )
+    return Counts(**stats, oldest_queued_s=_seconds_since(oldest, now))
 
 
 def _seconds_since(moment: datetime | None, now: datetime) -> int | None:
