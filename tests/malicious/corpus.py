@@ -27,7 +27,8 @@ from sandbox.session import Session, SessionLimits
 HERE = Path(__file__).resolve().parent
 CATEGORIES = ("archive", "forgery", "disclosure", "exhaustion", "escape", "dl-tricks")
 KNOWN_KEYS = {"description", "assignment", "only", "max_score", "fails", "may_fail", "status",
-              "slow", "grader_errors_allowed", "params", "upload", "tests", "process", "docker"}
+              "slow", "grader_errors_allowed", "params", "upload", "tests", "process", "docker",
+              "bug"}
 BACKEND_KEYS = {"max_score", "fails", "may_fail", "tests", "note"}
 TEST_KEYS = {"outcome", "outcomes", "message_contains", "message_excludes"}
 SLOW_CALL_TIMEOUT_S = 2.0
@@ -79,13 +80,22 @@ class Case:
 
     def upload(self, workdir: Path) -> bytes:
         """The bytes the student uploads."""
-        solution = resolve_assignment(self.assignment).folder / "solution"
+        folder = resolve_assignment(self.assignment).folder
+        solution = folder / "solution"
         maker = self.folder / "make.py"
         if maker.is_file():
             out = workdir / "upload.bin"
             load_module(maker).make(solution, out)
             return out.read_bytes()
-        return tar_gz(build_handin(solution, self.folder, workdir / "handin"))
+        handin = build_handin(solution, self.known_bug(), workdir / "handin")
+        return tar_gz(build_handin(handin, self.folder, workdir / "case"))
+
+    def known_bug(self) -> Path | None:
+        """The assignment's ``bugs/<name>/`` overlay the case builds on (``bug = ...``),
+        laid down before the case's own files, so a case need not copy it."""
+        name = self.expect.get("bug")
+        return None if name is None else resolve_assignment(self.assignment).folder / \
+            "bugs" / str(name)
 
 
 def load_module(path: Path) -> Any:
@@ -112,7 +122,7 @@ def overlay_files(folder: Path) -> list[Path]:
 
 
 def build_handin(solution: Path, overlay: Path | None, handin: Path) -> Path:
-    """The reference solution with the case's files laid over it."""
+    """A copy of ``solution`` with the files of ``overlay`` laid over it."""
     shutil.copytree(solution, handin, ignore=shutil.ignore_patterns("__pycache__"))
     for source in overlay_files(overlay) if overlay is not None else []:
         target = handin / source.relative_to(overlay)  # type: ignore[arg-type]
