@@ -18,6 +18,7 @@ from typing import Literal
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F  # noqa: N812 - PyTorch's own convention
 
 from reference.vit_layers import MultiHeadAttention, PreLNEncoderLayer, SingleHeadAttention
 
@@ -56,6 +57,18 @@ class _ScaledByModelWidth(SingleHeadAttention):
         return torch.softmax(scores, dim=-1)
 
 
+class _DropoutInEval(SingleHeadAttention):
+    def forward(self, x: Tensor) -> Tensor:
+        out: Tensor = F.dropout(self.weights(x), self.dropout.p) @ self.W_v(x)
+        return out
+
+
+class _DropoutOnOutput(SingleHeadAttention):
+    def forward(self, x: Tensor) -> Tensor:
+        out: Tensor = self.dropout(self.weights(x) @ self.W_v(x))
+        return out
+
+
 HEAD_BUGS: list[tuple[str, str, type[SingleHeadAttention]]] = [
     ("value_with_key_weights", "Your output matches attention whose values are projected with "
      "the key weights: V must be W_v(x), not W_k(x).", _ValueWithKeyWeights),
@@ -66,6 +79,12 @@ HEAD_BUGS: list[tuple[str, str, type[SingleHeadAttention]]] = [
      _SoftmaxOverQueries),
     ("scaled_by_d_model", "Your output matches scaling by sqrt(d_model): the scale is "
      "1/sqrt(d_k), the width of one head's keys.", _ScaledByModelWidth),
+    ("dropout_in_eval", "Your output matches attention that keeps dropping weights in eval "
+     "mode: F.dropout(x, p) defaults to training=True; use the nn.Dropout module (or pass "
+     "training=self.training).", _DropoutInEval),
+    ("dropout_on_output", "Your train-mode output matches dropout applied to the attention "
+     "output: apply it to the attention weights (after the softmax), before multiplying by "
+     "V.", _DropoutOnOutput),
 ]
 
 ATTENTION: list[ModuleVariant] = [ModuleVariant(name, hint, cls) for name, hint, cls in HEAD_BUGS]

@@ -101,6 +101,8 @@ def sandbox_env(config: SandboxConfig, home: str) -> dict[str, str]:
     return env
 
 
+# What the sandbox gets of dlgrade (the images' Dockerfiles copy the same files).
+AGENT_FILES = ("agent.py", "protocol.py", "routines.py", "dropout_replay.py")
 _AGENT_DIR: Path | None = None
 
 
@@ -113,7 +115,7 @@ def agent_dir() -> Path:
         package.mkdir()
         (package / "__init__.py").write_text('"""dlgrade sandbox agent."""\n')
         here = Path(__file__).parent
-        for name in ("agent.py", "protocol.py", "routines.py"):
+        for name in AGENT_FILES:
             shutil.copyfile(here / name, package / name)
         for path in (staging, package, *package.iterdir()):
             path.chmod(0o755 if path.is_dir() else 0o644)

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from . import dropout_replay
+
 SUMMARY_FIELDS = (
     "in_features", "out_features", "in_channels", "out_channels", "kernel_size", "stride",
     "padding", "p", "num_features", "normalized_shape", "embed_dim", "num_heads",
@@ -133,23 +135,31 @@ def torch_reset_parameters(model: Any, seed: int = 0) -> dict[str, int]:
 
 def torch_forward(
     module: Any, inputs: list[Any], *, train: bool, grad_output: list[Any] | None = None,
-    method: str = "forward", input_grads: bool = True,
+    method: str = "forward", input_grads: bool = True, dropout_seed: int | None = None,
 ) -> dict[str, Any]:
     """One forward (and, with ``grad_output``, backward) pass.
 
     inputs: arrays, one per forward argument. grad_output: one array per output tensor
     (the outputs flattened in order); the backward pass is sum(output * grad_output).
+    dropout_seed: replay dropout masks from this seed (``sandbox.dropout_replay``).
     Returns {output: [arrays], input_grads: [array | None], param_grads: {name: array |
-    None}, backward: "done" | "skipped: <why>"}.
+    None}, backward: "done" | "skipped: <why>", dropout_calls: [{shape, p, function}]}.
     """
     torch = _torch()
     module.train(bool(train))
     module.zero_grad(set_to_none=True)
     tensors = [_tensor(x, requires_grad=input_grads) for x in inputs]
     function = module if method == "forward" else getattr(module, method)
+    calls: list[dict[str, Any]] = []
     with torch.set_grad_enabled(grad_output is not None or input_grads):
-        outputs = _flatten(function(*tensors))
-    result: dict[str, Any] = {"output": [_array(o) for o in outputs], "backward": "skipped"}
+        if dropout_seed is None:
+            outputs = _flatten(function(*tensors))
+        else:
+            with dropout_replay.replaying(int(dropout_seed)) as replay:
+                outputs = _flatten(function(*tensors))
+            calls = replay.calls
+    result: dict[str, Any] = {"output": [_array(o) for o in outputs], "backward": "skipped",
+                              "dropout_calls": calls}
     if grad_output is not None:
         result["backward"] = _backward(outputs, grad_output)
         result["input_grads"] = [_array(t.grad) if t.is_floating_point() else None

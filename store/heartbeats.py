@@ -20,7 +20,14 @@ from store.leases import lease_expired, rowcount
 from store.models import Submission, WorkerHeartbeat
 
 PRUNE_AFTER = timedelta(days=1)
-ALIVE_WITHIN_S = 60.0  # the dashboard's default: silent longer than this is presumed dead
+ALIVE_WITHIN_S = 60.0  # at least: a worker silent longer than this is presumed dead
+MISSED_BEATS = 6  # ... and never before it has missed this many beats
+
+
+def alive_window(heartbeat_interval: float) -> int:
+    """Seconds of silence after which a worker beating every ``heartbeat_interval``
+    seconds is presumed dead: 60, or six beats when the interval is longer than 10 s."""
+    return int(max(ALIVE_WITHIN_S, MISSED_BEATS * heartbeat_interval))
 
 
 @dataclass(frozen=True)

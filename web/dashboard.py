@@ -124,14 +124,15 @@ def per_hour_chart(counts: Sequence[int], span: Window) -> str:
         y_label="uploads", marker=marker, marker_label=due_label, label_every=12, width=HALF)
 
 
-def live(db: Session, assignment: Assignment, now: datetime) -> dict[str, Any]:
+def live(db: Session, assignment: Assignment, now: datetime,
+         alive_within_s: int = alive_workers.ALIVE_WITHIN_S) -> dict[str, Any]:
     """The live panel: this assignment's queue and the whole service's (workers are
-    shared by every assignment), and the workers alive by their heartbeats."""
+    shared by every assignment), and the workers heard from in ``alive_within_s``."""
     service = queue_stats(db, now)
     return {
         "assignment": asdict(_counts(db, now, Submission.assignment_id == assignment.id)),
         "service": {**service, **workers(db, now)},
-        "workers": alive_workers.state(db, now, service["queued"]).to_json(),
+        "workers": alive_workers.state(db, now, service["queued"], alive_within_s).to_json(),
         "at": now.isoformat(),
     }
 

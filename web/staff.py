@@ -24,7 +24,7 @@ from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
 from grader.spec import SpecError
-from store import queries
+from store import heartbeats, queries
 from store.models import Assignment, Submission, User
 from web import dashboard as figures
 from web import extensions, gradebook, lookups, workers
@@ -39,6 +39,11 @@ RECENT = 50  # submissions listed under the dashboard
 EXTENSION_FIELDS = ("email", "due_at", "late_due_at", "reason")
 
 
+def alive_window() -> int:
+    """Silence after which a worker is shown as gone (follows the heartbeat interval)."""
+    return heartbeats.alive_window(services().settings.heartbeat_interval)
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -51,7 +56,8 @@ def index() -> ResponseReturnValue:
     queue = queries.queue_stats(get_db(), now())
     return render_template("staff/index.html", assignments=assignments, counts=counts,
                            queue=queue, now=now(),
-                           workers=workers.state(get_db(), now(), queue["queued"]))
+                           workers=workers.state(get_db(), now(), queue["queued"],
+                                                 alive_window()))
 
 
 @bp.get("/assignments/<int:assignment_id>")
@@ -63,7 +69,8 @@ def dashboard(assignment_id: int) -> ResponseReturnValue:
 @bp.get("/assignments/<int:assignment_id>/live.json")
 @staff_required
 def live(assignment_id: int) -> ResponseReturnValue:
-    return jsonify(figures.live(get_db(), assignment_or_404(assignment_id), now()))
+    return jsonify(figures.live(get_db(), assignment_or_404(assignment_id), now(),
+                                        alive_window()))
 
 
 @bp.get("/assignments/<int:assignment_id>/gradebook.csv")
@@ -141,7 +148,8 @@ def render_dashboard(target: Assignment, *, extension_error: str | None = None,
         "staff/dashboard.html", a=target, now=moment, query=query,
         table=gradebook.table(rows, extensions.by_user(db, target.id), query),
         students=len(rows), recent=queries.latest_submissions(db, target.id, RECENT),
-        counts=lookups.status_counts(db, target), live=figures.live(db, target, moment),
+        counts=lookups.status_counts(db, target),
+        live=figures.live(db, target, moment, alive_window()),
         histogram=Markup(figures.score_histogram(rows, max_points(target, rows))),
         rates=Markup(figures.pass_rate_chart(rates)) if rates else None,
         per_hour=Markup(figures.per_hour_chart(figures.hourly_counts(db, target.id, span), span)),

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from store import heartbeats
 from store.models import WorkerHeartbeat
 
-ALIVE_WITHIN_S = 60  # silent longer than six default beats: presumed dead
+ALIVE_WITHIN_S = heartbeats.alive_window(10.0)  # for the default heartbeat interval
 
 
 @dataclass(frozen=True)

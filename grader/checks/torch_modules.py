@@ -26,6 +26,7 @@ from grader.checks.torch_common import (
 from grader.compare import Tolerance, compare_array
 from grader.context import CheckContext, CheckFailed
 from grader.registry import check
+from sandbox import dropout_replay
 from sandbox.session import Remote
 
 TORCH_VALUES = Tolerance(rtol=1e-4, atol=1e-5)
@@ -91,24 +92,28 @@ def _listing(names: Sequence[str]) -> str:
 
 @dataclass
 class Run:
-    """One forward/backward pass: outputs, input gradients, parameter gradients by name."""
+    """One forward/backward pass: outputs, input gradients, parameter gradients by name,
+    and the dropout calls it made (replayed masks)."""
 
     outputs: list[np.ndarray]
     input_grads: list[np.ndarray | None]
     param_grads: dict[str, np.ndarray | None] = field(default_factory=dict)
+    dropout_calls: list[dict[str, Any]] = field(default_factory=list)
 
 
 GradOutput = Callable[[list[np.ndarray]], list[np.ndarray]]
 
 
 def trusted_run(module: torch.nn.Module, inputs: Sequence[np.ndarray], train: bool,
-                grad_output: GradOutput | None) -> Run:
+                grad_output: GradOutput | None, dropout_seed: int = 0) -> Run:
     """Run a trusted module in float64 here; ``grad_output(outputs)`` gives the upstream
-    gradient of each output (the backward pass is sum(output * grad_output))."""
+    gradient of each output (the backward pass is sum(output * grad_output)). Dropout
+    masks are replayed from ``dropout_seed``, as in the sandbox."""
     module.train(train)
     module.zero_grad(set_to_none=True)
     tensors = [_as_tensor(x) for x in inputs]
-    outputs = _flat(module(*tensors))
+    with dropout_replay.replaying(dropout_seed) as replay:
+        outputs = _flat(module(*tensors))
     arrays = [o.detach().numpy().copy() for o in outputs]
     if grad_output is not None:
         grads = [torch.as_tensor(g, dtype=o.dtype) for o, g in
@@ -118,6 +123,7 @@ def trusted_run(module: torch.nn.Module, inputs: Sequence[np.ndarray], train: bo
         arrays,
         [t.grad.numpy() if t.grad is not None else None for t in tensors],
         {n: p.grad.numpy() if p.grad is not None else None for n, p in module.named_parameters()},
+        replay.calls,
     )
 
 
@@ -157,7 +163,8 @@ def module_compare(ctx: CheckContext) -> float | None:
     ("reference.vit_layers:SingleHeadAttention", or "file.py:Class" in the assignment
     folder), ``init_args`` / ``init_kwargs`` / ``dims`` / ``inputs`` (see torch_common),
     ``reference_init_kwargs`` (extra keyword arguments for the reference only),
-    ``modes`` (default ["eval"]; "train" is skipped when either module has active dropout),
+    ``modes`` (default ["eval"]; in "train" both sides drop the same elements: dropout masks
+    are replayed, see ``sandbox.dropout_replay``; skipped only for alpha dropout),
     ``compare`` (default ["output", "input_grads", "param_grads"]), ``method`` (default
     "forward"), ``trials`` (default 1, each with fresh dims and inputs), tolerances
     ``values_rtol`` / ``values_atol`` (1e-4 / 1e-5) and ``gradients_rtol`` /
@@ -195,8 +202,8 @@ class ModuleComparison:
                                  {pairs[n]: v for n, v in state.items()})
         modes = sorted(self.ctx.params.get("modes", ["eval"]))  # eval first: train moves BN
         for mode in modes:
-            if mode == "train" and self._dropout(student):
-                self.ctx.notes.append("Train mode skipped: dropout is active.")
+            if mode == "train" and self._alpha_dropout(student):
+                self.ctx.notes.append("Train mode skipped: alpha dropout cannot be replayed.")
                 continue
             Pass(self, student, mode == "train", pairs).compare()
         shapes = ", ".join(str(x.shape) for x in self.inputs)
@@ -231,14 +238,15 @@ class ModuleComparison:
                               f"{listed}.{advice}")
         return pairs
 
-    def _dropout(self, student: Remote) -> bool:
-        mine = any("Dropout" in m.type and float(m.config.get("p", 0)) > 0
+    def _alpha_dropout(self, student: Remote) -> bool:
+        mine = any("AlphaDropout" in m.type and float(m.config.get("p", 0)) > 0
                    for m in summary(self.ctx, student))
-        theirs = any(isinstance(m, torch.nn.Dropout) and m.p > 0 for m in self.reference.modules())
+        theirs = any(isinstance(m, torch.nn.AlphaDropout | torch.nn.FeatureAlphaDropout)
+                     and m.p > 0 for m in self.reference.modules())
         return mine or theirs
 
     def variant_hint(self, quantity: tuple[str, Any], mine: Any, train: bool,
-                     grad_output: GradOutput) -> str | None:
+                     grad_output: GradOutput, dropout_seed: int) -> str | None:
         """The hint of the first known-bug variant that reproduces the student's answer."""
         state = {n: p.detach() for n, p in self.reference.named_parameters()}
         for variant in self.variants:
@@ -251,7 +259,7 @@ class ModuleComparison:
                 # An output of another shape (off-by-one sizes) cannot take the reference's
                 # upstream gradient, and an output mismatch needs no backward pass anyway.
                 upstream = None if quantity[0] == "output" else grad_output
-                run = trusted_run(module, self.inputs, train, upstream)
+                run = trusted_run(module, self.inputs, train, upstream, dropout_seed)
             except Exception:  # noqa: BLE001 - a variant that cannot run here matches nothing
                 continue
             if _reproduces(quantity, mine, run, self.ctx):
@@ -274,10 +282,11 @@ class Pass:
             return drawn
 
         self.grad_output = grad_output
-        self.expected = trusted_run(owner.reference, owner.inputs, train, grad_output)
+        self.seed = int(self.ctx.rng.integers(2**31))
+        self.expected = trusted_run(owner.reference, owner.inputs, train, grad_output, self.seed)
         got = self.ctx.session.routine(
             "torch_forward", student, owner.inputs, train=train, grad_output=drawn,
-            method=str(self.ctx.params.get("method", "forward")))
+            method=str(self.ctx.params.get("method", "forward")), dropout_seed=self.seed)
         if not isinstance(got, dict) or not isinstance(got.get("output"), list):
             raise CheckFailed("The sandbox returned a malformed forward result.")
         self.got: dict[str, Any] = got
@@ -316,7 +325,7 @@ class Pass:
                 continue
             if grads.get(mine) is None:
                 hint = self.owner.variant_hint(("param", ref_name), None, self.train,
-                                               self.grad_output)
+                                               self.grad_output, self.seed)
                 raise CheckFailed(f"{self.where}: {mine} got no gradient: is it used in "
                                   f"forward()?" + (f"\nHint: {hint}" if hint else ""))
             self.expect(f"gradient of {mine}", grads[mine], want, "gradients",
@@ -329,8 +338,22 @@ class Pass:
                                  detailed=self.ctx.detailed)
         if mismatch is None:
             return
-        hint = self.owner.variant_hint(quantity, got, self.train, self.grad_output)
-        raise CheckFailed(f"{self.where}: {mismatch.message}" + (f"\nHint: {hint}" if hint else ""))
+        hint = self.owner.variant_hint(quantity, got, self.train, self.grad_output, self.seed)
+        raise CheckFailed(f"{self.where}: {mismatch.message}" + self._dropout_note()
+                          + (f"\nHint: {hint}" if hint else ""))
+
+    def _dropout_note(self) -> str:
+        """Where the student's dropout calls differ from the reference's: how many, on
+        what shapes, with what p (empty when they agree)."""
+        calls = self.got.get("dropout_calls")
+        mine = [{"shape": list(c.get("shape", [])), "p": float(c.get("p", 0)),
+                 "function": str(c.get("function", "dropout"))}
+                for c in calls if isinstance(c, dict)] if isinstance(calls, list) else []
+        theirs = self.expected.dropout_calls
+        if mine == theirs:
+            return ""
+        return (f"\nDropout differs: yours applied {dropout_replay.describe(mine)}; the "
+                f"reference applies {dropout_replay.describe(theirs)} in this pass.")
 
 
 def _reproduces(quantity: tuple[str, Any], mine: Any, run: Run, ctx: CheckContext) -> bool:

@@ -107,11 +107,43 @@ def test_a_parameter_that_gets_no_gradient_is_named(tmp_path: Path) -> None:
     assert "value.weight got no gradient: is it used in forward()?" in result.output
 
 
-def test_train_mode_is_skipped_when_dropout_is_active(tmp_path: Path) -> None:
+def test_train_mode_with_active_dropout_is_compared_on_replayed_masks(tmp_path: Path) -> None:
     spec, handin = attention_spec(tmp_path, attention(), dropout=0.3)
     result = one(spec, handin)  # type: ignore[arg-type]
     assert result.outcome is Outcome.PASSED, result.output
-    assert "Train mode skipped: dropout is active." in result.output
+    assert "(output, input_grads, param_grads; eval, train)" in result.output
+
+
+def test_functional_dropout_without_the_training_flag_fails_in_eval_mode(
+        tmp_path: Path) -> None:
+    source = attention().replace("self.drop(torch.softmax(scores, dim=-1))",
+                                 "nn.functional.dropout(torch.softmax(scores, dim=-1), 0.3)")
+    spec, handin = attention_spec(tmp_path, source, dropout=0.3)
+    result = one(spec, handin)  # type: ignore[arg-type]
+    assert result.score == 0
+    assert "in eval mode: forward output: values differ" in result.output
+    assert ("Dropout differs: yours applied 1 time: dropout on (" in result.output
+            and "with p=0.3; the reference applies no dropout in this pass." in result.output)
+    assert "F.dropout(x, p) defaults to training=True" in result.output
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_dropout_in_the_wrong_place_fails_in_train_mode_only(tmp_path: Path, seed: int) -> None:
+    source = attention().replace("self.drop(torch.softmax(scores, dim=-1)) @ self.value(x)",
+                                 "self.drop(torch.softmax(scores, dim=-1) @ self.value(x))")
+    spec, handin = attention_spec(tmp_path, source, dropout=0.3)
+    result = one(spec, handin, seed=seed)  # type: ignore[arg-type]
+    assert result.score == 0
+    assert "in train mode: forward output: values differ" in result.output
+    assert "apply it to the attention weights (after the softmax)" in result.output
+
+
+def test_a_different_dropout_rate_is_named(tmp_path: Path) -> None:
+    source = attention().replace("nn.Dropout(dropout)", "nn.Dropout(0.5)")
+    spec, handin = attention_spec(tmp_path, source, dropout=0.3)
+    result = one(spec, handin)  # type: ignore[arg-type]
+    assert result.score == 0 and "in train mode" in result.output
+    assert "with p=0.5; the reference applies 1 time: dropout on (" in result.output
 
 
 def test_parameters_are_matched_by_role() -> None:

@@ -21,6 +21,7 @@ from reference.vit_layers import (
     ViT,
     patches,
 )
+from sandbox import dropout_replay
 
 SMALL = settings(max_examples=15, deadline=None)
 
@@ -113,15 +114,28 @@ def test_models_have_the_constrained_sizes() -> None:
 def test_every_variant_differs_from_the_reference(
     variants: list[ModuleVariant], reference_class: type[nn.Module], args: tuple[int, ...]
 ) -> None:
-    """With weights off their defaults (as the grader draws them: ln1 and ln2 differ)."""
+    """With weights off their defaults (as the grader draws them: ln1 and ln2 differ) and
+    dropout active: each variant differs in eval mode or, with the same replayed dropout
+    masks, in train mode (the dropout bugs)."""
     torch.manual_seed(0)
-    reference = reference_class(*args).double()
+    reference = reference_class(*args, dropout=0.2).double()
     with torch.no_grad():
         for parameter in reference.parameters():
             parameter.add_(0.1 * torch.randn_like(parameter))
     x = torch.randn(2, 4, args[0], dtype=torch.float64)
+
+    def outputs(module: nn.Module) -> list[torch.Tensor]:
+        runs = []
+        for train in (False, True):
+            with dropout_replay.replaying(11):
+                runs.append(module.train(train)(x))
+        return runs
+
+    expected = outputs(reference)
     for variant in variants:
-        module = variant.build(*args).double()
+        module = variant.build(*args, dropout=0.2).double()
         module.load_state_dict(reference.state_dict())
-        assert not torch.allclose(module(x), reference(x)), variant.name
+        got = outputs(module)
+        assert not all(torch.allclose(g, e) for g, e in zip(got, expected, strict=True)), (
+            variant.name)
         assert variant.hint

@@ -4,18 +4,21 @@ per-student table, CSV export, extensions, and who may see them."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from store.heartbeats import WorkerInfo, beat
 from store.models import Assignment, Extension
 from store.queries import gradebook
+from tests.web.conftest import services_of
 from tests.web.factories import AuthActions, Factory, World, gs_test
 from web.dashboard import hourly_counts, live, pass_rates, per_hour_chart, window
 
@@ -167,6 +170,23 @@ def test_a_waiting_queue_with_no_worker_alive_is_an_alert(
     index = client.get("/staff/").get_data(as_text=True)
     assert "Workers: 0 workers alive, last seen 3 min ago." in index
     assert f'role="alert" id="workers-warning">{warning}</p>' in index
+
+
+def test_the_alive_window_follows_a_long_heartbeat_interval(
+        app: Flask, client: FlaskClient, staff: World, db: Session, make: Factory) -> None:
+    """Beating every 60 s, a worker silent for 3 min has missed three beats, not six."""
+    services = services_of(app)
+    services.settings = dataclasses.replace(services.settings, heartbeat_interval=60.0)
+    make.submission(staff.bob, staff.assignment)
+    beat(db, CPU, datetime.now(UTC) - timedelta(minutes=3))
+    state = client.get(f"/staff/assignments/{staff.assignment.id}/live.json").get_json()
+    assert (state["workers"]["alive"], state["workers"]["warning"]) == (1, None)
+    beat(db, CPU, datetime.now(UTC) - timedelta(minutes=7))
+    state = client.get(f"/staff/assignments/{staff.assignment.id}/live.json").get_json()
+    assert state["workers"]["warning"] == (
+        "No worker has reported in the last 360 s while 1 submission waits.")
+    assert "Workers: 0 workers alive, last seen 7 min ago." in client.get(
+        "/staff/").get_data(as_text=True)
 
 
 def test_the_staff_index_says_how_many_workers_are_alive(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from store.heartbeats import alive_window
 from web.workers import duration, summary, warning
 
 
@@ -21,3 +22,7 @@ def test_warning_only_while_submissions_wait_and_none_is_alive() -> None:
 
 def test_duration_rounds_to_a_readable_unit() -> None:
     assert [duration(s) for s in (59, 60, 3599, 5400)] == ["59 s", "1 min", "60 min", "1.5 h"]
+
+
+def test_the_alive_window_is_a_minute_or_six_missed_beats() -> None:
+    assert [alive_window(s) for s in (0.05, 10.0, 30.0, 60.0)] == [60, 60, 180, 360]
