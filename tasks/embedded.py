@@ -24,7 +24,7 @@ from store.db import SessionFactory
 from store.heartbeats import WorkerInfo
 from store.leases import claimable
 from store.models import QUEUES, Submission, utcnow
-from tasks.heartbeat import HeartbeatThread
+from tasks.heartbeat import Heartbeat
 from tasks.jobs import GradingJob
 from tasks.sandboxes import SandboxProvider
 from tasks.settings import Settings
@@ -48,8 +48,8 @@ class EmbeddedWorker:
                                      sandboxes=sandboxes)
         self.webhooks = webhooks or WebhookSender.from_settings(settings, db_factory)
         self.current: int | None = None  # the submission being graded, for the heartbeat
-        self.heartbeat = HeartbeatThread(db_factory, worker_info(self.name, settings),
-                                         settings.heartbeat_interval, self._current)
+        self.heartbeat = Heartbeat(worker_info(self.name, settings), settings.heartbeat_interval,
+                                   self._current, db_factory=db_factory)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -1,17 +1,18 @@
 """The worker side of ``store.heartbeats``: a daemon thread that upserts this worker's
-row every ``settings.heartbeat_interval`` seconds with what it grades now. A failing
-database is logged and the next beat tried; it never stops the worker.
+row every ``settings.heartbeat_interval`` seconds with what it grades now, in the
+embedded worker and on every Celery worker host. A failing database is logged and the
+next beat tried; it never stops the worker.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 
 from store.db import SessionFactory
-from store.heartbeats import WorkerInfo, beat
+from store.heartbeats import WorkerInfo, beat, held_by
 from store.models import utcnow
+from tasks.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -35,37 +36,35 @@ def beat_safely(db_factory: SessionFactory, info: WorkerInfo, current: Current =
     return True
 
 
-class HeartbeatThread:
-    """Beats at once on :meth:`start`, then every ``interval`` seconds until :meth:`stop`."""
+class Heartbeat(Periodic):
+    """Beats at once on :meth:`start`, then every ``interval`` seconds until :meth:`stop`;
+    ``current(db_factory)`` names the submission being graded."""
 
-    def __init__(self, db_factory: SessionFactory, info: WorkerInfo, interval: float,
-                 current: Current = nothing) -> None:
-        self.db_factory, self.info = db_factory, info
-        self.interval, self.current = interval, current
+    what = "heartbeat"
+    at_start = True
+
+    def __init__(self, info: WorkerInfo, interval: float, current: Current = nothing, *,
+                 database_url: str | None = None, db_factory: SessionFactory | None = None
+                 ) -> None:
+        super().__init__(interval, database_url=database_url, db_factory=db_factory)
+        self.info, self.current = info, current
         self.beats = 0  # successful ones
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="dlgrade-heartbeat",
-                                        daemon=True)
-        self._thread.start()
+    def run_once(self, db_factory: SessionFactory) -> None:
+        self.beat(db_factory)
 
-    def stop(self, timeout: float | None = None) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def beat(self) -> bool:
-        ok = beat_safely(self.db_factory, self.info, self.current)
+    def beat(self, db_factory: SessionFactory) -> bool:
+        """One beat; never raises (False when the database could not be reached)."""
+        ok = beat_safely(db_factory, self.info, self.current)
         self.beats += ok
         return ok
 
-    def _loop(self) -> None:
-        self.beat()
-        while not self._stop.wait(self.interval):
-            self.beat()
+
+def held_by_node(worker: str) -> Current:
+    """For a Celery host: the submission one of its pool children (``<worker>:<pid>``)
+    holds a lease on."""
+    def current(db_factory: SessionFactory) -> int | None:
+        with db_factory() as db:
+            return held_by(db, f"{worker}:", utcnow())
+
+    return current

@@ -18,18 +18,18 @@ import argparse
 import logging
 import os
 import socket
-import threading
 from collections.abc import Sequence
 from typing import Any
 
 from celery.signals import worker_ready, worker_shutdown
 
 from grader.registry import load_builtin_checks
-from store.db import SessionFactory, make_engine, make_session_factory
-from store.heartbeats import WorkerInfo, held_by
+from store.db import SessionFactory
+from store.heartbeats import WorkerInfo
 from store.models import QUEUES, utcnow
 from tasks.celery_app import make_celery
-from tasks.heartbeat import beat_safely
+from tasks.heartbeat import Heartbeat, held_by_node
+from tasks.periodic import Periodic
 from tasks.queueing import CeleryEnqueuer
 from tasks.reconcile import reconcile
 from tasks.sandboxes import SandboxProvider
@@ -58,8 +58,9 @@ def run_worker(settings: Settings, queues: Sequence[str], *, concurrency: int = 
     sandboxes.close()
     app = make_celery(settings)
     load_builtin_checks()  # imported once here, inherited by every pool child (torch: ~3 s)
-    for periodic in (PeriodicReconciler(settings, app), PeriodicWebhooks(settings),
-                     PeriodicHeartbeat(settings, info)):
+    heartbeat = Heartbeat(info, settings.heartbeat_interval, held_by_node(info.worker),
+                          database_url=settings.database_url)
+    for periodic in (PeriodicReconciler(settings, app), PeriodicWebhooks(settings), heartbeat):
         worker_ready.connect(periodic.start_on_signal, weak=False)
         worker_shutdown.connect(periodic.stop_on_signal, weak=False)
     app.worker_main([
@@ -69,55 +70,14 @@ def run_worker(settings: Settings, queues: Sequence[str], *, concurrency: int = 
     ])
 
 
-class Periodic:
-    """Runs :meth:`run_once` every ``interval`` seconds in a daemon thread of the worker's
-    main process (first at start-up when ``at_start``), with a database engine of its own.
-    A failing pass (say, the database is down) is logged and the next one tried."""
-
-    what = "periodic"
-    at_start = False
-
-    def __init__(self, settings: Settings, interval: float) -> None:
-        self.settings, self.interval = settings, interval
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._loop, name=f"dlgrade-{self.what}",
-                                       daemon=True)
-
-    def start_on_signal(self, **_: Any) -> None:
-        if not self.thread.is_alive():
-            self.thread.start()
-
-    def stop_on_signal(self, **_: Any) -> None:
-        self.stopped.set()
-
-    def run_once(self, db_factory: SessionFactory) -> None:
-        raise NotImplementedError
-
-    def _pass(self, db_factory: SessionFactory) -> None:
-        try:
-            self.run_once(db_factory)
-        except Exception:  # noqa: BLE001 - e.g. the database is down: next time
-            log.exception("%s pass failed", self.what)
-
-    def _loop(self) -> None:
-        engine = make_engine(self.settings.database_url)
-        db_factory = make_session_factory(engine)
-        try:
-            if self.at_start:
-                self._pass(db_factory)
-            while not self.stopped.wait(self.interval):
-                self._pass(db_factory)
-        finally:
-            engine.dispose()
-
-
 class PeriodicReconciler(Periodic):
     """Calls :func:`reconcile` every ``settings.reconcile_interval`` seconds."""
 
     what = "reconciler"
 
     def __init__(self, settings: Settings, app: Any) -> None:
-        super().__init__(settings, settings.reconcile_interval)
+        super().__init__(settings.reconcile_interval, database_url=settings.database_url)
+        self.settings = settings
         self.enqueuer = CeleryEnqueuer(app)
 
     def run_once(self, db_factory: SessionFactory) -> None:
@@ -130,7 +90,8 @@ class PeriodicWebhooks(Periodic):
     what = "webhook"
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__(settings, settings.webhook_interval)
+        super().__init__(settings.webhook_interval, database_url=settings.database_url)
+        self.settings = settings
         self.sender: WebhookSender | None = None
 
     def run_once(self, db_factory: SessionFactory) -> None:
@@ -144,28 +105,6 @@ def worker_info(settings: Settings, queues: Sequence[str], sandbox: str) -> Work
     return WorkerInfo(worker=worker_hostname(queues), queues=",".join(queues),
                       sandbox=sandbox, gpus=",".join(settings.gpu_ids),
                       host=socket.gethostname(), pid=os.getpid(), started_at=utcnow())
-
-
-class PeriodicHeartbeat(Periodic):
-    """Beats every ``settings.heartbeat_interval`` seconds (first at start-up)."""
-
-    what = "heartbeat"
-    at_start = True
-
-    def __init__(self, settings: Settings, info: WorkerInfo) -> None:
-        super().__init__(settings, settings.heartbeat_interval)
-        self.info = info
-
-    def run_once(self, db_factory: SessionFactory) -> None:
-        self.beat(db_factory)
-
-    def beat(self, db_factory: SessionFactory) -> bool:
-        """One beat naming the submission a pool child of this node grades; never raises."""
-        return beat_safely(db_factory, self.info, self._grading)
-
-    def _grading(self, db_factory: SessionFactory) -> int | None:
-        with db_factory() as db:
-            return held_by(db, f"{self.info.worker}:", utcnow())
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -159,7 +159,7 @@ def test_a_failing_database_does_not_stop_the_heartbeat(
     worker.start()
     try:
         wait_for(lambda: len(calls) >= 3, 10, what="beats that keep trying")
-        assert worker.heartbeat._thread is not None and worker.heartbeat._thread.is_alive()
+        assert worker.heartbeat.thread is not None and worker.heartbeat.thread.is_alive()
     finally:
         worker.stop(timeout=10)
     assert worker.heartbeat.beats == 0

@@ -1,4 +1,4 @@
-"""tasks/worker_main.py: the Celery worker host's heartbeat (PeriodicHeartbeat)."""
+"""The Celery worker host's heartbeat (tasks/heartbeat.py as tasks/worker_main.py sets it up)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from sqlalchemy.exc import OperationalError
 
 from store.db import SessionFactory
 from store.models import Submission, WorkerHeartbeat, utcnow
-from tasks.worker_main import PeriodicHeartbeat, worker_info
+from tasks.heartbeat import Heartbeat, held_by_node
+from tasks.periodic import Periodic
+from tasks.worker_main import worker_info
 from tests.services import World, make_settings, wait_for
 
 
@@ -21,9 +23,11 @@ def world(sqlite_factory: SessionFactory, tmp_path: Path) -> World:
     return World.create(sqlite_factory, tmp_path / "data")
 
 
-def periodic(world: World, sqlite_url: str, **overrides: Any) -> PeriodicHeartbeat:
+def periodic(world: World, sqlite_url: str, **overrides: Any) -> Heartbeat:
     settings = make_settings(world.data_dir, sqlite_url, gpus="", **overrides)
-    return PeriodicHeartbeat(settings, worker_info(settings, ["cpu", "gpu"], "docker; GPUs: 0"))
+    info = worker_info(settings, ["cpu", "gpu"], "docker; GPUs: 0")
+    return Heartbeat(info, settings.heartbeat_interval, held_by_node(info.worker),
+                     database_url=settings.database_url)
 
 
 def rows(world: World) -> list[WorkerHeartbeat]:
@@ -70,5 +74,34 @@ def test_the_thread_beats_every_interval_until_shutdown(world: World, sqlite_url
         wait_for(lambda: rows(world)[0].last_seen_at > first, 10, what="a second beat")
     finally:
         heart.stop_on_signal()
+        assert heart.thread is not None
         heart.thread.join(5)
-    assert not heart.thread.is_alive()
+    assert not heart.thread.is_alive() and heart.beats >= 2
+
+
+def test_a_periodic_thread_needs_exactly_one_way_to_reach_the_database() -> None:
+    with pytest.raises(ValueError, match="either database_url or db_factory"):
+        Periodic(1.0)
+
+
+def test_a_failing_pass_is_logged_and_the_next_one_runs(
+        sqlite_factory: SessionFactory, caplog: pytest.LogCaptureFixture) -> None:
+    passes: list[int] = []
+
+    class Flaky(Periodic):
+        what = "flaky"
+        at_start = True
+
+        def run_once(self, db_factory: SessionFactory) -> None:
+            passes.append(1)
+            if len(passes) == 1:
+                raise RuntimeError("database is down")
+
+    flaky = Flaky(0.02, db_factory=sqlite_factory)
+    flaky.start()
+    try:
+        wait_for(lambda: len(passes) >= 3, 10, what="passes after a failure")
+    finally:
+        flaky.stop(5)
+    assert "flaky pass failed" in caplog.text and flaky.thread is not None
+    assert not flaky.thread.is_alive()
