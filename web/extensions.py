@@ -13,15 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from store import assignment_settings
+from store.assignment_settings import SettingsError
 from store.models import Assignment, Enrollment, Extension, User
 from web.formatting import utc as when
 
-DATE_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
 MAX_REASON = 2000
 
 
@@ -89,13 +90,16 @@ class ExtensionForm:
 
 
 def parse_when(text: str, what: str) -> datetime:
-    cleaned = text.strip()
-    for pattern in DATE_FORMATS:
-        try:
-            return datetime.strptime(cleaned, pattern).replace(tzinfo=UTC)
-        except ValueError:
-            continue
-    raise ExtensionError(f"Enter the {what} as YYYY-MM-DD HH:MM in UTC (got {cleaned!r}).")
+    """The form's date (ISO 8601, as ``store.assignment_settings`` reads it; UTC unless
+    it has an offset); an empty or unreadable one gets the form's own message."""
+    try:
+        when = assignment_settings.parse_when(text, what)
+    except SettingsError:
+        when = None
+    if when is None:
+        raise ExtensionError(
+            f"Enter the {what} as YYYY-MM-DD HH:MM in UTC (got {text.strip()!r}).")
+    return when
 
 
 def student_of(db: Session, assignment: Assignment, email: str) -> User:

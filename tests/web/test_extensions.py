@@ -20,6 +20,7 @@ from web.extensions import (
     deadlines_for,
     extended_deadlines,
     grant,
+    parse_when,
     revoke,
 )
 from web.uploads import UploadRejected, check_open, late_days
@@ -183,3 +184,19 @@ def test_the_student_sees_their_own_dates(client: FlaskClient, auth: AuthActions
     auth.login(late.bob.email)
     assert "your extension" not in client.get(f"/assignments/{late.assignment.id}").get_data(
         as_text=True)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2030-01-02T03:04", datetime(2030, 1, 2, 3, 4, tzinfo=UTC)),
+    (" 2030-01-02 03:04 ", datetime(2030, 1, 2, 3, 4, tzinfo=UTC)),
+    ("2030-01-02", datetime(2030, 1, 2, tzinfo=UTC)),
+    ("2030-01-02T05:04+02:00", datetime(2030, 1, 2, 3, 4, tzinfo=UTC)),
+])
+def test_dates_read_as_the_assignment_settings_read_them(text: str, expected: datetime) -> None:
+    assert parse_when(text, "new due date") == expected
+
+
+@pytest.mark.parametrize("text", ["", "   ", "02/01/2030"])
+def test_an_empty_or_unreadable_date_gets_the_forms_message(text: str) -> None:
+    with pytest.raises(ExtensionError, match=r"Enter the new due date as YYYY-MM-DD HH:MM in UTC"):
+        parse_when(text, "new due date")
