@@ -17,12 +17,12 @@ import os
 import re
 import shutil
 import tempfile
-import tomllib
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 from grader.extract import ExtractionError, ExtractLimits, extract_archive
+from grader.known_bugs import BugError, KnownBug, build_handin
 from grader.registry import known_checks, load_folder_checks
 from grader.spec import AssignmentSpec, SpecError, builtin_assignments, load_spec
 
@@ -174,29 +174,24 @@ def _check_folders(folder: Path, spec: AssignmentSpec) -> list[str]:
 
 
 def _check_bugs(folder: Path, spec: AssignmentSpec) -> list[str]:
-    """Every bugs/<name>/ has an expect.toml naming the tests it fails."""
+    """Every bugs/<name>/ has an expect.toml naming the tests it fails, and its edits
+    apply to the solution."""
     root = folder / "bugs"
     if not root.is_dir():
         return []
     tests = {test.name for test in spec.tests}
     problems = []
-    for bug in sorted(p for p in root.iterdir() if p.is_dir()):
-        expect = bug / "expect.toml"
-        if not expect.is_file():
-            problems.append(f"bugs/{bug.name}/ has no expect.toml (it lists the tests the "
-                            "bug fails, as fails = [...]).")
-            continue
+    for path in sorted(p for p in root.iterdir() if p.is_dir()):
         try:
-            fails = tomllib.loads(expect.read_text(encoding="utf-8")).get("fails")
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            problems.append(f"bugs/{bug.name}/expect.toml is not valid TOML: {exc}")
-            continue
-        if not isinstance(fails, list) or not fails:
-            problems.append(f"bugs/{bug.name}/expect.toml needs fails = [...], the names of "
-                            "the tests this bug fails.")
+            bug = KnownBug.load(path)
+            if (folder / "solution").is_dir():
+                with tempfile.TemporaryDirectory(prefix="dlgrade-bug-") as scratch:
+                    build_handin(folder / "solution", bug, Path(scratch) / "handin")
+        except BugError as exc:
+            problems.append(str(exc))
             continue
         problems += [f"bugs/{bug.name}/expect.toml names {name!r}, which is not a test in "
-                     "spec.toml." for name in fails if name not in tests]
+                     "spec.toml." for name in bug.fails if name not in tests]
     return problems
 
 

@@ -23,6 +23,7 @@ import pytest
 from dlgrade.cli import main
 from grader.gradescope import NO_SANDBOX, lateness
 from grader.gradescope_export import ExportError, export_autograder
+from grader.known_bugs import KnownBug
 from grader.spec import load_spec, resolve_assignment
 from sandbox.process_backend import unavailable_reason
 from tests.conftest import require
@@ -62,12 +63,11 @@ def run_autograder(
     return document, done.stdout + done.stderr
 
 
-def submit(root: Path, source: Path, overlay: Path | None = None) -> None:
+def submit(root: Path, source: Path, bug: Path | None = None) -> None:
     shutil.copytree(source, root / "submission", dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("__pycache__"))
-    if overlay is not None:
-        shutil.copytree(overlay, root / "submission", dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("expect.toml"))
+    if bug is not None:
+        KnownBug.load(bug).apply(root / "submission")
 
 
 def test_the_zip_has_gradescope_entry_points_and_no_solution(tmp_path: Path) -> None:

@@ -8,12 +8,12 @@ from __future__ import annotations
 import csv
 import io
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from grader.known_bugs import KnownBug, build_handin
 from tests.browser.conftest import GRADING_TIMEOUT_MS, Server, Steps, log_in
 from tests.conftest import MYTORCH_SOLUTION
 from tests.services import tar_gz
@@ -27,9 +27,7 @@ NONZERO_WIDTHS = "els => els.filter(e => parseFloat(e.getAttribute('width')) > 0
 
 def buggy_handin(tmp_path: Path) -> Path:
     """The reference solution with the flipped-kernel bug laid over it."""
-    tree = tmp_path / "buggy"
-    shutil.copytree(MYTORCH_SOLUTION, tree, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(BUG / "mytorch", tree / "mytorch", dirs_exist_ok=True)
+    tree = build_handin(MYTORCH_SOLUTION, KnownBug.load(BUG), tmp_path / "buggy")
     path = tmp_path / "buggy.tar.gz"
     path.write_bytes(tar_gz(tree))
     return path

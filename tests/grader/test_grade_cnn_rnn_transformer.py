@@ -5,13 +5,13 @@ own static rule (no built-in convolution in conv.py)."""
 from __future__ import annotations
 
 import shutil
-import tomllib
 from pathlib import Path
 
 import pytest
 
 from grader.data import available
 from grader.grade import grade_directory
+from grader.known_bugs import KnownBug, build_handin, known_bugs
 from grader.outcomes import Outcome
 from grader.policy import matches
 from grader.registry import load_folder_checks, lookup
@@ -21,7 +21,7 @@ from sandbox.process_backend import ProcessBackend
 from tests.conftest import require
 
 ASSIGNMENT = Path(__file__).resolve().parents[2] / "reference/assignments/cnn-rnn-transformer"
-BUGS = sorted(p for p in (ASSIGNMENT / "bugs").iterdir() if (p / "expect.toml").is_file())
+BUGS = known_bugs(ASSIGNMENT)
 FORBIDDEN = ["conv2d", "Conv2d", "convolution", "_convolution", "conv_transpose2d"]
 
 
@@ -33,17 +33,10 @@ def spec() -> AssignmentSpec:
     return resolve_assignment("cnn-rnn-transformer")
 
 
-def handin_with(tmp_path: Path, overlay: Path | None = None) -> tuple[Path, list[str]]:
-    """A copy of the solution with ``overlay``'s files on top, and the overlaid paths."""
-    handin = tmp_path / "handin"
-    shutil.copytree(ASSIGNMENT / "solution", handin, ignore=shutil.ignore_patterns("__pycache__"))
-    files = []
-    if overlay is not None:
-        for path in overlay.rglob("*"):
-            if path.is_file() and path.name != "expect.toml":
-                files.append(path.relative_to(overlay).as_posix())
-                shutil.copyfile(path, handin / files[-1])
-    return handin, files
+def handin_with(tmp_path: Path, bug: KnownBug | None = None) -> tuple[Path, list[str]]:
+    """A copy of the solution with ``bug`` applied, and the paths it changes."""
+    handin = build_handin(ASSIGNMENT / "solution", bug, tmp_path / "handin")
+    return handin, bug.touched() if bug is not None else []
 
 
 def failing(result: GradingResult) -> dict[str, str]:
@@ -67,23 +60,22 @@ def test_solution_gets_full_marks(
 
 
 @pytest.mark.sandbox
-@pytest.mark.parametrize("bug", BUGS, ids=lambda p: p.name)
+@pytest.mark.parametrize("bug", BUGS, ids=lambda b: b.name)
 def test_each_known_bug_loses_exactly_its_tests_with_its_hint(
-    tmp_path: Path, spec: AssignmentSpec, process_backend: ProcessBackend, bug: Path
+    tmp_path: Path, spec: AssignmentSpec, process_backend: ProcessBackend, bug: KnownBug
 ) -> None:
-    """Tests whose files the overlay does not touch score as for the solution (asserted
+    """Tests whose files the bug does not touch score as for the solution (asserted
     above), so only the touched ones are graded here."""
-    expect = tomllib.loads((bug / "expect.toml").read_text())
     handin, files = handin_with(tmp_path, bug)
     touched = tuple(t for t in spec.tests if any(matches(f, t.files) for f in files))
-    assert set(expect["fails"]) <= {t.name for t in touched}
+    assert set(bug.fails) <= {t.name for t in touched}
     result = grade_directory(spec.model_copy(update={"tests": touched}), handin, process_backend)
-    assert set(failing(result)) == set(expect["fails"]), failing(result)
+    assert set(failing(result)) == set(bug.fails), failing(result)
     for test in result.tests:
-        if test.name in expect["fails"]:
+        if test.name in bug.fails:
             assert test.score == 0 and test.outcome is not Outcome.PASSED, test.output
-    first = next(t for t in result.tests if t.name == expect["fails"][0])
-    assert expect["hint"] in first.output
+    first = next(t for t in result.tests if t.name == bug.fails[0])
+    assert bug.hint in first.output
 
 
 @pytest.mark.sandbox
@@ -133,10 +125,9 @@ def test_bug_overlays_replace_solution_files_and_name_real_tests() -> None:
     spec = resolve_assignment(str(ASSIGNMENT))
     names = {t.name for t in spec.tests}
     for bug in BUGS:
-        expect = tomllib.loads((bug / "expect.toml").read_text())
-        assert set(expect["fails"]) <= names and expect["hint"] and expect["description"]
-        for path in bug.rglob("*.py"):
-            assert (ASSIGNMENT / "solution" / path.relative_to(bug)).is_file()
+        assert set(bug.fails) <= names and bug.hint and bug.description
+        for path in bug.touched():
+            assert (ASSIGNMENT / "solution" / path).is_file()
     solution = sorted(p.name for p in (ASSIGNMENT / "solution").glob("*.py"))
     assert solution == sorted(p.name for p in (ASSIGNMENT / "handout").glob("*.py"))
     assert sorted(spec.submission.required_files) == solution

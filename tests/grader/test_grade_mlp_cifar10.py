@@ -5,7 +5,6 @@ stand-in dataset that the assignment's checks.py registers."""
 from __future__ import annotations
 
 import shutil
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import pytest
 
 from grader import data
 from grader.grade import grade_directory
+from grader.known_bugs import KnownBug, build_handin, known_bugs
 from grader.outcomes import Outcome
 from grader.policy import matches
 from grader.registry import load_folder_checks
@@ -22,7 +22,7 @@ from sandbox.process_backend import ProcessBackend
 from tests.conftest import require
 
 ASSIGNMENT = Path(__file__).resolve().parents[2] / "reference/assignments/mlp-cifar10"
-BUGS = sorted(p for p in (ASSIGNMENT / "bugs").iterdir() if (p / "expect.toml").is_file())
+BUGS = known_bugs(ASSIGNMENT)
 ACCURACY = ("accuracy(y, predicted)", "accuracy on hidden batches")
 
 
@@ -32,17 +32,10 @@ def spec() -> AssignmentSpec:
     return resolve_assignment("mlp-cifar10")
 
 
-def handin_with(tmp_path: Path, overlay: Path | None = None) -> tuple[Path, list[str]]:
-    """A copy of the solution with ``overlay``'s files on top, and the overlaid paths."""
-    handin = tmp_path / "handin"
-    shutil.copytree(ASSIGNMENT / "solution", handin, ignore=shutil.ignore_patterns("__pycache__"))
-    files = []
-    if overlay is not None:
-        for path in overlay.rglob("*"):
-            if path.is_file() and path.name != "expect.toml":
-                files.append(path.relative_to(overlay).as_posix())
-                shutil.copyfile(path, handin / files[-1])
-    return handin, files
+def handin_with(tmp_path: Path, bug: KnownBug | None = None) -> tuple[Path, list[str]]:
+    """A copy of the solution with ``bug`` applied, and the paths it changes."""
+    handin = build_handin(ASSIGNMENT / "solution", bug, tmp_path / "handin")
+    return handin, bug.touched() if bug is not None else []
 
 
 def failing(result: GradingResult) -> dict[str, str]:
@@ -63,22 +56,21 @@ def test_solution_gets_full_marks(
 
 
 @pytest.mark.sandbox
-@pytest.mark.parametrize("bug", BUGS, ids=lambda p: p.name)
+@pytest.mark.parametrize("bug", BUGS, ids=lambda b: b.name)
 def test_each_known_bug_loses_exactly_its_tests_with_its_hint(
-    tmp_path: Path, spec: AssignmentSpec, process_backend: ProcessBackend, bug: Path
+    tmp_path: Path, spec: AssignmentSpec, process_backend: ProcessBackend, bug: KnownBug
 ) -> None:
     """Every test reads mlp.py, so every test is graded for every bug: the wrong forward
     passes that still train must keep the accuracy points."""
-    expect = tomllib.loads((bug / "expect.toml").read_text())
     handin, files = handin_with(tmp_path, bug)
     assert all(any(matches(f, t.files) for f in files) for t in spec.tests)
     result = grade_directory(spec, handin, process_backend)
-    assert set(failing(result)) == set(expect["fails"]), failing(result)
+    assert set(failing(result)) == set(bug.fails), failing(result)
     for test in result.tests:
-        if test.name in expect["fails"]:
+        if test.name in bug.fails:
             assert test.score == 0 and test.outcome is not Outcome.PASSED, test.output
-    first = next(t for t in result.tests if t.name == expect["fails"][0])
-    assert expect["hint"] in first.output
+    first = next(t for t in result.tests if t.name == bug.fails[0])
+    assert bug.hint in first.output
 
 
 @pytest.mark.sandbox
@@ -110,6 +102,5 @@ def test_bug_overlays_name_real_tests() -> None:
     names = {t.name for t in resolve_assignment(str(ASSIGNMENT)).tests}
     assert len(BUGS) >= 6
     for bug in BUGS:
-        expect = tomllib.loads((bug / "expect.toml").read_text())
-        assert set(expect["fails"]) <= names and expect["hint"] and expect["description"]
-        assert [p.name for p in bug.glob("*.py")] == ["mlp.py"]
+        assert set(bug.fails) <= names and bug.hint and bug.description
+        assert bug.touched() == ["mlp.py"]

@@ -4,13 +4,13 @@ bug (each graded on the tests whose files it touches), the handout."""
 from __future__ import annotations
 
 import shutil
-import tomllib
 from pathlib import Path
 
 import pytest
 
 from grader.data import available
 from grader.grade import grade_directory
+from grader.known_bugs import KnownBug, build_handin, known_bugs
 from grader.outcomes import Outcome
 from grader.policy import matches
 from grader.results import GradingResult
@@ -19,7 +19,7 @@ from sandbox.process_backend import ProcessBackend
 from tests.conftest import require
 
 ASSIGNMENT = Path(__file__).resolve().parents[2] / "reference/assignments/mnist-mlp-cnn-vit"
-BUGS = sorted(p for p in (ASSIGNMENT / "bugs").iterdir() if (p / "expect.toml").is_file())
+BUGS = known_bugs(ASSIGNMENT)
 
 pytestmark = pytest.mark.sandbox
 
@@ -30,17 +30,10 @@ def mnist_spec() -> AssignmentSpec:
     return resolve_assignment("mnist-mlp-cnn-vit")
 
 
-def handin_with(tmp_path: Path, overlay: Path | None = None) -> tuple[Path, list[str]]:
-    """A copy of the solution with ``overlay``'s files on top, and the overlaid paths."""
-    handin = tmp_path / "handin"
-    shutil.copytree(ASSIGNMENT / "solution", handin)
-    files = []
-    if overlay is not None:
-        for path in overlay.rglob("*"):
-            if path.is_file() and path.name != "expect.toml":
-                files.append(path.relative_to(overlay).as_posix())
-                shutil.copyfile(path, handin / files[-1])
-    return handin, files
+def handin_with(tmp_path: Path, bug: KnownBug | None = None) -> tuple[Path, list[str]]:
+    """A copy of the solution with ``bug`` applied, and the paths it changes."""
+    handin = build_handin(ASSIGNMENT / "solution", bug, tmp_path / "handin")
+    return handin, bug.touched() if bug is not None else []
 
 
 def failing(result: GradingResult) -> dict[str, str]:
@@ -58,9 +51,9 @@ def test_solution_gets_full_marks(
     assert "held-out acc" in accuracy.output and "Controls:" in accuracy.output
 
 
-@pytest.mark.parametrize("bug", BUGS, ids=lambda p: p.name)
+@pytest.mark.parametrize("bug", BUGS, ids=lambda b: b.name)
 def test_each_known_bug_loses_exactly_its_tests_with_its_hint(
-    tmp_path: Path, mnist_spec: AssignmentSpec, process_backend: ProcessBackend, bug: Path,
+    tmp_path: Path, mnist_spec: AssignmentSpec, process_backend: ProcessBackend, bug: KnownBug,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Tests whose files the overlay does not touch score as for the solution (asserted
@@ -69,18 +62,17 @@ def test_each_known_bug_loses_exactly_its_tests_with_its_hint(
     the memorisation control behind its hint (the second line of defence) stays tested."""
     if bug.name == "hash_table":
         monkeypatch.setattr("grader.grade.datasets.hidden_paths", lambda extra=(): ())
-    expect = tomllib.loads((bug / "expect.toml").read_text())
     handin, files = handin_with(tmp_path, bug)
     touched = tuple(t for t in mnist_spec.tests if any(matches(f, t.files) for f in files))
-    assert set(expect["fails"]) <= {t.name for t in touched}
+    assert set(bug.fails) <= {t.name for t in touched}
     spec = mnist_spec.model_copy(update={"tests": touched})
     result = grade_directory(spec, handin, process_backend)
-    assert set(failing(result)) == set(expect["fails"]), failing(result)
+    assert set(failing(result)) == set(bug.fails), failing(result)
     for test in result.tests:
-        if test.name in expect["fails"]:
+        if test.name in bug.fails:
             assert test.score == 0 and test.outcome is not Outcome.PASSED, test.output
-    first = next(t for t in result.tests if t.name == expect["fails"][0])
-    assert expect["hint"] in first.output
+    first = next(t for t in result.tests if t.name == bug.fails[0])
+    assert bug.hint in first.output
 
 
 def test_handout_scores_zero_without_crashing(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import tomllib
 from pathlib import Path
 
 import pytest
 
 from grader.grade import grade_directory
+from grader.known_bugs import KnownBug, build_handin, known_bugs
 from grader.outcomes import Outcome
 from grader.results import GradingResult
 from grader.spec import AssignmentSpec
@@ -16,22 +16,14 @@ from sandbox.backend import Backend, LocalBackend
 from sandbox.process_backend import ProcessBackend
 
 ASSIGNMENT = Path(__file__).resolve().parents[2] / "reference/assignments/mytorch-cnn"
-BUGS = sorted(p for p in (ASSIGNMENT / "bugs").iterdir() if (p / "expect.toml").is_file())
+BUGS = known_bugs(ASSIGNMENT)
 
 pytestmark = pytest.mark.sandbox
 
 
-def handin_with(tmp_path: Path, overlay: Path | None = None) -> Path:
-    """A copy of the solution with ``overlay``'s files (except expect.toml) on top."""
-    handin = tmp_path / "handin"
-    shutil.copytree(ASSIGNMENT / "solution", handin)
-    if overlay is not None:
-        for path in overlay.rglob("*"):
-            if path.is_file() and path.name != "expect.toml":
-                target = handin / path.relative_to(overlay)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, target)
-    return handin
+def handin_with(tmp_path: Path, bug: KnownBug | None = None) -> Path:
+    """A copy of the solution with ``bug`` applied."""
+    return build_handin(ASSIGNMENT / "solution", bug, tmp_path / "handin")
 
 
 def by_name(result: GradingResult) -> dict[str, object]:
@@ -56,21 +48,20 @@ def test_solution_passes_for_any_seed(
     assert result.score == 100, [t.output for t in result.tests if not t.passed]
 
 
-@pytest.mark.parametrize("bug", BUGS, ids=lambda p: p.name)
+@pytest.mark.parametrize("bug", BUGS, ids=lambda b: b.name)
 def test_each_known_bug_loses_exactly_its_tests_with_its_hint(
-    tmp_path: Path, mytorch_spec: AssignmentSpec, process_backend: ProcessBackend, bug: Path
+    tmp_path: Path, mytorch_spec: AssignmentSpec, process_backend: ProcessBackend, bug: KnownBug
 ) -> None:
-    expect = tomllib.loads((bug / "expect.toml").read_text())
     result = grade_directory(mytorch_spec, handin_with(tmp_path, bug), process_backend)
     lost = {t.name for t in result.tests if t.score < t.max_score}
-    assert lost == set(expect["fails"])
+    assert lost == set(bug.fails)
     for test in result.tests:
-        if test.name in expect["fails"]:
+        if test.name in bug.fails:
             assert test.score == 0 and test.outcome is not Outcome.PASSED
         else:
             assert test.score == test.max_score, test.output
-    first = next(t for t in result.tests if t.name == expect["fails"][0])
-    assert expect["hint"] in first.output
+    first = next(t for t in result.tests if t.name == bug.fails[0])
+    assert bug.hint in first.output
 
 
 def test_handout_scores_zero_without_crashing(
@@ -122,7 +113,7 @@ def test_syntax_error_is_reported_with_its_line(
 def test_a_fresh_seed_per_attempt_changes_the_inputs(
     tmp_path: Path, mytorch_spec: AssignmentSpec
 ) -> None:
-    handin = handin_with(tmp_path, ASSIGNMENT / "bugs" / "dw_averaged")
+    handin = handin_with(tmp_path, KnownBug.load(ASSIGNMENT / "bugs" / "dw_averaged"))
     outputs = {
         next(t.output for t in grade_directory(mytorch_spec, handin, LocalBackend()).tests
              if t.name == "Conv1D backward: dW")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import jsonschema
 import pytest
 
 from grader.grade import grade_directory, grade_path, rejected
+from grader.known_bugs import KnownBug, build_handin
 from grader.results import GradingResult
 from grader.spec import AssignmentSpec, load_spec, resolve_assignment
 from sandbox.backend import LocalBackend
@@ -41,12 +41,8 @@ def errors(validator: jsonschema.Draft202012Validator, document: Any) -> list[st
 
 
 def mytorch_with(tmp_path: Path, bug: str | None) -> Path:
-    handin = tmp_path / "handin"
-    shutil.copytree(MYTORCH / "solution", handin, ignore=shutil.ignore_patterns("__pycache__"))
-    if bug is not None:
-        shutil.copytree(MYTORCH / "bugs" / bug, handin, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("expect.toml"))
-    return handin
+    known = KnownBug.load(MYTORCH / "bugs" / bug) if bug is not None else None
+    return build_handin(MYTORCH / "solution", known, tmp_path / "handin")
 
 
 @pytest.mark.parametrize("bug", [None, "flipped_kernel", "imports_torch", "mc_wrong_answer"])

@@ -1,9 +1,10 @@
 """The hostile-submission corpus: loading cases, building their uploads, host checks.
 
 A case is a folder ``tests/malicious/<category>/<case>/`` holding an ``expect.toml``
-(schema in README.md) and either files laid over the reference solution of the
-assignment it targets, or a ``make.py`` whose ``make(solution, out)`` writes the
-upload itself (archive attacks: links, devices and bombs are never committed).
+(schema in README.md) and either changes to the reference solution of the assignment
+it targets (files laid over it and ``[[edit]]`` tables, as for known bugs: see
+``grader.known_bugs``), or a ``make.py`` whose ``make(solution, out)`` writes the upload
+itself (archive attacks: links, devices and bombs are never committed).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import hashlib
 import importlib.util
 import io
 import os
-import shutil
 import tarfile
 import tomllib
 from collections.abc import Callable
@@ -20,6 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from grader.known_bugs import (
+    Edit,
+    KnownBug,
+    apply_edits,
+    build_handin,
+    lay_over,
+    overlay_files,
+    read_edits,
+)
 from grader.spec import AssignmentSpec, resolve_assignment
 from sandbox.backend import Backend, SandboxConfig
 from sandbox.session import Session, SessionLimits
@@ -28,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 CATEGORIES = ("archive", "forgery", "disclosure", "exhaustion", "escape", "dl-tricks")
 KNOWN_KEYS = {"description", "assignment", "only", "max_score", "fails", "may_fail", "status",
               "slow", "grader_errors_allowed", "params", "upload", "tests", "process", "docker",
-              "bug"}
+              "bug", "edit"}
 BACKEND_KEYS = {"max_score", "fails", "may_fail", "tests", "note"}
 TEST_KEYS = {"outcome", "outcomes", "message_contains", "message_excludes"}
 SLOW_CALL_TIMEOUT_S = 2.0
@@ -88,14 +97,26 @@ class Case:
             load_module(maker).make(solution, out)
             return out.read_bytes()
         handin = build_handin(solution, self.known_bug(), workdir / "handin")
-        return tar_gz(build_handin(handin, self.folder, workdir / "case"))
+        lay_over(handin, self.folder)
+        apply_edits(handin, self.edits())
+        return tar_gz(handin)
 
-    def known_bug(self) -> Path | None:
-        """The assignment's ``bugs/<name>/`` overlay the case builds on (``bug = ...``),
-        laid down before the case's own files, so a case need not copy it."""
+    def known_bug(self) -> KnownBug | None:
+        """The assignment's ``bugs/<name>/`` variant the case builds on (``bug = ...``),
+        applied before the case's own changes, so a case need not copy it."""
         name = self.expect.get("bug")
-        return None if name is None else resolve_assignment(self.assignment).folder / \
-            "bugs" / str(name)
+        if name is None:
+            return None
+        return KnownBug.load(resolve_assignment(self.assignment).folder / "bugs" / str(name))
+
+    def edits(self) -> list[Edit]:
+        return read_edits(self.expect, f"{self.id}/expect.toml")
+
+    def changes(self) -> list[str]:
+        """Every handin path the case changes, its known bug's included."""
+        bug = self.known_bug()
+        own = [p.as_posix() for p in overlay_files(self.folder)]
+        return sorted({*own, *(e.file for e in self.edits()), *(bug.touched() if bug else [])})
 
 
 def load_module(path: Path) -> Any:
@@ -114,21 +135,6 @@ def load_cases() -> list[Case]:
                 expect = tomllib.loads((folder / "expect.toml").read_text())
                 cases.append(Case(category, folder.name, folder, expect))
     return cases
-
-
-def overlay_files(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if p.is_file() and p.name != "expect.toml"
-            and "__pycache__" not in p.parts]
-
-
-def build_handin(solution: Path, overlay: Path | None, handin: Path) -> Path:
-    """A copy of ``solution`` with the files of ``overlay`` laid over it."""
-    shutil.copytree(solution, handin, ignore=shutil.ignore_patterns("__pycache__"))
-    for source in overlay_files(overlay) if overlay is not None else []:
-        target = handin / source.relative_to(overlay)  # type: ignore[arg-type]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
-    return handin
 
 
 def tar_gz(root: Path) -> bytes:

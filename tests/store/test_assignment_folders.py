@@ -192,6 +192,23 @@ def test_bug_overlays_must_say_what_they_fail(tiny: Path) -> None:
     ]
 
 
+def test_a_bug_edit_must_apply_to_the_solution(tiny: Path) -> None:
+    expect = tiny / "bugs/off_by_one/expect.toml"
+    expect.write_text(expect.read_text() + '[[edit]]\nfile = "answer.py"\n'
+                      'replace = "VALUE = 7"\nwith = "VALUE = 8"\n')
+    assert problems(tiny) == [
+        "bugs/off_by_one/expect.toml, edit 1: the text to replace ('VALUE = 7'…) is not in "
+        "answer.py; it must occur exactly once."]
+
+
+def test_a_bug_may_be_edits_alone(tiny: Path) -> None:
+    (tiny / "bugs/off_by_one/answer.py").unlink()
+    expect = tiny / "bugs/off_by_one/expect.toml"
+    expect.write_text(expect.read_text() + '[[edit]]\nfile = "answer.py"\n'
+                      'replace = "VALUE = 42"\nwith = "VALUE = 41"\n')
+    assert verify_assignment(validate(tiny), LocalBackend()) == []
+
+
 def test_links_are_refused(tiny: Path) -> None:
     (tiny / "public_data").mkdir()
     (tiny / "public_data/passwd").symlink_to("/etc/passwd")
