@@ -11,14 +11,14 @@ import pytest
 
 from grader.data import available
 from grader.grade import grade_directory
-from grader.known_bugs import KnownBug, build_handin, known_bugs
+from grader.known_bugs import KnownBug, known_bugs
 from grader.outcomes import Outcome
 from grader.policy import matches
 from grader.registry import load_folder_checks, lookup
-from grader.results import GradingResult
 from grader.spec import AssignmentSpec, resolve_assignment
 from sandbox.process_backend import ProcessBackend
 from tests.conftest import require
+from tests.grader.builtin_handins import failing, handin_of
 
 ASSIGNMENT = Path(__file__).resolve().parents[2] / "reference/assignments/cnn-rnn-transformer"
 BUGS = known_bugs(ASSIGNMENT)
@@ -33,21 +33,11 @@ def spec() -> AssignmentSpec:
     return resolve_assignment("cnn-rnn-transformer")
 
 
-def handin_with(tmp_path: Path, bug: KnownBug | None = None) -> tuple[Path, list[str]]:
-    """A copy of the solution with ``bug`` applied, and the paths it changes."""
-    handin = build_handin(ASSIGNMENT / "solution", bug, tmp_path / "handin")
-    return handin, bug.touched() if bug is not None else []
-
-
-def failing(result: GradingResult) -> dict[str, str]:
-    return {t.name: t.output for t in result.tests if t.score < t.max_score}
-
-
 @pytest.mark.sandbox
 def test_solution_gets_full_marks(
     tmp_path: Path, spec: AssignmentSpec, process_backend: ProcessBackend
 ) -> None:
-    handin, _ = handin_with(tmp_path)
+    handin, _ = handin_of(ASSIGNMENT, tmp_path)
     result = grade_directory(spec, handin, process_backend)
     assert failing(result) == {}
     assert result.score == result.max_score == 100
@@ -66,7 +56,7 @@ def test_each_known_bug_loses_exactly_its_tests_with_its_hint(
 ) -> None:
     """Tests whose files the bug does not touch score as for the solution (asserted
     above), so only the touched ones are graded here."""
-    handin, files = handin_with(tmp_path, bug)
+    handin, files = handin_of(ASSIGNMENT, tmp_path, bug)
     touched = tuple(t for t in spec.tests if any(matches(f, t.files) for f in files))
     assert set(bug.fails) <= {t.name for t in touched}
     result = grade_directory(spec.model_copy(update={"tests": touched}), handin, process_backend)
@@ -158,7 +148,7 @@ def test_full_size_training_on_fashion_mnist(
             params = {**test.params, "dataset": "fashion_mnist", "epochs": epochs,
                       "thresholds": [[threshold, 1.0]]}
             tests.append(test.model_copy(update={"params": params, "timeout_s": 600}))
-    handin, _ = handin_with(tmp_path)
+    handin, _ = handin_of(ASSIGNMENT, tmp_path)
     result = grade_directory(spec.model_copy(update={"tests": tuple(tests)}), handin,
                              process_backend)
     assert failing(result) == {}

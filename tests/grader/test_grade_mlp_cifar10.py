@@ -12,14 +12,14 @@ import pytest
 
 from grader import data
 from grader.grade import grade_directory
-from grader.known_bugs import KnownBug, build_handin, known_bugs
+from grader.known_bugs import KnownBug, known_bugs
 from grader.outcomes import Outcome
 from grader.policy import matches
 from grader.registry import load_folder_checks
-from grader.results import GradingResult
 from grader.spec import AssignmentSpec, resolve_assignment
 from sandbox.process_backend import ProcessBackend
 from tests.conftest import require
+from tests.grader.builtin_handins import failing, handin_of
 
 ASSIGNMENT = Path(__file__).resolve().parents[2] / "reference/assignments/mlp-cifar10"
 BUGS = known_bugs(ASSIGNMENT)
@@ -32,21 +32,11 @@ def spec() -> AssignmentSpec:
     return resolve_assignment("mlp-cifar10")
 
 
-def handin_with(tmp_path: Path, bug: KnownBug | None = None) -> tuple[Path, list[str]]:
-    """A copy of the solution with ``bug`` applied, and the paths it changes."""
-    handin = build_handin(ASSIGNMENT / "solution", bug, tmp_path / "handin")
-    return handin, bug.touched() if bug is not None else []
-
-
-def failing(result: GradingResult) -> dict[str, str]:
-    return {t.name: t.output for t in result.tests if t.score < t.max_score}
-
-
 @pytest.mark.sandbox
 def test_solution_gets_full_marks(
     tmp_path: Path, spec: AssignmentSpec, process_backend: ProcessBackend
 ) -> None:
-    handin, _ = handin_with(tmp_path)
+    handin, _ = handin_of(ASSIGNMENT, tmp_path)
     result = grade_directory(spec, handin, process_backend)
     assert failing(result) == {}
     assert result.score == result.max_score == 50
@@ -62,7 +52,7 @@ def test_each_known_bug_loses_exactly_its_tests_with_its_hint(
 ) -> None:
     """Every test reads mlp.py, so every test is graded for every bug: the wrong forward
     passes that still train must keep the accuracy points."""
-    handin, files = handin_with(tmp_path, bug)
+    handin, files = handin_of(ASSIGNMENT, tmp_path, bug)
     assert all(any(matches(f, t.files) for f in files) for t in spec.tests)
     result = grade_directory(spec, handin, process_backend)
     assert set(failing(result)) == set(bug.fails), failing(result)

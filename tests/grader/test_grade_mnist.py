@@ -10,13 +10,13 @@ import pytest
 
 from grader.data import available
 from grader.grade import grade_directory
-from grader.known_bugs import KnownBug, build_handin, known_bugs
+from grader.known_bugs import KnownBug, known_bugs
 from grader.outcomes import Outcome
 from grader.policy import matches
-from grader.results import GradingResult
 from grader.spec import AssignmentSpec, resolve_assignment
 from sandbox.process_backend import ProcessBackend
 from tests.conftest import require
+from tests.grader.builtin_handins import failing, handin_of
 
 ASSIGNMENT = Path(__file__).resolve().parents[2] / "reference/assignments/mnist-mlp-cnn-vit"
 BUGS = known_bugs(ASSIGNMENT)
@@ -30,20 +30,10 @@ def mnist_spec() -> AssignmentSpec:
     return resolve_assignment("mnist-mlp-cnn-vit")
 
 
-def handin_with(tmp_path: Path, bug: KnownBug | None = None) -> tuple[Path, list[str]]:
-    """A copy of the solution with ``bug`` applied, and the paths it changes."""
-    handin = build_handin(ASSIGNMENT / "solution", bug, tmp_path / "handin")
-    return handin, bug.touched() if bug is not None else []
-
-
-def failing(result: GradingResult) -> dict[str, str]:
-    return {t.name: t.output for t in result.tests if t.score < t.max_score}
-
-
 def test_solution_gets_full_marks(
     tmp_path: Path, mnist_spec: AssignmentSpec, process_backend: ProcessBackend
 ) -> None:
-    handin, _ = handin_with(tmp_path)
+    handin, _ = handin_of(ASSIGNMENT, tmp_path)
     result = grade_directory(mnist_spec, handin, process_backend)
     assert failing(result) == {}
     assert result.score == result.max_score == 100
@@ -62,7 +52,7 @@ def test_each_known_bug_loses_exactly_its_tests_with_its_hint(
     the memorisation control behind its hint (the second line of defence) stays tested."""
     if bug.name == "hash_table":
         monkeypatch.setattr("grader.grade.datasets.hidden_paths", lambda extra=(): ())
-    handin, files = handin_with(tmp_path, bug)
+    handin, files = handin_of(ASSIGNMENT, tmp_path, bug)
     touched = tuple(t for t in mnist_spec.tests if any(matches(f, t.files) for f in files))
     assert set(bug.fails) <= {t.name for t in touched}
     spec = mnist_spec.model_copy(update={"tests": touched})
