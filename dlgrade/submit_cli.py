@@ -61,7 +61,8 @@ def run_submit(args: argparse.Namespace) -> int:
         print(json.dumps(created) if args.json else
               f"Submitted {path.name} as submission {created['id']}: {created['url']}")
         return 0
-    body = client.wait(str(created["url"]), args.timeout, args.interval)
+    body = client.wait(str(created["url"]), args.timeout, args.interval,
+                       on_change=None if args.json else say_progress)
     if body["status"] == "error":
         raise SubmitError(f"submission {body['id']} could not be graded: {body.get('error')}")
     print(json.dumps(body, indent=2) if args.json else render(body))
@@ -85,12 +86,20 @@ class Client:
             request = urllib.request.Request(url, data=body, headers=headers, method="POST")
             return self.call(request)
 
-    def wait(self, url: str, timeout: float, interval: float) -> dict[str, Any]:
+    def wait(self, url: str, timeout: float, interval: float,
+             on_change: Callable[[str], None] | None = None) -> dict[str, Any]:
+        """Poll until graded; ``on_change(message)`` whenever the server's one-line state
+        (queue position and wait, or "running") changes."""
         deadline = time.monotonic() + timeout
+        said = ""
         while True:
             body = self.call(urllib.request.Request(url, headers=self.headers))
             if body.get("status") in ("done", "error"):
                 return body
+            message = str(body.get("message") or body.get("status") or "")
+            if on_change is not None and message and message != said:
+                on_change(message)
+                said = message
             if time.monotonic() > deadline:
                 raise SubmitError(f"submission {body.get('id')} was not graded within "
                                   f"{timeout:g} s; see {url} later.")
@@ -107,6 +116,10 @@ class Client:
             raise SubmitError(f"could not reach {self.base} ({reason}).") from None
         except ValueError:
             raise SubmitError(f"{self.base} did not answer like a dlgrade server.") from None
+
+
+def say_progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def server_sentence(error: urllib.error.HTTPError) -> str:

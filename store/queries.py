@@ -6,6 +6,7 @@ times are UTC-aware datetimes.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -19,18 +20,31 @@ PENDING = ("queued", "running")
 
 
 def queue_position(db: Session, submission: Submission) -> int | None:
-    """1-based place of ``submission`` among the queued and running rows (oldest
-    first, across every queue); None once it has finished."""
+    """1-based place of ``submission`` among the queued and running rows of its queue
+    (cpu or gpu: each has its own workers), oldest first; None once it has finished."""
     if submission.status not in PENDING:
         return None
     ahead = db.scalar(
-        select(func.count(Submission.id)).where(
+        select(func.count(Submission.id)).join(Assignment).where(
             Submission.status.in_(PENDING),
+            Assignment.queue == submission.assignment.queue,
             (Submission.created_at < submission.created_at)
             | ((Submission.created_at == submission.created_at) & (Submission.id < submission.id)),
         )
     )
     return int(ahead or 0) + 1
+
+
+def typical_grading_seconds(db: Session, queue: str, recent: int = 50) -> float | None:
+    """The median grading time of the last ``recent`` finished gradings in ``queue``
+    (None before the first)."""
+    found = db.scalars(
+        select(Submission.grading_seconds).join(Assignment)
+        .where(Assignment.queue == queue, Submission.status == "done",
+               Submission.grading_seconds.is_not(None))
+        .order_by(Submission.finished_at.desc(), Submission.id.desc()).limit(recent))
+    seconds = [float(s) for s in found if s is not None]
+    return statistics.median(seconds) if seconds else None
 
 
 def start_of_day(now: datetime) -> datetime:

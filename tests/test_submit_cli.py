@@ -151,6 +151,22 @@ def test_grading_error_exits_2(server: Server, capsys: pytest.CaptureFixture[str
     assert "could not be graded: Your archive has no hw2/ folder." in capsys.readouterr().err
 
 
+def test_submit_says_the_queue_position_while_it_waits(
+        server: Server, capsys: pytest.CaptureFixture[str]) -> None:
+    grade_later = server.grader.enqueue
+
+    def enqueue(submission_id: int, queue: str) -> bool:  # graded 0.5 s later than usual
+        threading.Timer(0.5, grade_later, args=(submission_id, queue)).start()
+        return True
+
+    server.grader.enqueue = enqueue  # type: ignore[method-assign]
+    assert main(submit(server, "mytorch-cnn", str(server.handin))) == 0
+    captured = capsys.readouterr()
+    assert captured.err.count("queued — position 1 in queue. No grader is running right now")\
+        == 1  # said once, not at every poll
+    assert "Conv1d forward" in captured.out
+
+
 def test_timeout_exits_2(server: Server, capsys: pytest.CaptureFixture[str]) -> None:
     server.grader.enqueue = lambda submission_id, queue: True  # type: ignore[method-assign]
     args = submit(server, "mytorch-cnn", str(server.handin))

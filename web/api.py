@@ -27,6 +27,7 @@ from web.ratelimit import Decision
 from web.services import get_db, services
 from web.uploads import UploadRejected, accept_upload
 from web.visibility import filtered_results, shown
+from web.waiting import waiting
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +271,7 @@ def result(found: Submission, *, staff: bool) -> dict[str, Any]:
         "results": filtered_results(found, now(), staff=staff) if done else None,
         "error": found.error if found.status == "error" else None,
         "created_at": found.created_at.isoformat(),
+        **waiting(get_db(), found, now(), services().alive_window()),
     }
 
 

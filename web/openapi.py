@@ -81,6 +81,11 @@ SCHEMAS: dict[str, Schema] = {
             "late_days": {"type": "integer"}, "late_penalty": nullable("number"),
             "withheld_tests": nullable("integer"), "results": ref("GradescopeResults"),
             "error": nullable("string"), "created_at": {"type": "string", "format": "date-time"},
+            "position": nullable("integer", description="place in its queue while queued"),
+            "wait_s": nullable("integer", description="about how many seconds until it is "
+                               "graded, from recent grading times and the graders alive"),
+            "message": {"type": "string", "description": "one line for people: the queue "
+                        "position and wait while queued, else the status"},
         },
     },
     "SubmissionCreated": {

@@ -16,6 +16,7 @@ from flask import Flask, current_app, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from store import heartbeats
 from store.archives import ArchiveStore
 from store.db import SessionFactory, make_engine, make_session_factory
 from tasks.queueing import Enqueuer, make_enqueuer, submit
@@ -35,6 +36,10 @@ class Services:
     archives: ArchiveStore
     enqueuer: Enqueuer
     limiter: RateLimiter
+
+    def alive_window(self) -> int:
+        """Silence after which a worker is presumed gone (follows the heartbeat interval)."""
+        return heartbeats.alive_window(self.settings.heartbeat_interval)
 
     def enqueue(self, submission_id: int) -> bool:
         """Publish after commit; False when the broker is down (the reconciler retries)."""

@@ -24,7 +24,7 @@ from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
 from grader.spec import SpecError
-from store import heartbeats, queries
+from store import queries
 from store.models import Assignment, Submission, User
 from web import dashboard as figures
 from web import extensions, gradebook, lookups, workers
@@ -37,11 +37,6 @@ from web.visibility import shown
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 RECENT = 50  # submissions listed under the dashboard
 EXTENSION_FIELDS = ("email", "due_at", "late_due_at", "reason")
-
-
-def alive_window() -> int:
-    """Silence after which a worker is shown as gone (follows the heartbeat interval)."""
-    return heartbeats.alive_window(services().settings.heartbeat_interval)
 
 
 def now() -> datetime:
@@ -57,7 +52,7 @@ def index() -> ResponseReturnValue:
     return render_template("staff/index.html", assignments=assignments, counts=counts,
                            queue=queue, now=now(),
                            workers=workers.state(get_db(), now(), queue["queued"],
-                                                 alive_window()))
+                                                 services().alive_window()))
 
 
 @bp.get("/assignments/<int:assignment_id>")
@@ -70,7 +65,7 @@ def dashboard(assignment_id: int) -> ResponseReturnValue:
 @staff_required
 def live(assignment_id: int) -> ResponseReturnValue:
     return jsonify(figures.live(get_db(), assignment_or_404(assignment_id), now(),
-                                        alive_window()))
+                                        services().alive_window()))
 
 
 @bp.get("/assignments/<int:assignment_id>/gradebook.csv")
@@ -149,7 +144,7 @@ def render_dashboard(target: Assignment, *, extension_error: str | None = None,
         table=gradebook.table(rows, extensions.by_user(db, target.id), query),
         students=len(rows), recent=queries.latest_submissions(db, target.id, RECENT),
         counts=lookups.status_counts(db, target),
-        live=figures.live(db, target, moment, alive_window()),
+        live=figures.live(db, target, moment, services().alive_window()),
         histogram=Markup(figures.score_histogram(rows, max_points(target, rows))),
         rates=Markup(figures.pass_rate_chart(rates)) if rates else None,
         per_hour=Markup(figures.per_hour_chart(figures.hourly_counts(db, target.id, span), span)),

@@ -17,6 +17,7 @@ from web.extensions import deadlines_for
 from web.services import get_db, services
 from web.uploads import UploadRejected, accept_upload, upload_limit
 from web.visibility import best, filtered_results, shown
+from web.waiting import waiting
 
 bp = Blueprint("student", __name__)
 
@@ -106,8 +107,7 @@ def progress(found: Submission) -> dict[str, Any]:
     """What the results page needs to follow grading; scores only once done."""
     state: dict[str, Any] = {"id": found.id, "status": found.status, "message": found.status}
     if found.status == "queued":
-        position = queries.queue_position(get_db(), found)
-        state.update(position=position, message=f"queued — position {position} in queue")
+        state.update(waiting(get_db(), found, now(), services().alive_window()))
     elif found.status == "running":
         state["message"] = "running"
     elif found.status == "done":

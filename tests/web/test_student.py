@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from flask.testing import FlaskClient
 
+from store.heartbeats import WorkerInfo, beat
 from tests.web.factories import AuthActions, Factory, World, gs_test
+from web.waiting import Wait
 
 
 def test_assignment_list_shows_deadline_and_best_score(
@@ -65,8 +67,10 @@ def test_status_json_follows_the_queue(
     mine = make.submission(world.alice, world.assignment, created_at=base - timedelta(minutes=1))
     auth.login(world.alice.email)
     state = client.get(f"/submissions/{mine.id}/status.json").get_json()
-    assert state == {"id": mine.id, "status": "queued", "position": 3,
-                     "message": "queued — position 3 in queue"}
+    assert state == {"id": mine.id, "status": "queued", "position": 3, "wait_s": None,
+                     "message": "queued — position 3 in queue. No grader is running right now: "
+                                "your upload is stored safely and will be graded as soon as "
+                                "one starts."}
     page = client.get(f"/submissions/{mine.id}").get_data(as_text=True)
     assert "queued — position 3 in queue" in page
     assert "results.js" in page and 'http-equiv="refresh"' in page
@@ -74,6 +78,39 @@ def test_status_json_follows_the_queue(
     mine.status = "running"
     make.db.commit()
     assert client.get(f"/submissions/{mine.id}/status.json").get_json()["message"] == "running"
+
+
+def test_the_wait_is_estimated_from_recent_gradings_and_the_graders_alive(
+    client: FlaskClient, auth: AuthActions, make: Factory, world: World
+) -> None:
+    base = datetime.now(UTC)
+    for minutes, seconds in ((30, 20.0), (29, 40.0), (28, 100.0)):  # median 40 s
+        make.submission(world.bob, world.assignment, status="done", grading_seconds=seconds,
+                        finished_at=base - timedelta(minutes=minutes))
+    gpu = make.assignment(world.course, slug="vit", title="ViT", queue="gpu")
+    make.submission(world.bob, gpu, created_at=base - timedelta(minutes=9))  # another queue
+    for minutes in (3, 2):
+        make.submission(world.bob, world.assignment, created_at=base - timedelta(minutes=minutes))
+    mine = make.submission(world.alice, world.assignment, created_at=base - timedelta(minutes=1))
+    beat(make.db, WorkerInfo("cpu.1@a", queues="cpu"), base)
+    beat(make.db, WorkerInfo("gpu.2@b", queues="gpu", gpus="0"), base)
+    auth.login(world.alice.email)
+    state = client.get(f"/submissions/{mine.id}/status.json").get_json()
+    assert (state["position"], state["wait_s"]) == (3, 120)  # 3 ahead of one grader, 40 s each
+    assert state["message"] == ("queued — position 3 in queue, about 2 min to go (1 grader, "
+                                "about 40 s per grading)")
+    beat(make.db, WorkerInfo("cpu-gpu.3@c", queues="cpu,gpu"), base)
+    state = client.get(f"/submissions/{mine.id}/status.json").get_json()
+    assert state["wait_s"] == 80 and "(2 graders, about 40 s per grading)" in state["message"]
+    page = client.get(f"/submissions/{mine.id}").get_data(as_text=True)
+    assert "about 1 min to go (2 graders" in page
+
+
+def test_a_wait_without_recent_gradings_gives_the_position_only() -> None:
+    assert Wait(4, 2, None).message() == "queued — position 4 in queue"
+    assert Wait(4, 2, None).seconds is None and Wait(4, 0, 30.0).seconds is None
+    assert Wait(1, 1, 0.2).message() == ("queued — position 1 in queue, about 1 s to go "
+                                         "(1 grader, about 1 s per grading)")
 
 
 def test_status_json_when_done(client: FlaskClient, auth: AuthActions, make: Factory,
