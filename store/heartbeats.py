@@ -41,6 +41,7 @@ class WorkerInfo:
     host: str = ""
     pid: int = 0
     started_at: datetime | None = None  # None: the first beat's time
+    slots: int = 1  # gradings it runs at once (a Celery worker's concurrency)
 
 
 def beat(db: Session, info: WorkerInfo, now: datetime, *,
@@ -48,7 +49,7 @@ def beat(db: Session, info: WorkerInfo, now: datetime, *,
     """Record that ``info.worker`` is alive at ``now``, grading ``submission_id``."""
     values: dict[str, Any] = {
         "worker": info.worker, "queues": info.queues, "sandbox": info.sandbox,
-        "gpus": info.gpus, "host": info.host, "pid": info.pid,
+        "gpus": info.gpus, "host": info.host, "pid": info.pid, "slots": max(1, info.slots),
         "started_at": info.started_at or now, "last_seen_at": now,
         "submission_id": submission_id,
     }

@@ -288,6 +288,7 @@ class WorkerHeartbeat(Base):
     gpus: Mapped[str] = mapped_column(String(500), default="")  # comma-separated ids
     host: Mapped[str] = mapped_column(String(200), default="")
     pid: Mapped[int] = mapped_column(Integer, default=0)
+    slots: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # at once
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     # No foreign key: a heartbeat is advisory and must never fail on a deleted row.

@@ -54,7 +54,7 @@ def run_worker(settings: Settings, queues: Sequence[str], *, concurrency: int = 
     # work; each pool process builds its own (engine clients and threads do not fork).
     sandboxes = SandboxProvider.from_settings(settings)
     print(f"dlgrade worker ({','.join(queues)}): {sandboxes.describe()}", flush=True)
-    info = worker_info(settings, queues, sandboxes.summary)
+    info = worker_info(settings, queues, sandboxes.summary, concurrency)
     sandboxes.close()
     app = make_celery(settings)
     load_builtin_checks()  # imported once here, inherited by every pool child (torch: ~3 s)
@@ -100,11 +100,14 @@ class PeriodicWebhooks(Periodic):
         self.sender.run_pending()
 
 
-def worker_info(settings: Settings, queues: Sequence[str], sandbox: str) -> WorkerInfo:
-    """This worker's heartbeat identity: its Celery node name (unique per process)."""
+def worker_info(settings: Settings, queues: Sequence[str], sandbox: str,
+                concurrency: int = 1) -> WorkerInfo:
+    """This worker's heartbeat identity: its Celery node name (unique per process), and
+    how many gradings its pool runs at once."""
     return WorkerInfo(worker=worker_hostname(queues), queues=",".join(queues),
                       sandbox=sandbox, gpus=",".join(settings.gpu_ids),
-                      host=socket.gethostname(), pid=os.getpid(), started_at=utcnow())
+                      host=socket.gethostname(), pid=os.getpid(), started_at=utcnow(),
+                      slots=concurrency)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -23,7 +23,7 @@ from web.workers import duration
 @dataclass(frozen=True)
 class Wait:
     position: int
-    graders: int  # workers alive that take this queue
+    graders: int  # gradings that can run at once on the workers alive for this queue
     typical_s: float | None  # median of the queue's recent grading times
 
     @property
@@ -49,7 +49,8 @@ def wait_of(db: Session, submission: Submission, now: datetime, alive_within_s: 
     """The wait of a queued or running submission."""
     queue = submission.assignment.queue
     position = queries.queue_position(db, submission) or 1
-    graders = sum(queue in w.queues.split(",") for w in heartbeats.alive(db, now, alive_within_s))
+    graders = sum(max(1, w.slots) for w in heartbeats.alive(db, now, alive_within_s)
+                  if queue in w.queues.split(","))
     return Wait(position, graders, queries.typical_grading_seconds(db, queue))
 
 

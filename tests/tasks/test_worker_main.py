@@ -25,7 +25,7 @@ def world(sqlite_factory: SessionFactory, tmp_path: Path) -> World:
 
 def periodic(world: World, sqlite_url: str, **overrides: Any) -> Heartbeat:
     settings = make_settings(world.data_dir, sqlite_url, gpus="", **overrides)
-    info = worker_info(settings, ["cpu", "gpu"], "docker; GPUs: 0")
+    info = worker_info(settings, ["cpu", "gpu"], "docker; GPUs: 0", concurrency=2)
     return Heartbeat(info, settings.heartbeat_interval, held_by_node(info.worker),
                      database_url=settings.database_url)
 
@@ -48,6 +48,7 @@ def test_a_beat_names_the_submission_a_pool_child_holds(world: World, sqlite_url
     assert heart.beat(world.db_factory)
     [row] = rows(world)
     assert (row.worker, row.submission_id, row.sandbox) == (node, held, "docker; GPUs: 0")
+    assert row.slots == 2  # the pool's concurrency
     with world.db_factory() as db:
         db.get_one(Submission, held).status = "done"
         db.commit()

@@ -104,6 +104,9 @@ def test_the_wait_is_estimated_from_recent_gradings_and_the_graders_alive(
     assert state["wait_s"] == 80 and "(2 graders, about 40 s per grading)" in state["message"]
     page = client.get(f"/submissions/{mine.id}").get_data(as_text=True)
     assert "about 1 min to go (2 graders" in page
+    beat(make.db, WorkerInfo("cpu-gpu.3@c", queues="cpu,gpu", slots=3), base)  # concurrency 3
+    state = client.get(f"/submissions/{mine.id}/status.json").get_json()
+    assert state["wait_s"] == 40 and "(4 graders, about 40 s per grading)" in state["message"]
 
 
 def test_a_wait_without_recent_gradings_gives_the_position_only() -> None:
