@@ -54,7 +54,8 @@ def run_check(spec: AssignmentSpec, test: TestSpec, seed: int) -> tuple[Accuracy
     sessions = Sessions(backend(), sandbox_config(spec, SOLUTION), limits)
     started = time.perf_counter()
     try:
-        ctx = CheckContext(spec, test, np.random.default_rng([seed, 0]), sessions.get)
+        ctx = CheckContext(spec, test, np.random.default_rng([seed, 0]), sessions.get,
+                           restart_session=sessions.restart)
         run = AccuracyRun(ctx)
         try:
             run.grade()

@@ -191,7 +191,8 @@ def stop(process: subprocess.Popen[str]) -> None:
 
 
 @contextmanager
-def production(workdir: Path, redis_url: str, postgres_url: str) -> Iterator[Target]:
+def production(workdir: Path, redis_url: str, postgres_url: str, *, concurrency: int = 1,
+               web_workers: int = 2) -> Iterator[Target]:
     with fresh_database(postgres_url) as database_url:
         data_dir = workdir / "production"
         upgrade(database_url)
@@ -204,10 +205,11 @@ def production(workdir: Path, redis_url: str, postgres_url: str) -> Iterator[Tar
                "DLGRADE_SECRET_KEY": secrets.token_hex(32), "DLGRADE_DATA_DIR": str(data_dir)}
         logs = [(workdir / name).open("w") for name in ("web.log", "worker.log")]
         web = subprocess.Popen([*DLGRADE, "web", "--host", "127.0.0.1", "--port", str(port),
-                                "--workers", "2"], env=env, stdout=logs[0], stderr=logs[0],
-                               text=True)
-        worker = subprocess.Popen([*DLGRADE, "worker", "--queues", "cpu"], env=env,
-                                  stdout=logs[1], stderr=logs[1], text=True)
+                                "--workers", str(web_workers)], env=env, stdout=logs[0],
+                               stderr=logs[0], text=True)
+        worker = subprocess.Popen([*DLGRADE, "worker", "--queues", "cpu", "--concurrency",
+                                   str(concurrency)], env=env, stdout=logs[1], stderr=logs[1],
+                                  text=True)
         try:
             wait_for_port(port, web)
             yield Target(f"http://127.0.0.1:{port}/",

@@ -45,10 +45,19 @@ class CheckContext:
     # Numbers a check measured (e.g. ``accuracy``), kept whatever the verdict; the
     # spec's [[leaderboard]] entries pick them up by test name and key.
     metrics: dict[str, float] = field(default_factory=dict)
+    # Replaces the sandbox with a new one in which no student code has run yet.
+    restart_session: Callable[[], Session] | None = None
 
     @property
     def session(self) -> Session:
         return self.open_session()
+
+    def fresh_session(self) -> Session:
+        """A new sandbox, none of the student's code imported yet: what runs in it before
+        the first student import (a trusted baseline, say) cannot have been tampered with."""
+        if self.restart_session is None:
+            raise RuntimeError("this check needs a fresh sandbox, which its caller cannot give")
+        return self.restart_session()
 
     @property
     def params(self) -> dict[str, Any]:

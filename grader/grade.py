@@ -62,6 +62,11 @@ class Sessions:
         self.current.deadline = self.deadline
         return self.current
 
+    def restart(self) -> Session:
+        """Close the current sandbox and start a new one."""
+        self.close()
+        return self.get()
+
     def between_tests(self) -> None:
         """Each test starts with only the agent running: whatever an earlier test left
         (children, ``setsid`` daemons, zombies) is killed and reaped, so it cannot use up
@@ -221,7 +226,7 @@ def _run_test(
 ) -> Verdict:
     rng = np.random.default_rng([seed, index])
     sessions.between_tests()
-    context = CheckContext(spec, test, rng, sessions.get)
+    context = CheckContext(spec, test, rng, sessions.get, restart_session=sessions.restart)
     sessions.deadline = time.monotonic() + test.timeout_s
     try:
         verdict = _verdict(test, context)

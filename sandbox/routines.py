@@ -333,6 +333,30 @@ def torch_predict(model: Any, x: Any, *, batch_size: int = 256, device: str = "c
     return np.concatenate([t.numpy() for t in labels]).astype(np.int64)
 
 
+# -------------------------------------------------------------------------- speed baseline
+
+
+def torch_conv2d_loops(x: Any, weight: Any, bias: Any, stride: int = 1, padding: int = 0
+                       ) -> Any:
+    """The grader's own naive Conv2d, one small product per output position: the trusted
+    baseline of speed checks, timed from outside in a fresh sandbox before any student
+    code is imported (so a student cannot slow it down)."""
+    torch = _torch()
+    inputs = torch.nn.functional.pad(_tensor(x), [int(padding)] * 4)
+    kernel, step = _tensor(weight), int(stride)
+    k = kernel.shape[-1]
+    rows = (inputs.shape[2] - k) // step + 1
+    columns = (inputs.shape[3] - k) // step + 1
+    with torch.no_grad():
+        out = inputs.new_zeros(inputs.shape[0], kernel.shape[0], rows, columns)
+        for i in range(rows):
+            for j in range(columns):
+                patch = inputs[:, :, i * step:i * step + k, j * step:j * step + k]
+                out[:, :, i, j] = torch.einsum("nckl,ockl->no", patch, kernel)
+        out += _tensor(bias)[None, :, None, None]
+    return _array(out)
+
+
 ROUTINES: dict[str, Callable[..., Any]] = {
     "numpy_info": numpy_info,
     "torch_parameters": torch_parameters,
@@ -345,4 +369,5 @@ ROUTINES: dict[str, Callable[..., Any]] = {
     "torch_trainer": torch_trainer,
     "torch_train_epoch": torch_train_epoch,
     "torch_predict": torch_predict,
+    "torch_conv2d_loops": torch_conv2d_loops,
 }

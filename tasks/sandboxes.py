@@ -40,6 +40,7 @@ from grader.grade import sandbox_config
 from grader.spec import AssignmentSpec
 from sandbox.backend import Backend, SandboxConfig
 from sandbox.gpus import GpuLease, GpuPool, GpuUnavailable, HeldGpu
+from sandbox.runtime_versions import runtime_problems
 from sandbox.select import BackendUnavailable, choose_backend, docker_unavailable_reason
 from sandbox.session import Session, SessionLimits
 from tasks.settings import Settings
@@ -112,7 +113,13 @@ class SandboxProvider:
             cpu = choose_backend(settings.sandbox)
             off = " (it needs the Docker sandbox)" if settings.warm_pool else ""
             return cls(cpu, summary=f"{cpu.name}; GPUs: none; warm pool: off{off}")
-        return _docker_provider(settings)
+        try:
+            return _docker_provider(settings)
+        except RuntimeUnpatched as refused:
+            if settings.sandbox != "auto" or settings.gpu_ids:
+                raise
+            cpu = choose_backend("process")  # "auto": the next-best sandbox, and why
+            return cls(cpu, summary=f"{cpu.name} ({refused})")
 
     def describe(self) -> str:
         """One sentence for start-up logs: the sandbox, the GPUs and the warm pool."""
@@ -171,6 +178,10 @@ class SandboxProvider:
             pool.close()
 
 
+class RuntimeUnpatched(BackendUnavailable):
+    """runc or the NVIDIA toolkit predates its container-escape fixes (SECURITY.md E6)."""
+
+
 def _docker_provider(settings: Settings) -> SandboxProvider:
     try:
         from sandbox import docker_backend as db
@@ -188,6 +199,16 @@ def _docker_provider(settings: Settings) -> SandboxProvider:
                              gpu_wait_s=settings.gpu_wait_seconds)
     try:
         cpu = db.DockerBackend(base)
+        problems = runtime_problems(
+            cpu.client.version(), oci_runtime=settings.docker_runtime or None,
+            nvidia_toolkit=bool(settings.gpu_ids) and settings.gpu_mode == "nvidia")
+        if problems and settings.refuses_unpatched_runtime:
+            raise RuntimeUnpatched(
+                f"The Docker sandbox will not start on an unpatched runtime: "
+                f"{'; '.join(problems)}. Upgrade it; if your distribution backported these "
+                "fixes, set DLGRADE_RUNTIME_CHECK=warn to start with a warning.")
+        for problem in problems:
+            log.warning("container runtime not known to be patched: %s", problem)
         gpu = gpus = None
         if settings.gpu_ids:
             gpu = db.DockerBackend(dataclasses.replace(base, image=settings.gpu_image),
@@ -200,9 +221,10 @@ def _docker_provider(settings: Settings) -> SandboxProvider:
     if settings.warm_pool > 0:
         def warm(template: SandboxConfig, limits: SessionLimits) -> WarmPoolLike:
             return db.WarmPool(cpu, template, limits, size=settings.warm_pool, preload=PRELOAD)
+    unpatched = f"; runtime not known to be patched: {'; '.join(problems)}" if problems else ""
     return SandboxProvider(cpu, gpu=gpu, gpus=gpus, gpu_wait_s=settings.gpu_wait_seconds,
                            warm=warm, warm_size=settings.warm_pool, warm_dir=work / "tmp",
-                           summary=docker_summary(settings))
+                           summary=docker_summary(settings) + unpatched)
 
 
 def _gpu_mode(mode: str) -> Literal["nvidia", "devices"]:

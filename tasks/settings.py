@@ -52,6 +52,10 @@ class Settings:
     gpu_wait_seconds: float = 600.0  # then the job is retried later (not graded on CPU)
     warm_pool: int = 0
     work_dir: str = ""
+    # runc / NVIDIA toolkit older than their container-escape fixes (sandbox.
+    # runtime_versions): "refuse" to start the Docker sandbox, or "warn" and start (for a
+    # distribution that backported the fixes); "" = refuse in production, warn embedded.
+    runtime_check: str = ""
     max_upload_bytes: int = 16 << 20
     lease_seconds: int = 120  # renewed by a heartbeat while grading
     max_attempts: int = 3
@@ -88,6 +92,10 @@ class Settings:
     # Reverse proxies in front of the web app that set X-Forwarded-For/-Proto/-Host
     # (0: none, and those headers are ignored, since any client could send them).
     proxy_hops: int = 0
+
+    @property
+    def refuses_unpatched_runtime(self) -> bool:
+        return self.runtime_check == "refuse" or (not self.runtime_check and not self.embedded)
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> Settings:
@@ -150,6 +158,9 @@ class Settings:
         if self.gpu_mode not in GPU_MODES:
             raise ConfigError(f"DLGRADE_GPU_MODE={self.gpu_mode!r} is not one of "
                               f"{', '.join(GPU_MODES)}.")
+        if self.runtime_check not in ("", "refuse", "warn"):
+            raise ConfigError(f"DLGRADE_RUNTIME_CHECK={self.runtime_check!r} is not one of "
+                              "refuse, warn.")
         if not 0 <= self.warm_pool <= MAX_WARM_POOL:
             raise ConfigError(f"DLGRADE_WARM_POOL={self.warm_pool} must be between 0 (off) "
                               f"and {MAX_WARM_POOL}.")

@@ -235,14 +235,23 @@ def speed_ratio(ctx: CheckContext) -> float | None:
     dims, inputs, min_ratio, repeats (default 5), method (default "forward"),
     values_rtol / values_atol for the agreement of the two outputs (1e-4 / 1e-5).
     The two modules get the same weights (the slow one's).
+
+    ``baseline`` ({in_channels, out_channels, kernel_size, stride, padding}) also times the
+    grader's own loop Conv2d (``sandbox.routines.torch_conv2d_loops``) in a fresh sandbox
+    before any student code is imported, and requires ``fast`` to be ``baseline_ratio``
+    (default ``min_ratio``) times faster than it too: a student who slows down ``slow``
+    (a sleep in Conv2d) gains nothing (SECURITY.md B11).
     """
+    specs = input_specs(ctx.params["inputs"], Construction.from_params(ctx, "slow").dims)
+    warm = [s.draw(ctx.rng) for s in specs]
+    rounds = [[s.draw(ctx.rng) for s in specs] for _ in range(int(ctx.params.get("repeats", 5)))]
+    baseline = _baseline_seconds(ctx, warm, rounds) if "baseline" in ctx.params else None
     made = Construction.from_params(ctx, "slow")
     slow, fast = made.build(ctx), made.build(ctx, str(ctx.params["fast"]))
     names = {p.name for p in parameters(ctx, fast)}
     state = {r["name"]: r["value"] for r in ctx.session.routine("torch_parameters", slow, True)
              if r.get("name") in names}
     ctx.session.routine("torch_load_parameters", fast, state)
-    specs = input_specs(ctx.params["inputs"], made.dims)
     method = str(ctx.params.get("method", "forward"))
 
     def timed(module: Remote, inputs: list[np.ndarray]) -> tuple[float, Any]:
@@ -251,24 +260,54 @@ def speed_ratio(ctx: CheckContext) -> float | None:
                                   input_grads=False, method=method)
         return time.perf_counter() - started, out
 
-    warm = [s.draw(ctx.rng) for s in specs]
     _, slow_out = timed(slow, warm)
     _, fast_out = timed(fast, warm)
     ctx.expect_array(f"{ctx.params['fast']} output", _first(fast_out), _first(slow_out),
                      context="the fast and the slow module on the same input")
-    ratios = []
-    for _ in range(int(ctx.params.get("repeats", 5))):
-        inputs = [s.draw(ctx.rng) for s in specs]
+    ratios, fast_times = [], []
+    for inputs in rounds:
         slow_s, _ = timed(slow, inputs)
         fast_s, _ = timed(fast, inputs)
         ratios.append(slow_s / max(fast_s, 1e-9))
+        fast_times.append(fast_s)
     ratio, wanted = statistics.median(ratios), float(ctx.params["min_ratio"])
     summary_line = (f"{ctx.params['fast']} is {ratio:.1f}x faster than {ctx.params['slow']} "
                     f"(median of {len(ratios)}; required {wanted:g}x)")
     if ratio < wanted:
         raise CheckFailed(summary_line + ".")
+    if baseline is not None:
+        against = baseline / max(statistics.median(fast_times), 1e-9)
+        required = float(ctx.params.get("baseline_ratio", wanted))
+        line = (f"{ctx.params['fast']} is {against:.1f}x faster than the grader's own loop "
+                f"Conv2d (required {required:g}x)")
+        if against < required:
+            raise CheckFailed(f"{line}, though {ratio:.1f}x faster than your "
+                              f"{ctx.params['slow']}: the speed-up must come from "
+                              f"{ctx.params['fast']} itself, not from a slow "
+                              f"{ctx.params['slow']}.")
+        summary_line += f"; {line}"
     ctx.notes.append(summary_line + ".")
     return None
+
+
+def _baseline_seconds(ctx: CheckContext, warm: list[np.ndarray],
+                      rounds: list[list[np.ndarray]]) -> float:
+    """The median time of the grader's loop Conv2d on ``rounds`` (first input of each),
+    in a fresh sandbox where no student code has been imported."""
+    shape = dict(ctx.params["baseline"])
+    kernel = int(shape["kernel_size"])
+    weight = ctx.rng.normal(0.0, 0.1, (int(shape["out_channels"]), int(shape["in_channels"]),
+                                       kernel, kernel)).astype(np.float32)
+    bias = ctx.rng.normal(0.0, 0.1, int(shape["out_channels"])).astype(np.float32)
+    session = ctx.fresh_session()
+    options = {"stride": int(shape.get("stride", 1)), "padding": int(shape.get("padding", 0))}
+    session.routine("torch_conv2d_loops", warm[0], weight, bias, **options)
+    times = []
+    for inputs in rounds:
+        started = time.perf_counter()
+        session.routine("torch_conv2d_loops", inputs[0], weight, bias, **options)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
 
 
 def _first(result: Any) -> Any:

@@ -94,7 +94,38 @@ class Fast(Slow):
 class Wrong(Slow):
     def forward(self, x):
         return self.fc(x) + 1
+
+
+class LoopConv(nn.Module):  # 3 -> 4 channels, kernel 3, padding 1: a product per position
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(0.1 * torch.randn(4, 3, 3, 3))
+        self.bias = nn.Parameter(torch.zeros(4))
+
+    def forward(self, x):
+        x = nn.functional.pad(x, [1] * 4)
+        out = x.new_zeros(x.shape[0], 4, x.shape[2] - 2, x.shape[3] - 2)
+        for i in range(out.shape[2]):
+            for j in range(out.shape[3]):
+                out[:, :, i, j] = torch.einsum("nckl,ockl->no", x[:, :, i:i + 3, j:j + 3],
+                                               self.weight)
+        return out + self.bias[None, :, None, None]
+
+
+class UnfoldConv(LoopConv):
+    def forward(self, x):
+        patches = nn.functional.unfold(x, 3, padding=1)
+        out = (self.weight.reshape(4, -1) @ patches).reshape(x.shape[0], 4, *x.shape[2:])
+        return out + self.bias[None, :, None, None]
+
+
+class SleepyLoopConv(LoopConv):  # B11: it sleeps, so the same loops look fast beside it
+    def forward(self, x):
+        time.sleep(0.2)
+        return super().forward(x)
 """
+
+BASELINE = "baseline = { in_channels = 3, out_channels = 4, kernel_size = 3, padding = 1 }"
 
 
 def check(tmp_path: Path, name: str, params: str) -> tuple[Outcome, str]:
@@ -186,3 +217,24 @@ def test_speed_ratio(tmp_path: Path, fast: str, ratio: int, passes: bool, text: 
     outcome, output = check(tmp_path, "torch.speed_ratio", params)
     assert (outcome is Outcome.PASSED) is passes, output
     assert text in output
+
+
+def test_speed_ratio_against_the_graders_own_baseline(tmp_path: Path) -> None:
+    params = ('slow = "models.LoopConv", fast = "models.UnfoldConv", '
+              f"inputs = [[4, 3, 16, 16]], min_ratio = 3, repeats = 3, {BASELINE}")
+    outcome, output = check(tmp_path, "torch.speed_ratio", params)
+    assert outcome is Outcome.PASSED, output
+    assert "x faster than the grader's own loop Conv2d (required 3x)." in output
+
+
+def test_a_slowed_down_baseline_gains_nothing(tmp_path: Path) -> None:
+    """SECURITY.md B11: same loops as 'fast', a sleep in 'slow'."""
+    params = (f'slow = "models.SleepyLoopConv", fast = "models.LoopConv", '
+              f"inputs = [[4, 3, 16, 16]], min_ratio = 3, repeats = 3, {BASELINE}")
+    outcome, output = check(tmp_path, "torch.speed_ratio", params)
+    assert outcome is Outcome.FAILED, output
+    assert "faster than the grader's own loop Conv2d (required 3x), though" in output
+    assert ("x faster than your models.SleepyLoopConv: the speed-up must come from "
+            "models.LoopConv itself, not from a slow models.SleepyLoopConv.") in output
+    params = params.replace(f", {BASELINE}", "")  # what the ratio alone would have said
+    assert check(tmp_path / "without", "torch.speed_ratio", params)[0] is Outcome.PASSED

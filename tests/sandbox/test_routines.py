@@ -136,3 +136,15 @@ def test_torch_imports_and_runs_in_the_process_sandbox(
         assert session.routine("torch_device", True)["device"] == "cpu"
         out = session.routine("torch_forward", model, [np.ones((3, 4))], train=False)
         assert out["output"][0].shape == (3, 2)
+
+
+@pytest.mark.parametrize(("stride", "padding"), [(1, 0), (1, 1), (2, 1)])
+def test_the_speed_baseline_is_a_correct_convolution(stride: int, padding: int) -> None:
+    generator = np.random.default_rng(0)
+    x = generator.standard_normal((2, 3, 9, 8)).astype(np.float32)
+    weight = generator.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    bias = generator.standard_normal(4).astype(np.float32)
+    got = routines.torch_conv2d_loops(x, weight, bias, stride=stride, padding=padding)
+    want = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(weight), torch.tensor(bias),
+                                      stride=stride, padding=padding).numpy()
+    assert got.shape == want.shape and np.allclose(got, want, atol=1e-5)

@@ -11,7 +11,7 @@ import pytest
 
 from tasks.celery_app import make_celery
 from tasks.queueing import GRADE_TASK, RECONCILE_TASK
-from tasks.settings import Settings
+from tasks.settings import ConfigError, Settings
 from tasks.worker_main import run_worker, worker_hostname
 from tests.services import make_settings
 
@@ -35,6 +35,20 @@ def test_delivery_settings(tmp_path: Path) -> None:
     assert conf.result_backend is None and conf.task_ignore_result
     assert conf.accept_content == ["json"]
     assert conf.task_routes[GRADE_TASK] == {"queue": "cpu"}
+
+
+@pytest.mark.parametrize("visibility_timeout", [600, 660])
+def test_h7_a_visibility_timeout_within_a_minute_of_the_time_limit_is_refused(
+        tmp_path: Path, visibility_timeout: int) -> None:
+    """A grading longer than the visibility timeout would be delivered twice."""
+    with pytest.raises(ConfigError, match=(
+            rf"DLGRADE_VISIBILITY_TIMEOUT \({visibility_timeout} s\) must exceed "
+            r"DLGRADE_TASK_TIME_LIMIT \(600 s\) by more than 60 s, or long gradings would "
+            r"be delivered twice.")):
+        make_settings(tmp_path, "sqlite://", embedded="false", secret_key="long-secret",
+                      broker_url="redis://127.0.0.1:6379/0", task_time_limit=600,
+                      visibility_timeout=visibility_timeout)
+    assert production(tmp_path).visibility_timeout == 3600  # 661 and more are accepted
 
 
 def test_the_tasks_have_stable_names(tmp_path: Path) -> None:

@@ -5,10 +5,12 @@ backend passing exactly the job's GPU (the real GPU path: scripts/gpu-proof.sh).
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,8 @@ import pytest
 from grader.spec import AssignmentSpec, load_spec, resolve_assignment
 from sandbox.backend import LocalBackend, SandboxConfig
 from sandbox.gpus import GpuPool, HeldGpu
+from sandbox.runtime_versions import runc_problem
+from sandbox.select import BackendUnavailable
 from sandbox.session import Session, SessionLimits
 from store.db import SessionFactory
 from tasks.jobs import GradingJob
@@ -285,6 +289,7 @@ def test_sandbox_settings_are_parsed(tmp_path: Path) -> None:
     ({"gpu_driver_mounts": "usr/local/nvidia"}, "absolute host paths"),
     ({"gpus": "0", "gpu_wait_seconds": "4000"}, "shorter than DLGRADE_TASK_TIME_LIMIT"),
     ({"work_dir": "work"}, "DLGRADE_WORK_DIR='work' must be an absolute path"),
+    ({"runtime_check": "off"}, "DLGRADE_RUNTIME_CHECK='off' is not one of refuse, warn."),
 ])
 def test_bad_sandbox_settings_are_refused_in_one_sentence(
     tmp_path: Path, values: dict[str, str], message: str
@@ -301,7 +306,82 @@ def test_a_worker_without_docker_describes_its_sandbox(tmp_path: Path) -> None:
                                    "Docker sandbox).")
 
 
+def test_an_unpatched_runtime_is_refused_in_production_and_warned_of_when_embedded(
+        tmp_path: Path) -> None:
+    assert not settings(tmp_path).refuses_unpatched_runtime
+    production = {"embedded": "false", "secret_key": "s", "broker_url": "redis://x:6379/0"}
+    assert settings(tmp_path, **production).refuses_unpatched_runtime
+    assert not settings(tmp_path, runtime_check="warn", **production).refuses_unpatched_runtime
+    assert settings(tmp_path, runtime_check="refuse").refuses_unpatched_runtime
+
+
 # ------------------------------------------------------------------ a real engine
+
+
+UNPATCHED = "runc 1.1.5+ds1 predates the fixes for CVE-2024-21626"
+
+
+@pytest.fixture
+def engine_work(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A short work dir (socket paths) on a machine whose Docker engine answers."""
+    from sandbox import docker_backend
+    from tests.conftest import require
+
+    reason = docker_backend.unavailable_reason()
+    require(reason is None, f"a Docker engine with the local image ({reason})")
+    monkeypatch.setattr(tempfile, "tempdir", tempfile.tempdir)  # the provider sets it
+    work = Path(tempfile.mkdtemp(prefix="w-"))  # tmp_path is too deep for socket paths
+    yield work
+    shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize(("check", "sandbox", "outcome"), [
+    ("refuse", "docker", "The Docker sandbox will not start on an unpatched runtime: "
+     f"{UNPATCHED}"),
+    ("refuse", "auto", "Sandbox: process (The Docker sandbox will not start on an unpatched "
+     f"runtime: {UNPATCHED}"),
+    ("warn", "docker", f"; runtime not known to be patched: {UNPATCHED}"),
+])
+def test_e6_the_runtime_is_checked_when_a_worker_starts(
+    tmp_path: Path, engine_work: Path, monkeypatch: pytest.MonkeyPatch, check: str,
+    sandbox: str, outcome: str,
+) -> None:
+    """The engine's real answer, with runc's version as this Debian machine reports it."""
+    calls = []
+
+    def problems(engine: dict[str, Any], **options: Any) -> list[str]:
+        calls.append(engine)
+        return [runc_problem("1.1.5+ds1") or ""]
+
+    monkeypatch.setattr("tasks.sandboxes.runtime_problems", problems)
+    configured = settings(tmp_path, sandbox=sandbox, runtime_check=check,
+                          work_dir=str(engine_work))
+    if sandbox == "docker" and check == "refuse":
+        with pytest.raises(BackendUnavailable, match=re.escape(outcome)) as refused:
+            SandboxProvider.from_settings(configured)
+        assert str(refused.value).endswith("set DLGRADE_RUNTIME_CHECK=warn to start with a "
+                                           "warning.")
+    else:
+        provider = SandboxProvider.from_settings(configured)
+        try:
+            assert outcome in provider.describe()
+        finally:
+            provider.close()
+    assert calls and "Components" in calls[0]  # the engine's own /version answer
+
+
+@pytest.mark.docker
+def test_a_patched_runtime_starts_without_a_word(
+        tmp_path: Path, engine_work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tasks.sandboxes.runtime_problems", lambda engine, **options: [])
+    provider = SandboxProvider.from_settings(settings(
+        tmp_path, sandbox="docker", runtime_check="refuse", work_dir=str(engine_work)))
+    try:
+        assert provider.describe().startswith("Sandbox: docker")
+        assert "patched" not in provider.describe()
+    finally:
+        provider.close()
 
 
 @pytest.mark.docker
