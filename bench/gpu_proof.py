@@ -64,10 +64,12 @@ PROBE = '''\
 import glob, os
 
 def report():
+    given = os.environ.pop("CUDA_VISIBLE_DEVICES", "")  # F1: dropping it must not help,
+    os.environ["NVIDIA_VISIBLE_DEVICES"] = "all"  # F6: nor asking the toolkit for all GPUs
     import torch
     out = {"cuda": bool(torch.cuda.is_available()), "torch": torch.__version__,
            "nvidia_nodes": sorted(glob.glob("/dev/nvidia*")), "uid": os.getuid(),
-           "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "")}
+           "cuda_visible_devices": given}
     if out["cuda"]:
         x = torch.ones(512, 512, device="cuda")
         out.update(device_count=torch.cuda.device_count(), name=torch.cuda.get_device_name(0),
@@ -333,6 +335,11 @@ def main(argv: list[str] | None = None) -> int:
             verdict["a_graded_on_cuda"] = bool(a.get("on_cuda"))
             verdict["b_second_job_waited"] = bool(b.get("b_acquired_after_a_released"))
             verdict["b_probe_saw_cuda"] = bool(b.get("result", {}).get("probe", {}).get("cuda"))
+            seen_by_b = b.get("result", {}).get("probe", {})
+            # F1/F6 (informational): with CUDA_VISIBLE_DEVICES dropped and
+            # NVIDIA_VISIBLE_DEVICES=all, job B still sees only its own GPU.
+            verdict["b_sees_only_its_gpu"] = (seen_by_b.get("device_count") == 1
+                                              if seen_by_b.get("cuda") else None)
         if not (args.dry_run or args.skip_accuracy):
             with report.step("d_accuracy", LIMITS["d_accuracy"]) as entry:
                 accuracy_timings(entry)
