@@ -6,7 +6,6 @@ times are UTC-aware datetimes.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -35,16 +34,23 @@ def queue_position(db: Session, submission: Submission) -> int | None:
     return int(ahead or 0) + 1
 
 
-def typical_grading_seconds(db: Session, queue: str, recent: int = 50) -> float | None:
-    """The median grading time of the last ``recent`` finished gradings in ``queue``
-    (None before the first)."""
-    found = db.scalars(
-        select(Submission.grading_seconds).join(Assignment)
+@dataclass(frozen=True)
+class Finished:
+    """When one recent grading started (its claim) and finished (its result stored)."""
+
+    started_at: datetime
+    finished_at: datetime
+
+
+def recent_gradings(db: Session, queue: str, recent: int = 50) -> list[Finished]:
+    """The last ``recent`` finished gradings in ``queue``, most recent first."""
+    rows = db.execute(
+        select(Submission.started_at, Submission.finished_at).join(Assignment)
         .where(Assignment.queue == queue, Submission.status == "done",
-               Submission.grading_seconds.is_not(None))
-        .order_by(Submission.finished_at.desc(), Submission.id.desc()).limit(recent))
-    seconds = [float(s) for s in found if s is not None]
-    return statistics.median(seconds) if seconds else None
+               Submission.started_at.is_not(None), Submission.finished_at.is_not(None))
+        .order_by(Submission.finished_at.desc(), Submission.id.desc()).limit(recent)).all()
+    return [Finished(started, finished) for started, finished in rows
+            if started is not None and finished is not None]
 
 
 def start_of_day(now: datetime) -> datetime:

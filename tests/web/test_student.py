@@ -85,8 +85,9 @@ def test_the_wait_is_estimated_from_recent_gradings_and_the_graders_alive(
 ) -> None:
     base = datetime.now(UTC)
     for minutes, seconds in ((30, 20.0), (29, 40.0), (28, 100.0)):  # median 40 s
-        make.submission(world.bob, world.assignment, status="done", grading_seconds=seconds,
-                        finished_at=base - timedelta(minutes=minutes))
+        finished = base - timedelta(minutes=minutes)
+        make.submission(world.bob, world.assignment, status="done", finished_at=finished,
+                        started_at=finished - timedelta(seconds=seconds))
     gpu = make.assignment(world.course, slug="vit", title="ViT", queue="gpu")
     make.submission(world.bob, gpu, created_at=base - timedelta(minutes=9))  # another queue
     for minutes in (3, 2):
@@ -101,19 +102,42 @@ def test_the_wait_is_estimated_from_recent_gradings_and_the_graders_alive(
                                 "about 40 s per grading)")
     beat(make.db, WorkerInfo("cpu-gpu.3@c", queues="cpu,gpu"), base)
     state = client.get(f"/submissions/{mine.id}/status.json").get_json()
-    assert state["wait_s"] == 80 and "(2 graders, about 40 s per grading)" in state["message"]
+    assert state["wait_s"] == 60 and "(2 graders, about 40 s per grading)" in state["message"]
     page = client.get(f"/submissions/{mine.id}").get_data(as_text=True)
     assert "about 1 min to go (2 graders" in page
     beat(make.db, WorkerInfo("cpu-gpu.3@c", queues="cpu,gpu", slots=3), base)  # concurrency 3
     state = client.get(f"/submissions/{mine.id}/status.json").get_json()
-    assert state["wait_s"] == 40 and "(4 graders, about 40 s per grading)" in state["message"]
+    assert state["wait_s"] == 30 and "(4 graders, about 40 s per grading)" in state["message"]
+
+
+def test_in_a_rush_the_wait_follows_the_pace_the_queue_really_keeps(
+    client: FlaskClient, auth: AuthActions, make: Factory, world: World
+) -> None:
+    """31 gradings of 40 s each finished over the last minute: 30 a minute, far more than
+    one grader x 1/40 s would say (the model leaves out how many ran at once)."""
+    base = datetime.now(UTC)
+    for i in range(31):
+        finished = base - timedelta(seconds=60 - 2 * i)
+        make.submission(world.bob, world.assignment, status="done", finished_at=finished,
+                        started_at=finished - timedelta(seconds=40))
+    for minutes in (3, 2):
+        make.submission(world.bob, world.assignment, created_at=base - timedelta(minutes=minutes))
+    mine = make.submission(world.alice, world.assignment, created_at=base - timedelta(minutes=1))
+    beat(make.db, WorkerInfo("cpu.1@a", queues="cpu"), base)
+    auth.login(world.alice.email)
+    state = client.get(f"/submissions/{mine.id}/status.json").get_json()
+    assert (state["position"], state["wait_s"]) == (3, 6)  # 3 / (30 a minute)
+    assert state["message"] == ("queued — position 3 in queue, about 6 s to go (1 grader, "
+                                "grading about 30 a minute)")
 
 
 def test_a_wait_without_recent_gradings_gives_the_position_only() -> None:
     assert Wait(4, 2, None).message() == "queued — position 4 in queue"
     assert Wait(4, 2, None).seconds is None and Wait(4, 0, 30.0).seconds is None
     assert Wait(1, 1, 0.2).message() == ("queued — position 1 in queue, about 1 s to go "
-                                         "(1 grader, about 1 s per grading)")
+                                         "(1 grader, grading about 300 a minute)")
+    assert Wait(10, 1, 60.0, observed_per_s=0.05).seconds == 200  # the rush is faster
+    assert Wait(10, 1, 60.0, observed_per_s=0.01).seconds == 600  # quiet: the model
 
 
 def test_status_json_when_done(client: FlaskClient, auth: AuthActions, make: Factory,
