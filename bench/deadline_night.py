@@ -193,6 +193,9 @@ def main() -> None:
         print(f"  drain: last result {total:.1f} s after the first upload "
               f"({len(uploads) / total * 60:.0f} gradings/min; {drained:.1f} s after the burst)")
         integrity(target, uploads, later)
+        said = (Path(scratch) / "worker.log").read_text(errors="replace").splitlines()
+        print("  worker: " + next((line.strip() for line in said if "Sandbox:" in line),
+                                  "(did not say its sandbox)"))
 
 
 if __name__ == "__main__":
