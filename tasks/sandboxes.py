@@ -119,7 +119,7 @@ class SandboxProvider:
             if settings.sandbox != "auto" or settings.gpu_ids:
                 raise
             cpu = choose_backend("process")  # "auto": the next-best sandbox, and why
-            return cls(cpu, summary=f"{cpu.name} ({refused})")
+            return cls(cpu, summary=f"{cpu.name} ({str(refused).rstrip('.')})")
 
     def describe(self) -> str:
         """One sentence for start-up logs: the sandbox, the GPUs and the warm pool."""
