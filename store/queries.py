@@ -34,6 +34,12 @@ def queue_position(db: Session, submission: Submission) -> int | None:
     return int(ahead or 0) + 1
 
 
+def queue_depth(db: Session, queue: str) -> int:
+    """Submissions queued or running in ``queue`` (cpu or gpu)."""
+    return int(db.scalar(select(func.count(Submission.id)).join(Assignment).where(
+        Submission.status.in_(PENDING), Assignment.queue == queue)) or 0)
+
+
 @dataclass(frozen=True)
 class Finished:
     """When one recent grading started (its claim) and finished (its result stored)."""

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from store.leases import lease_expired
 from store.models import Assignment, Submission, TestScore
 from store.queries import GradebookRow, queue_stats
-from web import charts
+from web import charts, waiting
 from web import workers as alive_workers
 from web.visibility import submissions_close
 
@@ -133,6 +133,7 @@ def live(db: Session, assignment: Assignment, now: datetime,
         "assignment": asdict(_counts(db, now, Submission.assignment_id == assignment.id)),
         "service": {**service, **workers(db, now)},
         "workers": alive_workers.state(db, now, service["queued"], alive_within_s).to_json(),
+        "drain": waiting.drain(db, assignment.queue, now, alive_within_s),
         "at": now.isoformat(),
     }
 

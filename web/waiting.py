@@ -66,14 +66,37 @@ class Wait:
 
 def wait_of(db: Session, submission: Submission, now: datetime, alive_within_s: float) -> Wait:
     """The wait of a queued or running submission."""
-    queue = submission.assignment.queue
     position = queries.queue_position(db, submission) or 1
+    return queue_wait(db, submission.assignment.queue, position, now, alive_within_s)
+
+
+def queue_wait(db: Session, queue: str, position: int, now: datetime,
+               alive_within_s: float) -> Wait:
+    """The wait of whatever is at ``position`` in ``queue`` (the last one: until it drains)."""
     graders = sum(max(1, w.slots) for w in heartbeats.alive(db, now, alive_within_s)
                   if queue in w.queues.split(","))
     recent = queries.recent_gradings(db, queue)
     typical = statistics.median((r.finished_at - r.started_at).total_seconds()
                                 for r in recent) if recent else None
     return Wait(position, graders, typical, observed_rate(recent, now))
+
+
+def drain(db: Session, queue: str, now: datetime, alive_within_s: float) -> dict[str, Any]:
+    """For staff: how many wait or run in ``queue`` and about how long until it is empty."""
+    pending = queries.queue_depth(db, queue)
+    if not pending:
+        return {"queue": queue, "pending": 0, "seconds": 0,
+                "summary": f"the {queue} queue is empty"}
+    wait = queue_wait(db, queue, pending, now, alive_within_s)
+    head = f"{pending} waiting or running in the {queue} queue"
+    if wait.seconds is None:
+        why = "no grader is running" if not wait.graders else "no grading has finished yet"
+        return {"queue": queue, "pending": pending, "seconds": None,
+                "summary": f"{head}; {why}, so no estimate"}
+    pace = wait.per_second or 0.0
+    return {"queue": queue, "pending": pending, "seconds": wait.seconds,
+            "summary": f"{head}, about {duration(max(wait.seconds, 1))} to drain at "
+                       f"{pace * 60:.0f} gradings a minute"}
 
 
 def observed_rate(recent: list[queries.Finished], now: datetime) -> float | None:

@@ -127,6 +127,29 @@ def test_live_json(client: FlaskClient, staff: World) -> None:
     state = client.get(f"/staff/assignments/{staff.assignment.id}/live.json").get_json()
     assert state["assignment"]["queued"] == 0
     assert set(state["service"]) >= {"queued", "running", "workers_active"}
+    assert state["drain"] == {"queue": "cpu", "pending": 0, "seconds": 0,
+                              "summary": "the cpu queue is empty"}
+
+
+def test_staff_see_how_long_the_queue_takes_to_drain(
+        client: FlaskClient, staff: World, db: Session, make: Factory) -> None:
+    url = f"/staff/assignments/{staff.assignment.id}/live.json"
+    for _ in range(12):
+        make.submission(staff.bob, staff.assignment)
+    assert client.get(url).get_json()["drain"]["summary"] == (
+        "12 waiting or running in the cpu queue; no grader is running, so no estimate")
+    beat(db, CPU, datetime.now(UTC))
+    assert client.get(url).get_json()["drain"]["summary"] == (
+        "12 waiting or running in the cpu queue; no grading has finished yet, so no estimate")
+    finished = datetime.now(UTC) - timedelta(hours=1)
+    make.submission(staff.bob, staff.assignment, status="done", finished_at=finished,
+                    started_at=finished - timedelta(seconds=30))  # one grader, 30 s each
+    drain = client.get(url).get_json()["drain"]
+    assert (drain["pending"], drain["seconds"]) == (12, 360)
+    assert drain["summary"] == ("12 waiting or running in the cpu queue, about 6 min to drain "
+                                "at 2 gradings a minute")
+    page = client.get(f"/staff/assignments/{staff.assignment.id}").get_data(as_text=True)
+    assert 'data-live="drain.seconds" data-format="duration">360 s</dd>' in page
 
 
 CPU = WorkerInfo(worker="cpu.11@host-a", queues="cpu", sandbox="docker", host="host-a", pid=11)
