@@ -61,8 +61,12 @@ def run_submit(args: argparse.Namespace) -> int:
         print(json.dumps(created) if args.json else
               f"Submitted {path.name} as submission {created['id']}: {created['url']}")
         return 0
-    body = client.wait(str(created["url"]), args.timeout, args.interval,
-                       on_change=None if args.json else say_progress)
+    progress = None if args.json else Progress(sys.stderr)
+    try:
+        body = client.wait(str(created["url"]), args.timeout, args.interval, progress)
+    finally:
+        if progress is not None:
+            progress.end()
     if body["status"] == "error":
         raise SubmitError(f"submission {body['id']} could not be graded: {body.get('error')}")
     print(json.dumps(body, indent=2) if args.json else render(body))
@@ -87,19 +91,15 @@ class Client:
             return self.call(request)
 
     def wait(self, url: str, timeout: float, interval: float,
-             on_change: Callable[[str], None] | None = None) -> dict[str, Any]:
-        """Poll until graded; ``on_change(message)`` whenever the server's one-line state
-        (queue position and wait, or "running") changes."""
+             progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Poll until graded, showing each answer to ``progress`` until then."""
         deadline = time.monotonic() + timeout
-        said = ""
         while True:
             body = self.call(urllib.request.Request(url, headers=self.headers))
             if body.get("status") in ("done", "error"):
                 return body
-            message = str(body.get("message") or body.get("status") or "")
-            if on_change is not None and message and message != said:
-                on_change(message)
-                said = message
+            if progress is not None:
+                progress(body)
             if time.monotonic() > deadline:
                 raise SubmitError(f"submission {body.get('id')} was not graded within "
                                   f"{timeout:g} s; see {url} later.")
@@ -118,8 +118,29 @@ class Client:
             raise SubmitError(f"{self.base} did not answer like a dlgrade server.") from None
 
 
-def say_progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+class Progress:
+    """The server's one-line state while grading waits ("queued — position 12 in queue,
+    about 3 min to go", then "running"): rewritten in place on a terminal, else one line
+    per status, so a log is not flooded by a countdown."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream, self.terminal = stream, stream.isatty()
+        self.shown, self.status = "", ""
+
+    def __call__(self, body: dict[str, Any]) -> None:
+        message = str(body.get("message") or body.get("status") or "")
+        status = str(body.get("status") or "")
+        if self.terminal and message != self.shown:
+            self.stream.write("\r\033[K" + message)
+        elif not self.terminal and status != self.status:
+            self.stream.write(message + "\n")
+        self.stream.flush()
+        self.shown, self.status = message, status
+
+    def end(self) -> None:
+        if self.terminal and self.shown:
+            self.stream.write("\n")
+            self.stream.flush()
 
 
 def server_sentence(error: urllib.error.HTTPError) -> str:

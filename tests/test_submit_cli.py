@@ -4,6 +4,7 @@ upload, so the command's polling and table are exercised end to end."""
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from sqlalchemy import update
 from werkzeug.serving import make_server
 
 from dlgrade.cli import main
-from dlgrade.submit_cli import MultipartFile
+from dlgrade.submit_cli import MultipartFile, Progress
 from store.models import Submission, TestScore, utcnow
 from tests.conftest import MYTORCH_SOLUTION
 from tests.services import free_port, tar_gz
@@ -203,3 +204,25 @@ def test_multipart_body_streams_in_chunks(tmp_path: Path) -> None:
     data = b"".join(iter(lambda: body.read(65536), b""))
     assert len(data) == body.length and data.count(b"a" * 150_000) == 1
     assert [sent for sent, _ in seen] == [65536, 131072, 150000]
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_counts_down_in_place_on_a_terminal_and_once_per_status_in_a_log() -> None:
+    answers = [{"status": "queued", "message": "queued — position 2 in queue, about 9 s to go"},
+               {"status": "queued", "message": "queued — position 1 in queue, about 4 s to go"},
+               {"status": "queued", "message": "queued — position 1 in queue, about 4 s to go"},
+               {"status": "running", "message": "running"}]
+    log, terminal = io.StringIO(), Terminal()
+    for stream in (log, terminal):
+        progress = Progress(stream)
+        for body in answers:
+            progress(body)
+        progress.end()
+    assert log.getvalue() == "queued — position 2 in queue, about 9 s to go\nrunning\n"
+    assert terminal.getvalue() == ("\r\033[Kqueued — position 2 in queue, about 9 s to go"
+                                   "\r\033[Kqueued — position 1 in queue, about 4 s to go"
+                                   "\r\033[Krunning\n")
