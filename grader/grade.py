@@ -24,7 +24,7 @@ from grader import data as datasets
 from grader.context import CheckContext, CheckFailed
 from grader.extract import ExtractionError, extract_archive
 from grader.outcomes import Outcome
-from grader.policy import Violation, forbidden_imports, matches
+from grader.policy import Violation, forbidden_imports, large_literals, matches
 from grader.registry import load_folder_checks, lookup
 from grader.results import GradingResult, LeaderboardEntry, TestResult
 from grader.spec import AssignmentSpec, TestSpec
@@ -160,6 +160,7 @@ def grade_directory(
     seed = secrets.randbits(63) if seed is None else seed
     files = sorted(p.relative_to(handin).as_posix() for p in handin.rglob("*") if p.is_file())
     violations = forbidden_imports(handin, files, spec.policy.forbidden_imports)
+    flags = large_literals(handin, files)
     limits = SessionLimits(call_timeout_s=spec.sandbox.call_timeout_s)
     sessions = Sessions(backend, sandbox_config(spec, handin), limits)
     broken = _load_checks(spec)
@@ -179,6 +180,9 @@ def grade_directory(
                            leaderboard=leaderboard(spec, results),
                            infrastructure_error="; ".join(faults) or None)
     result.staff_log.append(f"seed={seed} sessions={sessions.started} backend={backend.name}")
+    if flags:
+        result.staff_log.append("Big enough to hold trained weights (check that the model "
+                                "learns what it answers): " + "; ".join(flags))
     return result
 
 

@@ -65,6 +65,51 @@ def _is_dynamic_import(node: ast.Call) -> bool:
     return name in ("__import__", "import_module") and bool(node.args)
 
 
+# Sizes past which staff are told about a literal or file (SECURITY.md G2: weights
+# trained elsewhere smuggled in as a base64 literal or a data file). A flag, not a verdict:
+# the untrained-model control is what fails such a model.
+LITERAL_CHARS = 10_000  # one string or bytes literal
+FILE_LITERAL_CHARS = 20_000  # all of a file's string and bytes literals together
+LITERAL_ITEMS = 1_000  # one list, tuple or set display
+DATA_BYTES = 10_000  # a file that is not Python source
+
+
+def large_literals(root: Path, files: list[str]) -> list[str]:
+    """Literals and data files in the handin big enough to hold a model's weights, one
+    phrase each ("cnn.py line 121: a string literal of 21,156 characters")."""
+    found: list[str] = []
+    for relative in files:
+        path = root / relative
+        if not relative.endswith(".py"):
+            size = path.stat().st_size
+            if size > DATA_BYTES:
+                found.append(f"{relative}: a data file of {size:,} bytes")
+            continue
+        try:
+            tree = ast.parse(path.read_bytes(), filename=relative)
+        except (SyntaxError, ValueError):
+            continue
+        found.extend(_literals_in(tree, relative))
+    return found
+
+
+def _literals_in(tree: ast.AST, path: str) -> list[str]:
+    found, total = [], 0
+    for node in ast.walk(tree):
+        line = getattr(node, "lineno", 0)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str | bytes):
+            total += len(node.value)
+            if len(node.value) > LITERAL_CHARS:
+                kind = "string" if isinstance(node.value, str) else "bytes"
+                found.append(f"{path} line {line}: a {kind} literal of {len(node.value):,} "
+                             "characters")
+        elif isinstance(node, ast.List | ast.Tuple | ast.Set) and len(node.elts) > LITERAL_ITEMS:
+            found.append(f"{path} line {line}: a literal of {len(node.elts):,} items")
+    if total > FILE_LITERAL_CHARS and not found:
+        found.append(f"{path}: {total:,} characters of string literals in all")
+    return found
+
+
 def matches(path: str, patterns: tuple[str, ...]) -> bool:
     """Whether a handin path matches any of a test's file patterns."""
     return any(fnmatch.fnmatchcase(path, pattern) for pattern in patterns)

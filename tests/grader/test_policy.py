@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.policy import Violation, forbidden_imports, matches
+from grader.policy import Violation, forbidden_imports, large_literals, matches
 
 FORBIDDEN = ("torch", "tensorflow", "jax")
 
@@ -122,3 +122,43 @@ def test_violation_sentence_names_file_line_module_and_reason() -> None:
 )
 def test_matches(path: str, patterns: tuple[str, ...], expected: bool) -> None:
     assert matches(path, patterns) is expected
+
+
+# ---------------------------------------------------------------- large literals (G2)
+
+
+def handin(tmp_path: Path, files: dict[str, str | bytes]) -> tuple[Path, list[str]]:
+    for name, content in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    return tmp_path, sorted(files)
+
+
+def test_weights_smuggled_in_source_or_a_data_file_are_flagged(tmp_path: Path) -> None:
+    blob = "QUJD" * 3000
+    root, files = handin(tmp_path, {
+        "cnn.py": f"import base64\n\nW = base64.b64decode(\n    '{blob}'\n)\n",
+        "raw.py": "B = b'" + "x" * 10_001 + "'\n",
+        "table.py": "T = [" + ", ".join("0.5" for _ in range(1_001)) + "]\n",
+        "pieces.py": "\n".join(f"P{i} = '{'y' * 9_000}'" for i in range(3)) + "\n",
+        "weights.b64": blob,
+    })
+    assert large_literals(root, files) == [
+        "cnn.py line 4: a string literal of 12,000 characters",
+        "pieces.py: 27,000 characters of string literals in all",
+        "raw.py line 1: a bytes literal of 10,001 characters",
+        "table.py line 1: a literal of 1,001 items",
+        "weights.b64: a data file of 12,000 bytes",
+    ]
+
+
+def test_ordinary_handins_are_not_flagged(tmp_path: Path) -> None:
+    solution = Path(__file__).resolve().parents[2] / "reference/assignments/mnist-mlp-cnn-vit"
+    files = sorted(p.name for p in (solution / "solution").glob("*.py"))
+    assert large_literals(solution / "solution", files) == []
+    root, names = handin(tmp_path, {"notes.txt": "fine\n", "broken.py": "def f(:\n"})
+    assert large_literals(root, names) == []
