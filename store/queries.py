@@ -23,10 +23,11 @@ def queue_position(db: Session, submission: Submission) -> int | None:
     (cpu or gpu: each has its own workers), oldest first; None once it has finished."""
     if submission.status not in PENDING:
         return None
+    queue = select(Assignment.queue).where(Assignment.id == submission.assignment_id)
     ahead = db.scalar(
         select(func.count(Submission.id)).join(Assignment).where(
             Submission.status.in_(PENDING),
-            Assignment.queue == submission.assignment.queue,
+            Assignment.queue == queue.scalar_subquery(),
             (Submission.created_at < submission.created_at)
             | ((Submission.created_at == submission.created_at) & (Submission.id < submission.id)),
         )

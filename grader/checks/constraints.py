@@ -229,7 +229,8 @@ def _equal(a: Any, b: Any) -> bool:
 @check("torch.speed_ratio")
 def speed_ratio(ctx: CheckContext) -> float | None:
     """``fast`` must be at least ``min_ratio`` times faster than ``slow`` (both the student's),
-    timed here around plain forward calls on fresh inputs; median of per-repeat ratios.
+    timed here around plain forward calls on fresh inputs; median of per-repeat ratios. A
+    module that falls short is timed once more before it fails (load on a shared host).
 
     params: fast ("conv.FasterConv2d"), slow ("conv.Conv2d"), init_args, init_kwargs,
     dims, inputs, min_ratio, repeats (default 5), method (default "forward"),
@@ -264,20 +265,30 @@ def speed_ratio(ctx: CheckContext) -> float | None:
     _, fast_out = timed(fast, warm)
     ctx.expect_array(f"{ctx.params['fast']} output", _first(fast_out), _first(slow_out),
                      context="the fast and the slow module on the same input")
-    ratios, fast_times = [], []
-    for inputs in rounds:
-        slow_s, _ = timed(slow, inputs)
-        fast_s, _ = timed(fast, inputs)
-        ratios.append(slow_s / max(fast_s, 1e-9))
-        fast_times.append(fast_s)
-    ratio, wanted = statistics.median(ratios), float(ctx.params["min_ratio"])
+    def measure() -> tuple[float, float]:
+        """(median slow/fast ratio, median fast seconds) over ``rounds``."""
+        ratios, fast_times = [], []
+        for inputs in rounds:
+            slow_s, _ = timed(slow, inputs)
+            fast_s, _ = timed(fast, inputs)
+            ratios.append(slow_s / max(fast_s, 1e-9))
+            fast_times.append(fast_s)
+        return statistics.median(ratios), statistics.median(fast_times)
+
+    wanted = float(ctx.params["min_ratio"])
+    required = float(ctx.params.get("baseline_ratio", wanted))
+    ratio, fast_median = measure()
+    if ratio < wanted or (baseline is not None and baseline / fast_median < required):
+        # Once more before failing: a burst of load on a shared host (threads descheduled
+        # mid-operation) can slow one round of timings; a slow module fails both.
+        again, fast_again = measure()
+        ratio, fast_median = max(ratio, again), min(fast_median, fast_again)
     summary_line = (f"{ctx.params['fast']} is {ratio:.1f}x faster than {ctx.params['slow']} "
-                    f"(median of {len(ratios)}; required {wanted:g}x)")
+                    f"(median of {len(rounds)}; required {wanted:g}x)")
     if ratio < wanted:
         raise CheckFailed(summary_line + ".")
     if baseline is not None:
-        against = baseline / max(statistics.median(fast_times), 1e-9)
-        required = float(ctx.params.get("baseline_ratio", wanted))
+        against = baseline / max(fast_median, 1e-9)
         line = (f"{ctx.params['fast']} is {against:.1f}x faster than the grader's own loop "
                 f"Conv2d (required {required:g}x)")
         if against < required:

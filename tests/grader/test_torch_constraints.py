@@ -237,4 +237,5 @@ def test_a_slowed_down_baseline_gains_nothing(tmp_path: Path) -> None:
     assert ("x faster than your models.SleepyLoopConv: the speed-up must come from "
             "models.LoopConv itself, not from a slow models.SleepyLoopConv.") in output
     params = params.replace(f", {BASELINE}", "")  # what the ratio alone would have said
+    (tmp_path / "without").mkdir()
     assert check(tmp_path / "without", "torch.speed_ratio", params)[0] is Outcome.PASSED
