@@ -3,8 +3,8 @@
 Train-mode comparison of a module with active dropout needs both sides to drop the same
 elements. PyTorch's own draws depend on the dtype, the device and the order of every
 other random call, so instead, while :func:`replaying` is active, every call of
-``torch.nn.functional.dropout`` (which ``nn.Dropout`` calls too) and of
-``dropout1d/2d/3d`` takes its mask from NumPy, seeded by (seed, call number): the
+``torch.nn.functional.dropout`` (which ``nn.Dropout`` calls too), of ``torch.dropout``
+and of ``dropout1d/2d/3d`` takes its mask from NumPy, seeded by (seed, call number): the
 reference (float64, here) and the student's module (float32, in the sandbox) get equal
 masks as long as they apply dropout in the same order to tensors of the same shapes.
 Each call is logged (shape, p, function) so a mismatch can be explained.
@@ -51,7 +51,9 @@ def mask(seed: int, index: int, shape: tuple[int, ...], p: float, shared_axes: i
 
 
 def install() -> None:
-    """Wrap torch.nn.functional's dropout functions once (idempotent)."""
+    """Wrap torch.nn.functional's dropout functions and ``torch.dropout`` once
+    (idempotent)."""
+    import torch
     import torch.nn.functional as F  # noqa: N812 - PyTorch's own convention
 
     with _install_lock:
@@ -61,6 +63,15 @@ def install() -> None:
             original = getattr(F, name)
             _installed[name] = original
             setattr(F, name, _wrapper(name, shared, original))
+        if "torch.dropout" not in _installed:
+            plain = torch.dropout
+            _installed["torch.dropout"] = plain
+            replayed = _wrapper("dropout", 0, lambda x, p, training, inplace: plain(x, p, training))
+
+            def dropout(input: Any, p: float, train: bool) -> Any:
+                return replayed(input, p, train)
+
+            torch.dropout = dropout
 
 
 def _wrapper(name: str, shared: int, original: Callable[..., Any]) -> Callable[..., Any]:

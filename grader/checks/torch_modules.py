@@ -273,6 +273,7 @@ class Pass:
     def __init__(self, owner: ModuleComparison, student: Remote, train: bool,
                  pairs: dict[str, str]) -> None:
         self.owner, self.ctx, self.train, self.pairs = owner, owner.ctx, train, pairs
+        self.student = student
         drawn: list[np.ndarray] = []
 
         def grad_output(outputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -339,8 +340,27 @@ class Pass:
         if mismatch is None:
             return
         hint = self.owner.variant_hint(quantity, got, self.train, self.grad_output, self.seed)
-        raise CheckFailed(f"{self.where}: {mismatch.message}" + self._dropout_note()
+        note = self._dropout_note() + (self._randomness_note() if self.train else "")
+        raise CheckFailed(f"{self.where}: {mismatch.message}" + note
                           + (f"\nHint: {hint}" if hint else ""))
+
+    def _randomness_note(self) -> str:
+        """When the same input and the same dropout masks give the student's module two
+        different outputs, it draws random numbers the grader cannot replay."""
+        again = self.ctx.session.routine(
+            "torch_forward", self.student, self.owner.inputs, train=True, input_grads=False,
+            method=str(self.ctx.params.get("method", "forward")), dropout_seed=self.seed)
+        first, second = self.got.get("output") or [], (
+            again.get("output") if isinstance(again, dict) else None) or []
+        same = len(first) == len(second) and all(
+            compare_array("", b, np.asarray(a), Tolerance(rtol=0.0, atol=0.0)) is None
+            for a, b in zip(first, second, strict=True))
+        if same:
+            return ""
+        return (f"\nYour {self.owner.made.class_name} gives two different outputs for the same "
+                "input and the same dropout masks: it draws random numbers other than through "
+                "nn.Dropout or F.dropout (scaled_dot_product_attention's dropout_p, say), "
+                "which the grader cannot repeat. Apply dropout with nn.Dropout.")
 
     def _dropout_note(self) -> str:
         """Where the student's dropout calls differ from the reference's: how many, on

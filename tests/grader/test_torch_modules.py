@@ -138,6 +138,30 @@ def test_dropout_in_the_wrong_place_fails_in_train_mode_only(tmp_path: Path, see
     assert "apply it to the attention weights (after the softmax)" in result.output
 
 
+def test_torch_dropout_is_replayed_too(tmp_path: Path) -> None:
+    source = attention().replace("self.drop(torch.softmax(scores, dim=-1))",
+                                 "torch.dropout(torch.softmax(scores, dim=-1), 0.3, self.training)")
+    spec, handin = attention_spec(tmp_path, source, dropout=0.3)
+    result = one(spec, handin)  # type: ignore[arg-type]
+    assert result.outcome is Outcome.PASSED, result.output
+
+
+def test_randomness_the_grader_cannot_replay_is_named(tmp_path: Path) -> None:
+    """scaled_dot_product_attention's own dropout: right in eval mode, unrepeatable in train."""
+    source = ATTENTION.replace(
+        "        scores = self.query(x) @ self.key(x).transpose(-2, -1) / SCALE\n"
+        "        return self.drop(torch.softmax(scores, dim=-1)) @ VALUE\n",
+        "        return nn.functional.scaled_dot_product_attention(\n"
+        "            self.query(x), self.key(x), self.value(x),\n"
+        "            dropout_p=self.drop.p if self.training else 0.0)\n")
+    assert "scaled_dot_product_attention" in source
+    spec, handin = attention_spec(tmp_path, source, dropout=0.3)
+    result = one(spec, handin)  # type: ignore[arg-type]
+    assert result.score == 0 and "in train mode: forward output: values differ" in result.output
+    assert ("gives two different outputs for the same input and the same dropout masks: it "
+            "draws random numbers other than through nn.Dropout or F.dropout") in result.output
+
+
 def test_a_different_dropout_rate_is_named(tmp_path: Path) -> None:
     source = attention().replace("nn.Dropout(dropout)", "nn.Dropout(0.5)")
     spec, handin = attention_spec(tmp_path, source, dropout=0.3)
