@@ -290,3 +290,44 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
         yield server
     finally:
         server.stop()
+
+
+# -- host inspection and the Docker engine -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HostProcess:
+    pid: int
+    uids: tuple[int, ...]  # real, effective, saved, filesystem
+
+
+def live_processes() -> list[HostProcess]:
+    """Every live (non-zombie) process on this host, with its uids, from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if fields.get("State", "Z").split()[:1] == ["Z"]:
+            continue
+        uids = tuple(int(u) for u in fields.get("Uid", "").split())
+        found.append(HostProcess(int(entry), uids))
+    return found
+
+
+def docker_with_local_image() -> Any:
+    """A client of this host's Docker engine, which now has the image of ``dlgrade sandbox
+    build-local``; fails in CI, skips elsewhere, when no engine answers."""
+    from sandbox.docker_backend import LOCAL_IMAGE, DockerUnavailable, build_local_image, connect
+
+    try:
+        client = connect(10)
+    except DockerUnavailable as exc:
+        require(False, f"a Docker engine ({exc})")
+        raise
+    build_local_image(client, LOCAL_IMAGE)
+    return client

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import io
-import os
 import tarfile
 import tomllib
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from grader.known_bugs import (
 from grader.spec import AssignmentSpec, resolve_assignment
 from sandbox.backend import Backend, SandboxConfig
 from sandbox.session import Session, SessionLimits
+from tests.services import live_processes
 
 HERE = Path(__file__).resolve().parent
 CATEGORIES = ("archive", "forgery", "disclosure", "exhaustion", "escape", "dl-tricks")
@@ -157,20 +157,8 @@ def snapshot(folder: Path) -> dict[str, str]:
 
 
 def processes_of(uids: set[int]) -> list[tuple[int, int]]:
-    """Live (non-zombie) processes of the given uids."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            status = Path(f"/proc/{entry}/status").read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        uid = int(fields.get("Uid", "-1").split()[0])
-        if uid in uids and "Z" not in fields.get("State", "Z").split()[0]:
-            found.append((int(entry), uid))
-    return found
+    """Live (non-zombie) processes whose real uid is one of ``uids``: (pid, uid)."""
+    return [(p.pid, p.uids[0]) for p in live_processes() if p.uids and p.uids[0] in uids]
 
 
 @dataclass

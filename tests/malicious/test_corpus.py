@@ -42,7 +42,7 @@ from tests.malicious.corpus import (
     processes_of,
     tar_gz,
 )
-from tests.services import make_settings
+from tests.services import docker_with_local_image, make_settings
 from web.uploads import UploadRejected, accept_upload
 
 CASES = load_cases()
@@ -98,21 +98,9 @@ def process_engine() -> Engine:
 @pytest.fixture(scope="session")
 def docker_engine() -> Engine:
     """The Docker backend with the image of ``dlgrade sandbox build-local``, built once."""
-    from sandbox.docker_backend import (
-        LOCAL_IMAGE,
-        DockerBackend,
-        DockerUnavailable,
-        build_local_image,
-        connect,
-    )
+    from sandbox.docker_backend import DockerBackend
 
-    try:
-        client = connect(10)
-    except DockerUnavailable as exc:
-        require(False, f"a Docker engine ({exc})")
-        raise
-    build_local_image(client, LOCAL_IMAGE)
-    return Engine("docker", DockerBackend(client=client))
+    return Engine("docker", DockerBackend(client=docker_with_local_image()))
 
 
 # -- one world per case -----------------------------------------------------------------

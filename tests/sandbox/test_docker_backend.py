@@ -33,11 +33,8 @@ from sandbox.docker_backend import (
     DockerBackend,
     DockerSession,
     DockerSettings,
-    DockerUnavailable,
     Runtime,
     WarmPool,
-    build_local_image,
-    connect,
     container_kwargs,
     reap_orphans,
     worker_label,
@@ -46,8 +43,9 @@ from sandbox.gpus import GpuPool
 from sandbox.seccomp import security_opt
 from sandbox.select import choose_backend, describe_choice
 from sandbox.session import Session, SessionDied, SessionLimits
-from tests.conftest import MYTORCH_SOLUTION, ROOT, require
+from tests.conftest import MYTORCH_SOLUTION, ROOT
 from tests.sandbox.held_out import HIDDEN_PROBE, assert_held_out_data_is_hidden
+from tests.services import docker_with_local_image
 
 FAST = SessionLimits(call_timeout_s=20.0, start_timeout_s=30.0)
 
@@ -233,12 +231,7 @@ SECCOMP_PROBE = """
 
 @pytest.fixture(scope="session")
 def engine_backend() -> DockerBackend:
-    try:
-        client = connect(10)
-    except DockerUnavailable as exc:
-        require(False, f"a Docker engine ({exc})")
-        raise
-    build_local_image(client, LOCAL_IMAGE)
+    docker_with_local_image()
     return DockerBackend()
 
 

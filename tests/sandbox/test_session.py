@@ -29,6 +29,7 @@ from sandbox.backend import Backend, LocalBackend, SandboxConfig
 from sandbox.process_backend import ProcessBackend, runtime_paths
 from sandbox.session import Session, SessionDied, SessionLimits, StudentException
 from tests.sandbox.held_out import HIDDEN_PROBE, assert_held_out_data_is_hidden
+from tests.services import live_processes
 
 FAST = SessionLimits(call_timeout_s=10.0, start_timeout_s=30.0)
 
@@ -109,20 +110,8 @@ def settled(uid: int, count: int, timeout: float = 20.0) -> bool:
 
 
 def processes_of_uid(uid: int) -> list[int]:
-    """Live (non-zombie) processes whose real, effective or saved uid is ``uid``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            status = Path(f"/proc/{entry}/status").read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        state = fields.get("State", "Z").split()[:1]
-        if str(uid) in fields.get("Uid", "").split() and state != ["Z"]:
-            found.append(int(entry))
-    return found
+    """Live (non-zombie) processes any of whose uids (real, effective, saved, fs) is ``uid``."""
+    return [p.pid for p in live_processes() if uid in p.uids]
 
 
 def assert_nothing_left(session: Session, uid: int | None = None) -> None:
