@@ -243,11 +243,11 @@ def speed_ratio(ctx: CheckContext) -> float | None:
     (default ``min_ratio``) times faster than it too: a student who slows down ``slow``
     (a sleep in Conv2d) gains nothing (SECURITY.md B11).
     """
-    specs = input_specs(ctx.params["inputs"], Construction.from_params(ctx, "slow").dims)
+    made = Construction.from_params(ctx, "slow")  # no student code is imported yet
+    specs = input_specs(ctx.params["inputs"], made.dims)
     warm = [s.draw(ctx.rng) for s in specs]
     rounds = [[s.draw(ctx.rng) for s in specs] for _ in range(int(ctx.params.get("repeats", 5)))]
     baseline = _baseline_seconds(ctx, warm, rounds) if "baseline" in ctx.params else None
-    made = Construction.from_params(ctx, "slow")
     slow, fast = made.build(ctx), made.build(ctx, str(ctx.params["fast"]))
     names = {p.name for p in parameters(ctx, fast)}
     state = {r["name"]: r["value"] for r in ctx.session.routine("torch_parameters", slow, True)
