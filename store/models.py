@@ -139,6 +139,7 @@ class Submission(Base):
     __tablename__ = "submissions"
     __table_args__ = (
         Index("ix_submissions_status_created", "status", "created_at"),
+        Index("ix_submissions_status_finished", "status", "finished_at"),  # recent gradings
         Index("ix_submissions_assignment_user", "assignment_id", "user_id"),
     )
 
