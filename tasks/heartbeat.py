@@ -23,19 +23,6 @@ def nothing(_: SessionFactory) -> int | None:
     return None
 
 
-def beat_safely(db_factory: SessionFactory, info: WorkerInfo, current: Current = nothing) -> bool:
-    """One beat: ``current(db_factory)`` names the submission being graded. False (and
-    a log line) when the database could not be reached."""
-    try:
-        submission_id = current(db_factory)
-        with db_factory() as db:
-            beat(db, info, utcnow(), submission_id=submission_id)
-    except Exception:  # noqa: BLE001 - e.g. the database is down: the next beat retries
-        log.exception("heartbeat of %s failed; trying again in the next interval", info.worker)
-        return False
-    return True
-
-
 class Heartbeat(Periodic):
     """Beats at once on :meth:`start`, then every ``interval`` seconds until :meth:`stop`;
     ``current(db_factory)`` names the submission being graded."""
@@ -54,10 +41,18 @@ class Heartbeat(Periodic):
         self.beat(db_factory)
 
     def beat(self, db_factory: SessionFactory) -> bool:
-        """One beat; never raises (False when the database could not be reached)."""
-        ok = beat_safely(db_factory, self.info, self.current)
-        self.beats += ok
-        return ok
+        """One beat naming the submission being graded; never raises (False, and a log
+        line, when the database could not be reached: the next beat retries)."""
+        try:
+            submission_id = self.current(db_factory)
+            with db_factory() as db:
+                beat(db, self.info, utcnow(), submission_id=submission_id)
+        except Exception:  # noqa: BLE001 - e.g. the database is down
+            log.exception("heartbeat of %s failed; trying again in the next interval",
+                          self.info.worker)
+            return False
+        self.beats += 1
+        return True
 
 
 def held_by_node(worker: str) -> Current:
