@@ -333,6 +333,105 @@ def torch_predict(model: Any, x: Any, *, batch_size: int = 256, device: str = "c
     return np.concatenate([t.numpy() for t in labels]).astype(np.int64)
 
 
+# -------------------------------------------------------------------------- capture
+
+
+class _Recorder:
+    """Tensor ids and the ops of one forward pass, recorded at PyTorch's dispatch level
+    (below autograd: ``nn.Linear`` shows as ``aten.t`` + ``aten.addmm``)."""
+
+    def __init__(self, max_nodes: int) -> None:
+        self.ids: dict[int, int] = {}
+        self.alive: list[Any] = []  # keeps every recorded tensor alive, so ids stay unique
+        self.constants: list[dict[str, Any]] = []
+        self.nodes: list[dict[str, Any]] = []
+        self.max_nodes = max_nodes
+
+    def define(self, tensor: Any) -> int:
+        self.ids[id(tensor)] = len(self.alive)
+        self.alive.append(tensor)
+        return len(self.alive) - 1
+
+    def ref(self, tensor: Any) -> int:
+        """The id of a tensor an op reads; one never seen before is a constant."""
+        known = self.ids.get(id(tensor))
+        if known is not None:
+            return known
+        tid = self.define(tensor)
+        self.constants.append({"tid": tid, "value": _array(tensor)})
+        return tid
+
+    def encode(self, value: Any) -> Any:
+        torch = _torch()
+        if isinstance(value, torch.Tensor):
+            return {"t": self.ref(value)}
+        if isinstance(value, tuple | list):
+            return [self.encode(v) for v in value]
+        if isinstance(value, torch.dtype | torch.layout | torch.memory_format):
+            return {type(value).__name__: str(value).removeprefix("torch.")}
+        if isinstance(value, torch.device):
+            return {"device": str(value.type)}
+        if value is None or isinstance(value, bool | int | float | str):
+            return value
+        raise TypeError(f"cannot record an argument of type {type(value).__name__}")
+
+    def outputs(self, value: Any) -> Any:
+        torch = _torch()
+        if isinstance(value, torch.Tensor):
+            known = self.ids.get(id(value))
+            return known if known is not None else self.define(value)
+        if isinstance(value, tuple | list):
+            return [self.outputs(v) for v in value]
+        return None
+
+    def record(self, func: Any, args: Any, kwargs: Any, out: Any) -> None:
+        if len(self.nodes) >= self.max_nodes:
+            raise RuntimeError(f"forward() ran more than {self.max_nodes} tensor operations")
+        self.nodes.append({"op": str(func), "args": self.encode(list(args)),
+                           "kwargs": {str(k): self.encode(v) for k, v in kwargs.items()},
+                           "out": self.outputs(out)})
+
+
+def torch_capture(model: Any, inputs: list[Any], *, train: bool, method: str = "forward",
+                  max_nodes: int = 200_000) -> dict[str, Any]:
+    """The computation of one forward pass as plain data (see ``grader.graph.wire``):
+    {inputs: [tid], params: [{name, tid, requires_grad, value}], buffers: [{name, tid,
+    value}], constants: [{tid, value}], nodes: [{op, args, kwargs, out}], outputs: [tid],
+    output_values: [arrays], registered: [{name, shape, requires_grad}]}. Values are
+    taken before the pass (a train-mode pass moves batch-norm statistics). What this
+    returns is a claim: the trusted side validates it, rebuilds it and runs it itself."""
+    torch = _torch()
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    recorder = _Recorder(int(max_nodes))
+    tensors = [_tensor(x) for x in inputs]
+    model.train(bool(train))
+    graph: dict[str, Any] = {"inputs": [recorder.define(t) for t in tensors]}
+    graph["params"] = [{"name": n, "tid": recorder.define(p), "value": _array(p),
+                        "requires_grad": bool(p.requires_grad)}
+                       for n, p in model.named_parameters()]
+    graph["buffers"] = [{"name": n, "tid": recorder.define(b), "value": _array(b)}
+                        for n, b in model.named_buffers()]
+    graph["registered"] = [{"name": r["name"], "shape": r["shape"],
+                            "requires_grad": r["requires_grad"]} for r in torch_parameters(model)]
+    function = model if method == "forward" else getattr(model, method)
+
+    class Recording(TorchDispatchMode):  # type: ignore[misc]
+        def __torch_dispatch__(self, func: Any, types: Any, args: Any = (),
+                               kwargs: Any = None) -> Any:
+            out = func(*args, **(kwargs or {}))
+            recorder.record(func, args, kwargs or {}, out)
+            return out
+
+    with torch.no_grad(), Recording():
+        outputs = _flatten(function(*tensors))
+    graph["nodes"] = recorder.nodes
+    graph["constants"] = recorder.constants
+    graph["outputs"] = [recorder.ref(o) for o in outputs]
+    graph["output_values"] = [_array(o) for o in outputs]
+    return graph
+
+
 # -------------------------------------------------------------------------- speed baseline
 
 
@@ -370,4 +469,5 @@ ROUTINES: dict[str, Callable[..., Any]] = {
     "torch_train_epoch": torch_train_epoch,
     "torch_predict": torch_predict,
     "torch_conv2d_loops": torch_conv2d_loops,
+    "torch_capture": torch_capture,
 }
