@@ -416,14 +416,14 @@ def torch_capture(model: Any, inputs: list[Any], *, train: bool, method: str = "
                             "requires_grad": r["requires_grad"]} for r in torch_parameters(model)]
     function = model if method == "forward" else getattr(model, method)
 
-    class Recording(TorchDispatchMode):  # type: ignore[misc]
+    class Recording(TorchDispatchMode):  # type: ignore[no-untyped-call]
         def __torch_dispatch__(self, func: Any, types: Any, args: Any = (),
                                kwargs: Any = None) -> Any:
             out = func(*args, **(kwargs or {}))
             recorder.record(func, args, kwargs or {}, out)
             return out
 
-    with torch.no_grad(), Recording():
+    with torch.no_grad(), Recording():  # type: ignore[no-untyped-call]
         outputs = _flatten(function(*tensors))
     graph["nodes"] = recorder.nodes
     graph["constants"] = recorder.constants

@@ -20,6 +20,7 @@ grader's data, not from the initial values.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from grader import data as datasets
+from grader.checks.constraints import output_layer
 from grader.checks.torch_common import Construction, ModuleInfo, structure_changes, summary
 from grader.checks.torch_graph import Verified, check_rules, verified
 from grader.context import CheckContext, CheckFailed
@@ -109,6 +111,8 @@ class AccuracyRun:
         self.timeout = float(ctx.params.get("epoch_timeout_s", ctx.test.timeout_s))
         self.eval_batch = min(int(ctx.params.get("eval_batch", 250)), len(self.x_test))
         self.curve = Curve()
+        self.final: float | None = None
+        self.steps = self.examples = 0
         self.remarks: list[str] = []
         self.controls: list[float] = []
 
@@ -126,7 +130,7 @@ class AccuracyRun:
         with verified(self.ctx, model) as v:
             self._record(v, settings, before)
             policy = str(self.ctx.params.get("init", "trusted"))
-            final = self._run(v, settings, policy, self.curve)
+            final = self.final = self._run(v, settings, policy, self.curve)
             self.ctx.metrics["accuracy"] = final
             fraction = self._fraction(final)
             report = self._report(settings, final, policy)
@@ -187,8 +191,10 @@ class AccuracyRun:
                               f"and the accuracy counts only for a model within it.")
         units = self.ctx.params.get("max_hidden_units")
         widths = [int(layer["width"]) for layer in found.layers]
-        if units is not None and sum(widths[:-1]) > int(units):
-            raise CheckFailed(f"{label} has {sum(widths[:-1])} hidden units; the limit is "
+        outputs = math.prod(found.facts["output_shapes"][0][1:])
+        hidden = sum(widths) - widths[output_layer(widths, outputs)] if widths else 0
+        if units is not None and hidden > int(units):
+            raise CheckFailed(f"{label} has {hidden} hidden units; the limit is "
                               f"{int(units)}, and the accuracy counts only for a model within "
                               f"it.")
 

@@ -43,6 +43,7 @@ from grader.checks.torch_graph import (
     record_inputs,
     verified,
 )
+from grader.compare import Tolerance, compare_array
 from grader.context import CheckContext, CheckFailed
 from grader.graph import ops
 from grader.registry import check
@@ -251,17 +252,25 @@ def hidden_units(ctx: CheckContext) -> float | None:
     if not layers:
         raise CheckFailed(f"{made.class_name} has no layer with weights.")
     widths = [int(layer["width"]) for layer in layers]
-    hidden = sum(widths[:-1])
+    last = output_layer(widths, math.prod(shapes[0][1:]))
+    hidden = sum(widths) - widths[last]
     limit = int(ctx.params["max"])
     names = [_layer_name(layer) for layer in layers]
     listed = ", ".join(f"{n}: {w}" for n, w in zip(names, widths, strict=True))
     if hidden > limit:
         raise CheckFailed(f"{made.class_name} has {hidden} hidden units; the limit is {limit} "
-                          f"(layer widths per example {listed}; the last, {names[-1]}, is the "
-                          f"output layer).")
+                          f"(layer widths per example {listed}; {names[last]} is the output "
+                          f"layer).")
     ctx.notes.append(f"{made.class_name} has {hidden} hidden units (limit {limit}; "
                      f"{listed}).")
     return None
+
+
+def output_layer(widths: Sequence[int], outputs: int) -> int:
+    """The index of the output layer: the last layer as wide as the model's output (the
+    last layer of all when none is)."""
+    same = [i for i, w in enumerate(widths) if w == outputs]
+    return same[-1] if same else len(widths) - 1
 
 
 def _layer_name(layer: dict[str, Any]) -> str:
@@ -283,6 +292,7 @@ def frozen_parameters(ctx: CheckContext) -> float | None:
     made, model, _ = stable_summary(ctx)
     with verified(ctx, model) as v:
         found = eval_pass(v, made, made.class_name)
+        train_pass(v, made, f"{made.class_name} in train mode")
     names = [p["name"] for p in found.params]
     grad = {p["name"]: bool(p["requires_grad"]) for p in found.params}
     frozen = matching(names, [str(g) for g in ctx.params["frozen"]])
@@ -341,6 +351,8 @@ def speed_ratio(ctx: CheckContext) -> float | None:
                                   input_grads=False, method=method)
         return time.perf_counter() - started, out
 
+    tolerance = Tolerance(rtol=float(ctx.params.get("values_rtol", 1e-4)),
+                          atol=float(ctx.params.get("values_atol", 1e-5)))
     timed(slow, warm)  # warm-up: first calls pay for lazy initialisation
     timed(fast, warm)
 
@@ -352,9 +364,11 @@ def speed_ratio(ctx: CheckContext) -> float | None:
         for inputs in rounds:
             fast_s, fast_out = timed(fast, inputs)
             slow_s, slow_out = timed(slow, inputs)
-            ctx.expect_array(f"{ctx.params['fast']} output", _first(fast_out),
-                             _first(slow_out), context="the fast and the slow module on the "
-                             "same timed input")
+            mismatch = compare_array(f"{ctx.params['fast']} output", _first(fast_out),
+                                     _first(slow_out), tolerance, detailed=ctx.detailed)
+            if mismatch is not None:
+                raise CheckFailed(f"the fast and the slow module on the same timed input: "
+                                  f"{mismatch.message}")
             ratios.append(slow_s / max(fast_s, 1e-9))
             fast_times.append(fast_s)
         return statistics.median(ratios), statistics.median(fast_times)

@@ -23,6 +23,7 @@ from grader.checks.torch_common import (
     substitute,
     summary,
 )
+from grader.checks.torch_graph import check_rules, verified
 from grader.compare import Tolerance, compare_array
 from grader.context import CheckContext, CheckFailed
 from grader.registry import check
@@ -30,6 +31,7 @@ from sandbox import dropout_replay
 from sandbox.session import Remote
 
 TORCH_VALUES = Tolerance(rtol=1e-4, atol=1e-5)
+VERIFYING = ("banned_ops", "allowed", "frozen_ops", "verify")
 TORCH_GRADIENTS = Tolerance(rtol=1e-3, atol=1e-5)
 QUANTITIES = ("output", "input_grads", "param_grads")
 UNREGISTERED = ("layers created inside forward() are not registered — create them in "
@@ -76,7 +78,24 @@ def match_parameters(
             pairs[ref_name] = same[0].name
             left.remove(same[0])
             right.remove((ref_name, shape))
+    for ref_name, shape in list(right):  # nn.Linear's (out, in) for a weight kept as (in, out)
+        flipped = [p for p in left if len(shape) == 2 and p.shape == shape[::-1]
+                   and shape[0] != shape[1]]
+        if len(flipped) == 1:
+            pairs[ref_name] = TRANSPOSED + flipped[0].name
+            left.remove(flipped[0])
+            right.remove((ref_name, shape))
     return pairs, left, [name for name, _ in right]
+
+
+TRANSPOSED = "T:"  # prefix of a pair whose student parameter holds the transpose
+
+
+def student_name(paired: str) -> tuple[str, bool]:
+    """The student's parameter name of a pair, and whether it holds the transpose."""
+    if paired.startswith(TRANSPOSED):
+        return paired[len(TRANSPOSED):], True
+    return paired, False
 
 
 def _role(name: str) -> str:
@@ -172,6 +191,15 @@ def module_compare(ctx: CheckContext) -> float | None:
     ``reference.torch_bugs.VARIANTS`` or "module:ATTR", a list of objects with ``hint``,
     ``build(*init_args, **init_kwargs) -> nn.Module`` (the reference's parameter names)
     and ``by`` ("output", default, or "parameters": explains missing parameters).
+
+    Verification (``grader.checks.torch_graph``): with ``banned_ops`` (e.g.
+    ["convolution"] for "write the convolution yourself"), ``allowed`` (+
+    ``builtin_functions``), ``frozen_ops`` or ``verify = true``, the module's computation
+    is also recorded in each mode, must keep those rules in every operation that reaches
+    its output, and, rerun by the grader on new inputs, must match the reference too: the
+    operations judged are the ones that computed the right answer. A student's 2-D
+    parameter stored as the transpose of the reference's (nn.Linear's (out, in) against a
+    raw (in, out) weight) is paired with it and loaded transposed.
     """
     for _ in range(int(ctx.params.get("trials", 1))):
         ModuleComparison(ctx).run()
@@ -198,17 +226,53 @@ class ModuleComparison:
         student = self.made.build(self.ctx)
         pairs = self._align(student)
         state = {n: p.detach().float().numpy() for n, p in self.reference.named_parameters()}
-        self.ctx.session.routine("torch_load_parameters", student,
-                                 {pairs[n]: v for n, v in state.items()})
+        loaded = {}
+        for name, value in state.items():
+            mine, flipped = student_name(pairs[name])
+            loaded[mine] = np.ascontiguousarray(value.T) if flipped else value
+        self.ctx.session.routine("torch_load_parameters", student, loaded)
         modes = sorted(self.ctx.params.get("modes", ["eval"]))  # eval first: train moves BN
         for mode in modes:
             if mode == "train" and self._alpha_dropout(student):
                 self.ctx.notes.append("Train mode skipped: alpha dropout cannot be replayed.")
                 continue
             Pass(self, student, mode == "train", pairs).compare()
+        if any(key in self.ctx.params for key in VERIFYING):
+            self._verified(student, modes)
         shapes = ", ".join(str(x.shape) for x in self.inputs)
         self.ctx.notes.append(f"{self.made.describe()} matches the reference on inputs of "
                               f"shape {shapes} ({', '.join(self.compare)}; {', '.join(modes)}).")
+
+    def _verified(self, student: Remote, modes: list[str]) -> None:
+        """The module's computation, recorded with the reference's weights, must keep the
+        rules (``banned_ops``: judged by what it computes, not by the names in the source)
+        and, rerun here, match the reference on inputs drawn after it was recorded."""
+        method = str(self.ctx.params.get("method", "forward"))
+        specs = input_specs(self.ctx.params.get("inputs", []), self.made.dims)
+        name = self.made.describe()
+        with verified(self.ctx, student) as v:
+            for mode in modes:
+                train = mode == "train"
+                label = name + (" in train mode" if train else "")
+                found = v.record(mode, [spec.draw(self.ctx.rng) for spec in specs],
+                                 train=train, method=method)
+                check_rules(self.ctx, found, label)
+                fresh = [spec.draw(self.ctx.rng) for spec in specs]
+                seed = int(self.ctx.rng.integers(2**31))
+                got = v.request("forward", key=mode, inputs=fresh,
+                                dropout_seed=seed if train else None)
+                want = trusted_run(self.reference, fresh, train, None, seed).outputs
+                for i, expected in enumerate(want):
+                    mismatch = compare_array(
+                        f"output {i}", got[i] if i < len(got) else None,
+                        expected.astype(np.float32), torch_tolerance(self.ctx, "values"),
+                        detailed=self.ctx.detailed)
+                    if mismatch is not None:
+                        raise CheckFailed(f"{label}: the computation recorded from your module, "
+                                          f"rerun by the grader, does not match the reference: "
+                                          f"{mismatch.message}")
+        self.ctx.notes.append(f"{name}'s recorded computation keeps the rules and matches the "
+                              f"reference when the grader reruns it.")
 
     def _align(self, student: Remote) -> dict[str, str]:
         mine = parameters(self.ctx, student)
@@ -321,9 +385,11 @@ class Pass:
     def _param_grads(self) -> None:
         grads = self.got.get("param_grads") or {}
         for ref_name, want in self.expected.param_grads.items():
-            mine = self.pairs[ref_name]
+            mine, flipped = student_name(self.pairs[ref_name])
             if want is None:
                 continue
+            if flipped:
+                want = np.ascontiguousarray(want.T)
             if grads.get(mine) is None:
                 hint = self.owner.variant_hint(("param", ref_name), None, self.train,
                                                self.grad_output, self.seed)

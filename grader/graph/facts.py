@@ -109,9 +109,9 @@ def _motifs(program: Program) -> tuple[dict[int, str], list[int]]:
 
 def _is_counter(node: Node, program: Program) -> bool:
     target = node.in_tids()[:1]
-    buffers = {b.tid: b for b in program.graph.buffers}
-    return bool(target) and target[0] in buffers and \
-        buffers[target[0]].value is not None and buffers[target[0]].value.dtype.kind in "iu"
+    buffers = {b.tid: b.value for b in program.graph.buffers}
+    value = buffers.get(target[0]) if target else None
+    return value is not None and value.dtype.kind in "iu"
 
 
 def _param_sources(program: Program) -> dict[int, set[str]]:
@@ -131,9 +131,10 @@ def dropout_probabilities(program: Program) -> list[tuple[int, float]]:
     for node in program.graph.nodes:
         if node.index not in program.checked.live:
             continue
-        if node.packet == "bernoulli_" and len(node.args) > 1 and \
-                isinstance(node.args[1], int | float):
-            found.append((node.index, 1.0 - float(node.args[1])))
+        if node.packet == "bernoulli_":
+            keep = node.args[1] if len(node.args) > 1 else node.kwargs.get("p", 0.5)
+            if isinstance(keep, int | float):  # a tensor of probabilities is no dropout
+                found.append((node.index, 1.0 - float(keep)))
         elif node.packet == "native_dropout" and len(node.args) > 2 and node.args[2]:
             found.append((node.index, float(node.args[1])))
     return found

@@ -295,7 +295,8 @@ def _label(placeholder: Placeholder) -> str:
 def _replayed(node: Node, args: list[Any], seed: int, index: int) -> Any:
     """Dropout with the mask ``sandbox.dropout_replay`` draws for call ``index``."""
     if node.packet == "bernoulli_":
-        target, keep_p = args[0], float(args[1]) if len(args) > 1 else 0.5
+        target = args[0]
+        keep_p = float(args[1]) if len(args) > 1 else float(node.kwargs.get("p", 0.5))
         keep = dropout_replay.mask(seed, index, tuple(target.shape), 1.0 - keep_p)
         with torch.no_grad():
             target.copy_(torch.as_tensor(keep, dtype=target.dtype))

@@ -92,8 +92,9 @@ def roles(program: Program) -> dict[str, Role]:
             claim(0, node, Role("normal"))
         elif node.packet in ("add", "add_") and len(tids) > 1:
             for mine, other in ((0, 1), (1, 0)):
-                if tids[other] in fan_of:
-                    claim(mine, node, Role("uniform", fan_of[tids[other]]))
+                source = tids[other]
+                if source is not None and source in fan_of:
+                    claim(mine, node, Role("uniform", fan_of[source]))
     return found
 
 
@@ -193,7 +194,7 @@ class Model:
             value = criterion(scores, ys[batch])
             if self.optimizer is not None and value.requires_grad:
                 self.optimizer.zero_grad(set_to_none=True)
-                value.backward()
+                value.backward()  # type: ignore[no-untyped-call]
                 self.optimizer.step()
                 self.steps += 1
             total += float(value.detach()) * batch_size

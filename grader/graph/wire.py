@@ -51,7 +51,7 @@ class GraphLimits:
     max_nodes: int = 200_000
     max_tensor_elements: int = 1 << 26
     max_param_elements: int = 20_000_000
-    max_constant_elements: int = 4096
+    max_constant_elements: int = 1 << 24
     max_activation_bytes: int = 2 << 30
 
 
@@ -68,6 +68,10 @@ class Placeholder:
     @property
     def numel(self) -> int:
         return 0 if self.value is None else int(self.value.size)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return () if self.value is None else tuple(self.value.shape)
 
 
 @dataclass(frozen=True)
@@ -150,7 +154,7 @@ def decode(value: Any, *, train: bool, limits: GraphLimits,
         big = sorted(constants, key=lambda c: -c.numel)[0]
         raise GraphError(
             f"forward() computes with {stored:,} stored numbers that are not parameters "
-            f"(the largest, of shape {tuple(np.shape(big.value))}, is a tensor created "
+            f"(the largest, of shape {big.shape}, is a tensor created "
             f"outside forward or from Python data); at most {limits.max_constant_elements:,} "
             f"are allowed. Make weights nn.Parameters and build other tensors in forward().")
     nodes = _nodes(_list(value, "nodes"), defined, limits)
