@@ -1,10 +1,11 @@
 """Grader routines that run INSIDE the sandbox, next to the student's model.
 
-They exist because some work must happen where the model lives (a training step,
-a forward/backward pass with tensors, a module summary). Student code shares the
-process and can replace any of them, so the trusted side never believes what
-they report about correctness: it computes verdicts from the arrays they return,
-times things itself, and drives epochs one request at a time.
+They exist because some work must happen where the model lives (a forward/backward
+pass with tensors, a module summary, recording the model's computation). Student code
+shares the process and can replace any of them, so the trusted side never believes what
+they report: it computes verdicts from the arrays they return, times things itself,
+and trains models itself from the computation they record (``torch_capture``), which it
+verifies first (``grader.checks.torch_graph``).
 
 Arrays arrive as NumPy arrays: floating ones become float32 tensors, integer and
 bool ones keep their kind. Answers go back as NumPy arrays and plain data.
@@ -15,7 +16,6 @@ NumPy at import time (PyTorch lazily, inside the routines that need it).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -28,8 +28,6 @@ SUMMARY_FIELDS = (
     "padding", "p", "num_features", "normalized_shape", "embed_dim", "num_heads",
     "input_size", "hidden_size", "num_layers", "num_embeddings", "embedding_dim",
 )
-OPTIMIZERS = ("sgd", "adam")
-LOSSES = ("cross_entropy", "nll")
 
 
 def numpy_info() -> dict[str, Any]:
@@ -107,27 +105,6 @@ def torch_load_parameters(module: Any, values: dict[str, Any]) -> int:
                                  f"cannot load an array of shape {np.shape(value)}")
             param.copy_(torch.as_tensor(np.asarray(value), dtype=param.dtype))
     return len(values)
-
-
-def torch_reset_parameters(model: Any, seed: int = 0) -> dict[str, int]:
-    """Re-initialise every parameter: ``reset_parameters()`` where a module has one, and a
-    fresh small random draw for parameters that it did not change (raw nn.Parameters)."""
-    torch = _torch()
-    torch.manual_seed(seed)
-    before = {name: p.detach().clone() for name, p in model.named_parameters()}
-    reset = 0
-    for module in model.modules():
-        method = getattr(module, "reset_parameters", None)
-        if callable(method):
-            method()
-            reset += 1
-    redrawn = 0
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if torch.equal(param, before[name]):
-                param.normal_(0.0, 0.02)
-                redrawn += 1
-    return {"modules": reset, "redrawn": redrawn}
 
 
 # -------------------------------------------------------------------------- forward
@@ -238,101 +215,6 @@ def _config(module: Any) -> dict[str, Any]:
     return found
 
 
-# -------------------------------------------------------------------------- training
-
-
-def torch_device(prefer_cuda: bool) -> dict[str, Any]:
-    """The device to train on: "cuda" when asked for and available, else "cpu"."""
-    torch = _torch()
-    if prefer_cuda and torch.cuda.is_available():
-        return {"device": "cuda", "name": str(torch.cuda.get_device_name(0))}
-    return {"device": "cpu", "name": "cpu", "threads": int(torch.get_num_threads())}
-
-
-class Trainer:
-    """The grader's own training loop over data that lives here; one call = one epoch."""
-
-    def __init__(self, model: Any, x: Any, y: Any, *, batch_size: int, lr: float,
-                 optimizer: str, loss: str, seed: int, device: str, momentum: float,
-                 weight_decay: float) -> None:
-        torch = _torch()
-        if optimizer not in OPTIMIZERS or loss not in LOSSES:
-            raise ValueError(f"unknown optimizer {optimizer!r} or loss {loss!r}")
-        torch.manual_seed(seed)
-        self.model = model.to(device)
-        self.x, self.y = _tensor(x, device=device), _tensor(y, device=device).long()
-        self.batch_size, self.device, self.loss = int(batch_size), device, loss
-        self.generator = torch.Generator().manual_seed(seed)
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer: Any = None
-        if trainable and optimizer == "adam":
-            self.optimizer = torch.optim.Adam(trainable, lr=lr, weight_decay=weight_decay)
-        elif trainable:
-            self.optimizer = torch.optim.SGD(trainable, lr=lr, momentum=momentum,
-                                             weight_decay=weight_decay)
-
-    def epoch(self) -> dict[str, Any]:
-        torch = _torch()
-        functional = torch.nn.functional
-        criterion = (functional.cross_entropy if self.loss == "cross_entropy"
-                     else functional.nll_loss)
-        self.model.train(True)
-        order = torch.randperm(len(self.x), generator=self.generator).to(self.device)
-        total, count, steps = 0.0, 0, 0
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start:start + self.batch_size]
-            output = _logits(self.model(self.x[batch]), len(batch))
-            loss = criterion(output, self.y[batch])
-            if self.optimizer is not None and loss.requires_grad:
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                self.optimizer.step()
-                steps += 1
-            total += float(loss.detach()) * len(batch)
-            count += len(batch)
-        mean = total / max(count, 1)
-        return {"loss": mean if math.isfinite(mean) else None, "steps": steps,
-                "examples": count}
-
-
-def _logits(output: Any, batch: int) -> Any:
-    torch = _torch()
-    if not isinstance(output, torch.Tensor) or output.ndim != 2 or output.shape[0] != batch:
-        shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
-        raise ValueError(f"the model returned {shape} for a batch of {batch}; "
-                         f"expected scores of shape ({batch}, classes)")
-    return output
-
-
-def torch_trainer(
-    model: Any, x: Any, y: Any, *, batch_size: int, lr: float, optimizer: str = "adam",
-    loss: str = "cross_entropy", seed: int = 0, device: str = "cpu", momentum: float = 0.0,
-    weight_decay: float = 0.0,
-) -> Trainer:
-    """A Trainer (a handle on the trusted side) over x (N, ...) float and y (N,) int labels."""
-    return Trainer(model, x, y, batch_size=batch_size, lr=lr, optimizer=optimizer, loss=loss,
-                   seed=seed, device=device, momentum=momentum, weight_decay=weight_decay)
-
-
-def torch_train_epoch(trainer: Trainer) -> dict[str, Any]:
-    """One epoch of the trainer: {loss (mean over examples, None if not finite), steps,
-    examples}. Reported by the sandbox, so shown to the student but never trusted."""
-    return trainer.epoch()
-
-
-def torch_predict(model: Any, x: Any, *, batch_size: int = 256, device: str = "cpu") -> Any:
-    """argmax class of every row of x (N, ...) in eval mode: int64 (N,)."""
-    torch = _torch()
-    model.to(device)
-    model.train(False)
-    labels = []
-    with torch.no_grad():
-        for start in range(0, len(x), batch_size):
-            chunk = _tensor(x[start:start + batch_size], device=device)
-            labels.append(_logits(model(chunk), len(chunk)).argmax(dim=1).cpu())
-    return np.concatenate([t.numpy() for t in labels]).astype(np.int64)
-
-
 # -------------------------------------------------------------------------- capture
 
 
@@ -387,9 +269,12 @@ class _Recorder:
     def record(self, func: Any, args: Any, kwargs: Any, out: Any) -> None:
         if len(self.nodes) >= self.max_nodes:
             raise RuntimeError(f"forward() ran more than {self.max_nodes} tensor operations")
-        self.nodes.append({"op": str(func), "args": self.encode(list(args)),
-                           "kwargs": {str(k): self.encode(v) for k, v in kwargs.items()},
-                           "out": self.outputs(out)})
+        node = {"op": str(func), "args": self.encode(list(args)),
+                "kwargs": {str(k): self.encode(v) for k, v in kwargs.items()},
+                "out": self.outputs(out)}
+        if not _torch().is_grad_enabled():  # inside torch.no_grad() in the student's forward
+            node["grad"] = False
+        self.nodes.append(node)
 
 
 def torch_capture(model: Any, inputs: list[Any], *, train: bool, method: str = "forward",
@@ -397,9 +282,10 @@ def torch_capture(model: Any, inputs: list[Any], *, train: bool, method: str = "
     """The computation of one forward pass as plain data (see ``grader.graph.wire``):
     {inputs: [tid], params: [{name, tid, requires_grad, value}], buffers: [{name, tid,
     value}], constants: [{tid, value}], nodes: [{op, args, kwargs, out}], outputs: [tid],
-    output_values: [arrays], registered: [{name, shape, requires_grad}]}. Values are
-    taken before the pass (a train-mode pass moves batch-norm statistics). What this
-    returns is a claim: the trusted side validates it, rebuilds it and runs it itself."""
+    output_values: [arrays], registered: [{name, shape, requires_grad}]}; a node run under
+    ``torch.no_grad()`` carries ``grad: False``. Values are taken before the pass (a
+    train-mode pass moves batch-norm statistics). What this returns is a claim: the
+    trusted side validates it, rebuilds it and runs it itself."""
     torch = _torch()
     from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -423,7 +309,7 @@ def torch_capture(model: Any, inputs: list[Any], *, train: bool, method: str = "
             recorder.record(func, args, kwargs or {}, out)
             return out
 
-    with torch.no_grad(), Recording():  # type: ignore[no-untyped-call]
+    with torch.enable_grad(), Recording():  # type: ignore[no-untyped-call]
         outputs = _flatten(function(*tensors))
     graph["nodes"] = recorder.nodes
     graph["constants"] = recorder.constants
@@ -460,14 +346,9 @@ ROUTINES: dict[str, Callable[..., Any]] = {
     "numpy_info": numpy_info,
     "torch_parameters": torch_parameters,
     "torch_load_parameters": torch_load_parameters,
-    "torch_reset_parameters": torch_reset_parameters,
     "torch_forward": torch_forward,
     "torch_call": torch_call,
     "torch_summary": torch_summary,
-    "torch_device": torch_device,
-    "torch_trainer": torch_trainer,
-    "torch_train_epoch": torch_train_epoch,
-    "torch_predict": torch_predict,
     "torch_conv2d_loops": torch_conv2d_loops,
     "torch_capture": torch_capture,
 }

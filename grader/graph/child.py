@@ -92,6 +92,16 @@ class Child:
             perturb=None if perturb is None else int(perturb), seed=int(request.get("seed", 0)))
         return result
 
+    def influence(self, request: dict[str, Any]) -> list[bool]:
+        model = self._model()
+        if not model.params and not model.buffers:
+            model.initialise("student", 0, [])
+        seed = request.get("dropout_seed")
+        result: list[bool] = model.influence(
+            str(request["key"]), list(request["inputs"]), [int(n) for n in request["nodes"]],
+            None if seed is None else int(seed))
+        return result
+
     def set_data(self, request: dict[str, Any]) -> None:
         self.data = (request["x"], request["y"])
 
@@ -110,8 +120,8 @@ class Child:
         return self._model().predict(request["x"], int(request["batch"]))
 
     OPERATIONS: dict[str, Callable[[Child, dict[str, Any]], Any]] = {
-        "load": load, "init": init, "forward": forward, "data": set_data, "epoch": epoch,
-        "predict": predict,
+        "load": load, "init": init, "forward": forward, "influence": influence,
+        "data": set_data, "epoch": epoch, "predict": predict,
     }
 
 

@@ -21,7 +21,8 @@ FAMILIES: dict[str, frozenset[str]] = {name: frozenset(packets.split()) for name
         _local_scalar_dense flatten repeat flip roll index_select gather index
         constant_pad_nd empty empty_like new_empty new_zeros new_ones new_full zeros
         zeros_like ones ones_like full full_like fill_ zero_ arange scalar_tensor eye tril
-        triu diagonal movedim squeeze_copy view_copy _to_dim_order_copy""",
+        triu diagonal movedim squeeze_copy view_copy _to_dim_order_copy unsafe_split
+        unsafe_chunk chunk""",
     "linear": "mm addmm bmm baddbmm addmv mv dot matmul linear addbmm",
     "bias": "add",
     "arithmetic": """sub rsub mul div neg pow exp exp2 log log2 log1p expm1 sqrt rsqrt abs
@@ -29,7 +30,8 @@ FAMILIES: dict[str, frozenset[str]] = {name: frozenset(packets.split()) for name
         ge logical_and logical_or logical_not logical_xor bitwise_not floor ceil round
         trunc frac remainder fmod sum mean amax amin max min prod var std var_mean std_mean
         logsumexp argmax argmin cumsum cumprod sort topk norm linalg_vector_norm erf sin cos
-        square addcmul addcdiv lerp isnan isinf nan_to_num one_hot mse_loss where
+        square addcmul addcdiv lerp isnan isinf nan_to_num one_hot mse_loss where allclose
+        isclose equal
         masked_fill""",
     "relu": "relu threshold",
     "sigmoid": "sigmoid",
@@ -55,6 +57,8 @@ FAMILIES: dict[str, frozenset[str]] = {name: frozenset(packets.split()) for name
         _scaled_dot_product_attention_math _scaled_dot_product_efficient_attention
         _scaled_dot_product_flash_attention _scaled_dot_product_fused_attention_overrideable""",
     "embedding": "embedding embedding_bag _embedding_bag",
+    "rnn": """mkldnn_rnn_layer lstm gru rnn_tanh rnn_relu lstm_cell gru_cell rnn_tanh_cell
+        rnn_relu_cell _thnn_fused_lstm_cell _thnn_fused_gru_cell""",
 }.items()}
 
 FAMILY_OF: dict[str, str] = {p: family for family, packets in FAMILIES.items() for p in packets}
@@ -66,7 +70,8 @@ DESCRIPTIONS = {
     "group_norm": "group normalization", "max_pool": "max pooling", "avg_pool": "average pooling",
     "dropout": "dropout", "random": "random numbers drawn in forward()",
     "attention": "a fused attention (F.scaled_dot_product_attention, nn.MultiheadAttention)",
-    "embedding": "an embedding lookup", "im2col": "patch extraction (F.unfold / F.fold)",
+    "embedding": "an embedding lookup", "rnn": "a recurrent layer (nn.LSTM, nn.GRU, nn.RNN)",
+    "im2col": "patch extraction (F.unfold / F.fold)",
     "arithmetic": "elementwise arithmetic or a reduction", "bias": "addition",
     "softmax": "softmax",
     "log_softmax": "log-softmax", "relu": "ReLU", "sigmoid": "sigmoid", "tanh": "tanh",
@@ -85,6 +90,9 @@ LAYER_FAMILIES: dict[str, frozenset[str]] = {name: frozenset(f.split()) for name
     "ReLU": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "GELU": "gelu",
     "Softmax": "softmax", "LogSoftmax": "log_softmax", "Embedding": "embedding",
     "LeakyReLU": "activation", "ELU": "activation", "SiLU": "activation",
+    "LSTM": "rnn linear bias arithmetic sigmoid tanh",
+    "GRU": "rnn linear bias arithmetic sigmoid tanh",
+    "RNN": "rnn linear bias arithmetic tanh relu",
     "Flatten": "", "Unflatten": "", "Identity": "", "Sequential": "", "ModuleList": "",
     "ModuleDict": "",
 }.items()}

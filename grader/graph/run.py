@@ -83,9 +83,11 @@ class Program:
 
     def run(self, inputs: list[torch.Tensor], state: dict[int, torch.Tensor], *,
             dropout_seed: int | None = None, perturb: int | None = None,
-            generator: torch.Generator | None = None) -> list[torch.Tensor]:
+            generator: torch.Generator | None = None,
+            watch: dict[int, torch.Tensor] | None = None) -> list[torch.Tensor]:
         """The outputs for ``inputs``; dropout masks replayed from ``dropout_seed`` (as
-        ``sandbox.dropout_replay`` makes them) and node ``perturb``'s output jittered."""
+        ``sandbox.dropout_replay`` makes them), node ``perturb``'s output jittered, and the
+        first output of each node in ``watch`` made a leaf of autograd (stored there)."""
         env = self._bind(inputs, state)
         dropped = 0
         for node, function in zip(self.graph.nodes, self.functions, strict=True):
@@ -93,12 +95,44 @@ class Program:
             if dropout_seed is not None and node.packet in ("bernoulli_", "native_dropout"):
                 out = _replayed(node, args, dropout_seed, dropped)
                 dropped += 1
-            else:
+            elif watch is not None and node.packet == "detach":
+                out = torch.ops.aten.alias.default(args[0])  # influence sees through it
+            elif node.grad or watch is not None:
                 out = function(*args, **kwargs)
+            else:
+                with torch.no_grad():
+                    out = function(*args, **kwargs)
             self._store(node, out, env)
             if perturb == node.index:
                 _jitter(node, env, generator)
+            if watch is not None and node.index in watch:
+                _watch(node, env, watch)
         return [env[t] for t in self.graph.outputs]
+
+    def influence(self, inputs: list[torch.Tensor], state: dict[int, torch.Tensor],
+                  nodes: list[int], dropout_seed: int | None = None) -> list[bool]:
+        """For each node, whether the model's output depends on its result: one forward
+        and one backward pass, the gradient of a random projection of the output with
+        respect to each node's result (zero for a result thrown away or multiplied by 0)."""
+        watch: dict[int, torch.Tensor] = dict.fromkeys(nodes, torch.empty(0))
+        inputs = [x.detach().clone().requires_grad_(x.is_floating_point()) for x in inputs]
+        params = {p.tid for p in self.graph.params}
+        state = {t: v.detach().clone().requires_grad_(t in params) for t, v in state.items()}
+        with torch.enable_grad():
+            outputs = self.run(inputs, state, dropout_seed=dropout_seed, watch=watch)
+            generator = torch.Generator().manual_seed(0)
+            total = sum((o * torch.randn(o.shape, generator=generator, dtype=o.dtype)).sum()
+                        for o in outputs if o.is_floating_point())
+            leaves = [watch[n] for n in nodes]
+            usable = [t for t in leaves if t.requires_grad]
+            grads = dict(zip(map(id, usable), torch.autograd.grad(
+                total, usable, allow_unused=True), strict=True)) if usable and isinstance(
+                total, torch.Tensor) and total.requires_grad else {}
+        found = []
+        for leaf in leaves:
+            grad = grads.get(id(leaf))
+            found.append(grad is not None and bool(grad.abs().sum() > 0))
+        return found
 
     def _bind(self, inputs: list[torch.Tensor], state: dict[int, torch.Tensor]
               ) -> dict[int, Any]:
@@ -170,8 +204,8 @@ class Program:
             args, kwargs = _on_meta(args), _on_meta(kwargs)
             if any(a.name == "device" for a in function._schema.arguments):
                 kwargs["device"] = torch.device("meta")
-            if node.packet == "_local_scalar_dense":
-                out: Any = 0
+            if not any("Tensor" in str(r.type) for r in function._schema.returns):
+                out: Any = 0  # a Python number or bool (item(), allclose): no data on meta
             else:
                 try:
                     out = function(*args, **kwargs)
@@ -306,6 +340,17 @@ def _replayed(node: Node, args: list[Any], seed: int, index: int) -> Any:
         return x.clone(), torch.ones_like(x, dtype=torch.bool)
     keep_mask = torch.as_tensor(dropout_replay.mask(seed, index, tuple(x.shape), p))
     return x * keep_mask.to(x.dtype) / (1.0 - p), keep_mask
+
+
+def _watch(node: Node, env: dict[int, Any], watch: dict[int, torch.Tensor]) -> None:
+    """Keep the node's first floating result and let the rest of the pass use a clone of it
+    (so that in-place operations later, nn.ReLU(inplace=True), leave it as it was)."""
+    for tid in node.out_tids():
+        tensor = env.get(tid)
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
+            watch[node.index] = tensor
+            env[tid] = tensor.clone()
+            return
 
 
 def _jitter(node: Node, env: dict[int, Any], generator: torch.Generator | None) -> None:

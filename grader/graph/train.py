@@ -173,6 +173,12 @@ class Model:
                                   perturb=perturb, generator=generator)
         return [o.detach().float().numpy().copy() for o in outputs]
 
+    def influence(self, key: str, inputs: list[np.ndarray], nodes: list[int],
+                  dropout_seed: int | None = None) -> list[bool]:
+        program = self.programs[key]
+        tensors = [torch.tensor(x) for x in inputs]
+        return program.influence(tensors, self.state_for(program), nodes, dropout_seed)
+
     def epoch(self, x: np.ndarray, y: np.ndarray, *, batch_size: int, optimizer: str,
               lr: float, momentum: float, weight_decay: float, loss: str, seed: int
               ) -> dict[str, Any]:

@@ -81,6 +81,7 @@ class Node:
     args: list[Any]
     kwargs: dict[str, Any]
     out: Any
+    grad: bool = True   # False: run inside torch.no_grad() in the student's forward
 
     @property
     def packet(self) -> str:
@@ -239,7 +240,7 @@ def _nodes(rows: list[Any], defined: set[int], limits: GraphLimits) -> list[Node
         out = row.get("out")
         for tid in _tids_of(out):
             defined.add(_tid(tid, op))
-        nodes.append(Node(index, op, args, kwargs, out))
+        nodes.append(Node(index, op, args, kwargs, out, row.get("grad") is not False))
     return nodes
 
 
