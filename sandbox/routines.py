@@ -161,16 +161,28 @@ def _backward(outputs: list[Any], grad_output: list[Any]) -> str:
 
 
 def torch_call(function: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
-    """Call a student function with arrays turned into tensors; tensors come back as arrays."""
+    """Call a student function with arrays (also inside lists, as lists of batches) turned
+    into tensors; tensors (also inside a returned tuple or list) come back as arrays."""
+    result = function(*[_tensors_in(a) for a in args],
+                      **{k: _tensors_in(v) for k, v in kwargs.items()})
+    return _arrays_in(result)
+
+
+def _tensors_in(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return _tensor(value)
+    if type(value) is list:
+        return [_tensors_in(v) for v in value]
+    return value
+
+
+def _arrays_in(value: Any) -> Any:
     torch = _torch()
-    converted = [_tensor(a) if isinstance(a, np.ndarray) else a for a in args]
-    named = {k: _tensor(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
-    result = function(*converted, **named)
-    if isinstance(result, torch.Tensor):
-        return _array(result)
-    if isinstance(result, tuple | list):
-        return [_array(r) if isinstance(r, torch.Tensor) else r for r in result]
-    return result
+    if isinstance(value, torch.Tensor):
+        return _array(value)
+    if isinstance(value, tuple | list):
+        return [_arrays_in(v) for v in value]
+    return value
 
 
 # -------------------------------------------------------------------------- summary
@@ -213,6 +225,27 @@ def _config(module: Any) -> dict[str, Any]:
         elif isinstance(value, tuple) and all(isinstance(v, int) for v in value):
             found[field] = list(value)
     return found
+
+
+# -------------------------------------------------------------------------- given code
+
+
+def torch_loader(x: Any, y: Any, batch_size: int = 100) -> Any:
+    """A ``torch.utils.data.DataLoader`` over (x, y) in order (no shuffling): what a
+    handout's given data-loading code hands the student's functions. x: (N, ...) floats,
+    y: (N,) int labels."""
+    torch = _torch()
+    dataset = torch.utils.data.TensorDataset(_tensor(x), _tensor(y).long())
+    return torch.utils.data.DataLoader(dataset, batch_size=int(batch_size), shuffle=False)
+
+
+def torch_linear(weight: Any, bias: Any) -> Any:
+    """An ``nn.Linear`` holding ``weight`` (out, in) and ``bias`` (out,): a model whose
+    answers the grader knows, for checking a student's evaluation code."""
+    torch = _torch()
+    layer = torch.nn.Linear(int(np.shape(weight)[1]), int(np.shape(weight)[0]))
+    torch_load_parameters(layer, {"weight": weight, "bias": bias})
+    return layer.eval()
 
 
 # -------------------------------------------------------------------------- capture
@@ -351,4 +384,6 @@ ROUTINES: dict[str, Callable[..., Any]] = {
     "torch_summary": torch_summary,
     "torch_conv2d_loops": torch_conv2d_loops,
     "torch_capture": torch_capture,
+    "torch_loader": torch_loader,
+    "torch_linear": torch_linear,
 }

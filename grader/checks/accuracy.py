@@ -71,10 +71,13 @@ def accuracy(ctx: CheckContext) -> float | None:
     path relative to the assignment folder); ``train_size`` / ``test_size`` (stratified
     subsets); ``input_shape`` (one example's shape as the model gets it, e.g. [784]);
     training: ``epochs``, ``batch_size``, ``lr``, ``optimizer`` ("adam" | "sgd"),
-    ``momentum``, ``weight_decay``, ``loss`` ("cross_entropy" on scores | "nll" on
-    log-probabilities); ``config = {module = "config", name = "MLP", bounds = {lr =
-    [1e-4, 0.1], epochs = [1, 5], optimizer = ["adam", "sgd"]}}`` lets the student choose
-    the bounded keys (a dict in their file); ``thresholds = [[0.95, 1.0], [0.90, 0.5]]``
+    ``momentum``, ``weight_decay``, ``loss`` ("auto", the default: categorical cross
+    entropy of what the model returns, -log p when its output is a softmax, cross entropy
+    on scores otherwise | "cross_entropy" on scores | "nll" on log-probabilities);
+    ``config = {module = "config", name = "MLP", bounds = {lr = [1e-4, 0.1], epochs =
+    [1, 5], optimizer = ["adam", "sgd"]}}`` lets the student choose
+    the bounded keys (a dict in their file; ``optional = true``: the spec's values when the
+    file does not define it); ``thresholds = [[0.95, 1.0], [0.90, 0.5]]``
     ([min accuracy, fraction of the points], best first); ``perturb = {noise = 0.02,
     shift = 1}`` (or false); ``chance_margin`` (0.15: the before-training control fails
     above 1/classes + margin); ``init`` ("trusted" | "student"), ``keep`` (globs of
@@ -149,7 +152,7 @@ class AccuracyRun:
         config = self.ctx.params.get("config")
         if config:
             settings.update(_student_config(self.ctx, dict(config)))
-        settings["loss"] = str(self.ctx.params.get("loss", "cross_entropy"))
+        settings["loss"] = str(self.ctx.params.get("loss", "auto"))
         return settings
 
     # -- recording -------------------------------------------------------------------
@@ -321,7 +324,11 @@ def _dataset(ctx: CheckContext) -> datasets.Dataset:
 def _student_config(ctx: CheckContext, config: dict[str, Any]) -> dict[str, Any]:
     """The student's bounded choices, e.g. ``MLP = {"lr": 1e-3, "epochs": 3}``."""
     module, name = str(config.get("module", "config")), str(config["name"])
-    chosen = ctx.session.import_module(module).attr(name)
+    imported = ctx.session.import_module(module)
+    if config.get("optional") and ctx.session.import_module("builtins").attr(
+            "hasattr").call(imported, name) is not True:
+        return {}
+    chosen = imported.attr(name)
     label = f"{module}.{name}"
     if not isinstance(chosen, dict):
         raise CheckFailed(f"{label} should be a dict of training settings, got {chosen!r:.60}.")

@@ -24,8 +24,9 @@ Parameters shared by the checks that verify (``grader.checks.constraints``,
 * ``banned_ops``: families (``grader.graph.ops``, e.g. ["convolution"]) no operation
   that reaches the output may belong to, whatever the source calls it;
 * ``frozen_ops``: families whose weight parameters must all be frozen;
-* ``max_stored`` (default 4096): numbers the computation uses that are neither
-  parameters nor batch-norm statistics (constants, other buffers);
+* ``max_stored`` (default 4096): numbers the weights of matrix products, convolutions,
+  embeddings and recurrent layers are computed from that are not parameters (constants,
+  buffers other than batch-norm statistics): where weights trained elsewhere would hide;
 * ``bind_rtol`` / ``bind_atol`` (1e-3 / 1e-4): agreement of the sandbox's model with the
   rebuilt computation.
 """
@@ -187,10 +188,10 @@ def _check_stored(ctx: CheckContext, found: Pass) -> None:
     stored = int(found.facts.get("stored", 0))
     if stored > limit:
         raise CheckFailed(
-            f"forward() computes with {stored:,} stored numbers that are neither parameters "
-            f"nor batch-norm statistics (buffers, or tensors kept outside the model); at most "
-            f"{limit:,} are allowed. Make weights nn.Parameters; build other tensors in "
-            f"forward().")
+            f"forward() computes its layers' weights from {stored:,} stored numbers that are "
+            f"not parameters (buffers, or tensors kept outside the model); at most {limit:,} "
+            f"are allowed. Make weights nn.Parameters, which the grader initialises and "
+            f"trains.")
 
 
 # -------------------------------------------------------------------------- rules

@@ -190,7 +190,10 @@ def module_compare(ctx: CheckContext) -> float | None:
     ``gradients_atol`` (1e-3 / 1e-5), and ``variants``: a key of
     ``reference.torch_bugs.VARIANTS`` or "module:ATTR", a list of objects with ``hint``,
     ``build(*init_args, **init_kwargs) -> nn.Module`` (the reference's parameter names)
-    and ``by`` ("output", default, or "parameters": explains missing parameters).
+    and ``by`` ("output", default, or "parameters": explains a module registering as many
+    parameters as the variant's). ``accept``: other trusted references that count as
+    correct too, where a handout can be read two ways (the first reference's failure is
+    the one reported).
 
     Verification (``grader.checks.torch_graph``): with ``banned_ops`` (e.g.
     ["convolution"] for "write the convolution yourself"), ``allowed`` (+
@@ -201,18 +204,28 @@ def module_compare(ctx: CheckContext) -> float | None:
     parameter stored as the transpose of the reference's (nn.Linear's (out, in) against a
     raw (in, out) weight) is paired with it and loaded transposed.
     """
+    references = [str(ctx.params["reference"]), *(str(a) for a in ctx.params.get("accept", []))]
     for _ in range(int(ctx.params.get("trials", 1))):
-        ModuleComparison(ctx).run()
+        failures: list[CheckFailed] = []
+        for reference in references:
+            try:
+                ModuleComparison(ctx, reference).run()
+                break
+            except CheckFailed as failed:
+                failures.append(failed)
+        else:
+            raise failures[0]
     return None
 
 
 class ModuleComparison:
     """One trial of module_compare: build, align parameters, compare every mode."""
 
-    def __init__(self, ctx: CheckContext) -> None:
+    def __init__(self, ctx: CheckContext, reference: str | None = None) -> None:
         self.ctx = ctx
         self.made = Construction.from_params(ctx, "module")
-        reference_class = load_trusted(str(ctx.params["reference"]), ctx.spec.folder)
+        reference_class = load_trusted(reference or str(ctx.params["reference"]),
+                                       ctx.spec.folder)
         extra = substitute(ctx.params.get("reference_init_kwargs", {}), self.made.dims)
         self.kwargs = {**self.made.kwargs, **extra}
         self.reference = randomised_reference(
@@ -283,11 +296,15 @@ class ModuleComparison:
             shown = missing if len(mine) else [n for n, _ in theirs]
             listed = _listing(shown[:8]) + (f" and {len(shown) - 8} more" if len(shown) > 8
                                             else "")
-            hint = next((str(v.hint) for v in self.variants
-                         if getattr(v, "by", "output") == "parameters"), "")
+            shapes = dict(theirs)
+            hint = self._parameters_hint(len(mine))
+            if mine and all(len(shapes[n]) == 1 for n in missing):
+                why = "your layers have no bias terms (nn.Linear's bias=True is the default)."
+            else:
+                why = UNREGISTERED if not (mine and hint) else "see the hint."
             raise CheckFailed(
                 f"Your {name} registers {len(mine)} parameters but the reference has "
-                f"{len(theirs)} ({'missing: ' if len(mine) else ''}{listed}): {UNREGISTERED}"
+                f"{len(theirs)} ({'missing: ' if len(mine) else ''}{listed}): {why}"
                 + (f"\nHint: {hint}" if hint else ""))
         if extra or missing:
             listed = ", ".join(f"{p.name} {p.shape}" for p in extra[:6]) + (
@@ -301,6 +318,20 @@ class ModuleComparison:
             raise CheckFailed(f"Your {name} has parameters the reference does not have: "
                               f"{listed}.{advice}")
         return pairs
+
+    def _parameters_hint(self, count: int) -> str:
+        """The hint of the known bug (``by = "parameters"``) that registers ``count``
+        parameters, as the student's module does."""
+        for variant in self.variants:
+            if getattr(variant, "by", "output") != "parameters":
+                continue
+            try:
+                built = variant.build(*self.made.args, **self.kwargs)
+            except Exception:  # noqa: BLE001 - a variant that cannot be built explains nothing
+                continue
+            if len(list(built.parameters())) == count:
+                return str(variant.hint)
+        return ""
 
     def _alpha_dropout(self, student: Remote) -> bool:
         mine = any("AlphaDropout" in m.type and float(m.config.get("p", 0)) > 0

@@ -61,7 +61,8 @@ class Child:
             "params": [{"name": p.name, "shape": list(p.value.shape),
                         "requires_grad": p.requires_grad}
                        for p in graph.params if p.value is not None],
-            "stored": train.stored_elements({"this": program}),
+            "stored": train.stored_elements(
+                program, [t for layer in found.layers for t in layer.weights]),
             "output_shapes": [list(program.checked.shapes[t]) for t in graph.outputs],
             "nodes": len(graph.nodes),
         }

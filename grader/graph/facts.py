@@ -19,7 +19,7 @@ from grader.graph import ops
 from grader.graph.run import Program
 from grader.graph.wire import Node
 
-WEIGHTED = ("linear", "convolution")
+WEIGHTED = ("linear", "convolution", "embedding", "rnn")
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class Layer:
     op: str
     width: int                     # output elements per example
     params: tuple[str, ...]        # parameters its weight operands are computed from
+    weights: tuple[int, ...] = ()  # its operands that do not depend on the input
 
 
 @dataclass
@@ -70,7 +71,7 @@ def read(program: Program, batch: int) -> Facts:
         out = node.out_tids()[0]
         width = math.prod(checked.shapes.get(out, (0,))) // max(batch, 1)
         params = tuple(sorted({p for t in weights for p in sources.get(t, ())}))
-        facts.layers.append(Layer(node.index, family, node.op, width, params))
+        facts.layers.append(Layer(node.index, family, node.op, width, params, tuple(weights)))
     used = {p.name for p in graph.params}
     facts.param_elements = sum(p.numel for p in graph.params) + sum(
         r.numel for r in graph.registered if r.name not in used)

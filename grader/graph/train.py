@@ -186,7 +186,7 @@ class Model:
         program = self.programs["train"]
         if self.optimizer is None:
             self.optimizer = _optimizer(self.params, optimizer, lr, momentum, weight_decay)
-        criterion = F.cross_entropy if loss == "cross_entropy" else F.nll_loss
+        criterion = _criterion(loss, program)
         torch.manual_seed(int(seed))  # dropout's masks
         order = torch.randperm(len(x), generator=torch.Generator().manual_seed(int(seed)))
         xs, ys = torch.tensor(np.asarray(x)), torch.tensor(np.asarray(y)).long()
@@ -200,7 +200,7 @@ class Model:
             value = criterion(scores, ys[batch])
             if self.optimizer is not None and value.requires_grad:
                 self.optimizer.zero_grad(set_to_none=True)
-                value.backward()  # type: ignore[no-untyped-call]
+                value.backward()
                 self.optimizer.step()
                 self.steps += 1
             total += float(value.detach()) * batch_size
@@ -225,6 +225,34 @@ class Model:
                                      f"of {batch}; expected scores of shape ({batch}, classes)")
                 labels.append(scores[:len(chunk)].argmax(dim=1).numpy())
         return np.concatenate(labels).astype(np.int64)
+
+
+def _criterion(loss: str, program: Program) -> Any:
+    """``cross_entropy`` on scores, ``nll`` on log-probabilities; ``auto``: categorical cross
+    entropy of what the model returns, -log p(label) when it ends with a softmax (as a
+    student's nn.Softmax output layer is trained) and cross entropy on scores otherwise."""
+    if loss == "auto":
+        loss = "probabilities" if ends_with_softmax(program) else "cross_entropy"
+    if loss == "probabilities":
+        return lambda p, y: F.nll_loss(torch.log(p.clamp_min(1e-12)), y)
+    if loss in ("cross_entropy", "nll"):
+        return F.cross_entropy if loss == "cross_entropy" else F.nll_loss
+    raise ValueError(f"unknown loss {loss!r}")
+
+
+def ends_with_softmax(program: Program) -> bool:
+    """Whether the first output is a softmax's result (seen through reshaping)."""
+    producers = {t: node for node in program.graph.nodes for t in node.out_tids()}
+    tid = program.graph.outputs[0]
+    while tid in producers:
+        node = producers[tid]
+        family = ops.family(node.op)
+        if family == "softmax":
+            return True
+        if family != "structural" or not node.in_tids():
+            return False
+        tid = node.in_tids()[0]
+    return False
 
 
 def _draw(role: Role, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
@@ -264,18 +292,25 @@ def _optimizer(params: dict[str, torch.Tensor], name: str, lr: float, momentum: 
     raise ValueError(f"unknown optimizer {name!r}")
 
 
-def stored_elements(programs: dict[str, Program]) -> int:
-    """Numbers the model computes with that are neither parameters nor batch-norm
-    statistics: constants and other buffers (a place to smuggle trained weights)."""
-    largest = 0
-    for program in programs.values():
-        total = sum(c.numel for c in program.graph.constants)
-        for b in program.graph.buffers:
-            counter = b.value is not None and b.value.dtype.kind in "iu" and b.value.ndim == 0
-            if not counter and not _is_stat(program, b.tid):
-                total += b.numel
-        largest = max(largest, total)
-    return largest
+def stored_elements(program: Program, weights: list[int]) -> int:
+    """Numbers the model computes its layers' weights from that are neither parameters nor
+    batch-norm statistics: constants and other buffers feeding the weight operands
+    ``weights`` (tensor ids) of matrix products, convolutions, embeddings and recurrent
+    layers. Trained weights smuggled in a buffer or a tensor kept outside the model show
+    here; a position-encoding table added to the input or a mask does not."""
+    stored = {c.tid: c.numel for c in program.graph.constants}
+    for b in program.graph.buffers:
+        counter = b.value is not None and b.value.dtype.kind in "iu" and b.value.ndim == 0
+        if not counter and not _is_stat(program, b.tid):
+            stored[b.tid] = b.numel
+    sources: dict[int, set[int]] = {t: {t} for t in stored}
+    for node in program.graph.nodes:
+        found = set().union(*(sources.get(t, set()) for t in node.in_tids()))
+        if found:
+            for tid in node.out_tids():
+                sources.setdefault(tid, set()).update(found)
+    used = set().union(*(sources.get(t, set()) for t in weights)) if weights else set()
+    return sum(stored[t] for t in used)
 
 
 def _stat_positions(packet: str) -> tuple[int, ...]:

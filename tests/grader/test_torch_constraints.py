@@ -238,7 +238,7 @@ def check(tmp_path: Path, name: str, params: str) -> tuple[Outcome, str]:
      "layers changed while it was being graded (added layers.2 (Linear))"),
     # the summary and the parameter list say 68; the computation reads 11,336 numbers
     ('model = "models.HiddenParameters", input_shape = [16], max = 1000', False,
-     "computes with 10,756 stored numbers that are neither parameters"),
+     "computes its layers' weights from 10,756 stored numbers that are not parameters"),
 ])
 def test_param_count(tmp_path: Path, params: str, passes: bool, text: str) -> None:
     outcome, output = check(tmp_path, "torch.param_count", params)
