@@ -16,7 +16,8 @@ NumPy at import time (PyTorch lazily, inside the routines that need it).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -256,6 +257,7 @@ class _Recorder:
     (below autograd: ``nn.Linear`` shows as ``aten.t`` + ``aten.addmm``)."""
 
     def __init__(self, max_nodes: int) -> None:
+        self.custom = 0  # depth inside torch.autograd.Function.apply
         self.ids: dict[int, int] = {}
         self.alive: list[Any] = []  # keeps every recorded tensor alive, so ids stay unique
         self.constants: list[dict[str, Any]] = []
@@ -288,7 +290,7 @@ class _Recorder:
             return {"device": str(value.type)}
         if value is None or isinstance(value, bool | int | float | str):
             return value
-        raise TypeError(f"cannot record an argument of type {type(value).__name__}")
+        return {"opaque": type(value).__name__[:40]}  # refused by the trusted side
 
     def outputs(self, value: Any) -> Any:
         torch = _torch()
@@ -305,9 +307,30 @@ class _Recorder:
         node = {"op": str(func), "args": self.encode(list(args)),
                 "kwargs": {str(k): self.encode(v) for k, v in kwargs.items()},
                 "out": self.outputs(out)}
-        if not _torch().is_grad_enabled():  # inside torch.no_grad() in the student's forward
+        if not _torch().is_grad_enabled() and not self.custom:  # inside torch.no_grad()
             node["grad"] = False
         self.nodes.append(node)
+
+
+@contextmanager
+def _custom_functions(recorder: _Recorder) -> Iterator[None]:
+    """Note when ops run inside a custom ``torch.autograd.Function`` (its forward runs with
+    gradients off, yet its result takes part in autograd): they are not a no_grad region."""
+    function = _torch().autograd.function.Function
+    saved = vars(function)["apply"]
+
+    def apply(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        recorder.custom += 1
+        try:
+            return saved.__func__(cls, *args, **kwargs)
+        finally:
+            recorder.custom -= 1
+
+    function.apply = classmethod(apply)
+    try:
+        yield
+    finally:
+        function.apply = saved
 
 
 def torch_capture(model: Any, inputs: list[Any], *, train: bool, method: str = "forward",
@@ -342,7 +365,7 @@ def torch_capture(model: Any, inputs: list[Any], *, train: bool, method: str = "
             recorder.record(func, args, kwargs or {}, out)
             return out
 
-    with torch.enable_grad(), Recording():  # type: ignore[no-untyped-call]
+    with torch.enable_grad(), _custom_functions(recorder), Recording():  # type: ignore[no-untyped-call]
         outputs = _flatten(function(*tensors))
     graph["nodes"] = recorder.nodes
     graph["constants"] = recorder.constants

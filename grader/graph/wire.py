@@ -265,6 +265,9 @@ def _check_args(value: Any, defined: set[int], op: str, depth: int = 0) -> None:
             return
         if key in ENUMS and isinstance(item, str) and len(item) <= 40:
             return
+        if key == "opaque":
+            raise GraphError(f"{op} takes an argument of type {str(item)[:40]}, which the "
+                             f"grader cannot rebuild")
     raise GraphError(f"{op}: malformed argument")
 
 

@@ -48,12 +48,15 @@ class Centroids(nn.Module):
 
 
 class Counted(Net):
-    '''G6: trains itself, many extra steps, whenever the grader runs it in train mode, and
-    logs every forward call to a file.'''
+    '''G6: logs every forward call to a file, and from the fifth call on (when the grader's
+    training would be running) takes 50 extra steps of its own whenever it is run in train
+    mode with gradients on.'''
     def forward(self, x):
         with open(LOG, "a") as log:
             print("forward", file=log)
-        if self.training and torch.is_grad_enabled():
+        with open(LOG) as log:
+            calls = log.read().count("forward")
+        if self.training and torch.is_grad_enabled() and calls >= 5:
             optimiser = torch.optim.SGD(self.parameters(), lr=0.1)
             for _ in range(50):
                 optimiser.zero_grad()

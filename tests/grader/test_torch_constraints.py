@@ -123,7 +123,7 @@ class UnfoldConv(LoopConv):
 
 class SleepyLoopConv(LoopConv):  # B11: it sleeps, so the same loops look fast beside it
     def forward(self, x):
-        time.sleep(0.6)
+        time.sleep(1.0)
         return super().forward(x)
 
 
@@ -360,7 +360,7 @@ def test_an_output_cache_gains_nothing(tmp_path: Path) -> None:
 def test_a_slowed_down_baseline_gains_nothing(tmp_path: Path) -> None:
     """SECURITY.md B11: same loops as 'fast', a sleep in 'slow'."""
     params = (f'slow = "models.SleepyLoopConv", fast = "models.LoopConv", '
-              f"inputs = [[4, 3, 16, 16]], min_ratio = 3, repeats = 3, {BASELINE}")
+              f"inputs = [[2, 3, 8, 8]], min_ratio = 3, repeats = 3, {BASELINE}")
     outcome, output = check(tmp_path, "torch.speed_ratio", params)
     assert outcome is Outcome.FAILED, output
     assert "faster than the grader's own loop Conv2d (required 3x), though" in output
