@@ -81,7 +81,9 @@ class User(Base):
     enrollments: Mapped[list[Enrollment]] = relationship(back_populates="user")
 
     @property
-    def is_staff(self) -> bool:
+    def may_create_courses(self) -> bool:
+        """The account-wide role: staff (and admins) may create courses. Rights inside a
+        course come from that course's enrollment (web.access), never from this."""
         return self.role in ("staff", "admin")
 
 
@@ -91,6 +93,8 @@ class Course(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     title: Mapped[str] = mapped_column(String(200))
+    # IANA name; the course's pages show times in it (web.formatting).
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
 
     assignments: Mapped[list[Assignment]] = relationship(back_populates="course")
     enrollments: Mapped[list[Enrollment]] = relationship(back_populates="course")
@@ -294,3 +298,8 @@ class WorkerHeartbeat(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     # No foreign key: a heartbeat is advisory and must never fail on a deleted row.
     submission_id: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+# The web features' models share Base (and so the metadata migrations are checked
+# against); imported last, since they import the classes above.
+from store import web_models  # noqa: E402, F401

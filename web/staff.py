@@ -27,9 +27,9 @@ from grader.spec import SpecError
 from store import queries
 from store.models import Assignment, Submission, User
 from web import dashboard as figures
-from web import extensions, gradebook, lookups, workers
+from web import extensions, gradebook, lookups, sheets, workers
 from web.auth import current_user, staff_required
-from web.formatting import utc
+from web.formatting import use_timezone, utc
 from web.regrade import SCOPES, CannotRegrade, requeue, requeue_all
 from web.services import get_db, services
 from web.visibility import shown
@@ -51,6 +51,7 @@ def index() -> ResponseReturnValue:
     queue = queries.queue_stats(get_db(), now())
     return render_template("staff/index.html", assignments=assignments, counts=counts,
                            queue=queue, now=now(),
+                           courses=lookups.staff_courses(get_db(), current_user()),
                            workers=workers.state(get_db(), now(), queue["queued"],
                                                  services().alive_window()))
 
@@ -72,9 +73,8 @@ def live(assignment_id: int) -> ResponseReturnValue:
 @staff_required
 def gradebook_csv(assignment_id: int) -> ResponseReturnValue:
     target = assignment_or_404(assignment_id)
-    rows = student_rows(target, gradebook.TableQuery())
-    body = gradebook.csv_text(rows, max_points(target))
-    name = gradebook.csv_filename(target)
+    body = sheets.sheet_csv(sheets.build_sheet(get_db(), [target]))
+    name = sheets.filename(target.course.slug, target.slug)
     return Response(body, mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
 
@@ -200,14 +200,17 @@ def regrade(submission_id: int) -> ResponseReturnValue:
 
 
 def assignment_or_404(assignment_id: int) -> Assignment:
-    found = lookups.assignment_for(get_db(), current_user(), assignment_id, now())
+    """The assignment if the user is staff of its course (by that enrollment's role)."""
+    found = lookups.staff_assignment_for(get_db(), current_user(), assignment_id)
     if found is None:
         abort(404)
+    use_timezone(found.course.timezone)
     return found
 
 
 def submission_or_404(submission_id: int) -> Submission:
-    found = lookups.submission_for(get_db(), current_user(), submission_id)
+    found = lookups.staff_submission_for(get_db(), current_user(), submission_id)
     if found is None:
         abort(404)
+    use_timezone(found.assignment.course.timezone)
     return found

@@ -20,8 +20,11 @@ from werkzeug.datastructures import FileStorage
 
 from store.assignment_folders import MAX_FOLDER_BYTES, FolderError, StoredFolder, add_folder
 from store.assignment_settings import Changes, SettingsError, apply, parse_when, save_assignment
-from store.models import Assignment, Course, Enrollment, User
-from web.auth import current_user, staff_required
+from store.models import Assignment, Course, User
+from store.sessions import find_session
+from web import lookups
+from web.access import staff_anywhere
+from web.auth import SESSION_KEY, current_user, staff_required
 from web.services import get_db, services
 from web.staff import bp
 
@@ -34,11 +37,7 @@ class FormError(Exception):
 
 
 def taught_courses(user: User) -> Sequence[Course]:
-    query = select(Course).order_by(Course.slug)
-    if user.role != "admin":
-        query = query.join(Enrollment).where(Enrollment.user_id == user.id,
-                                             Enrollment.role.in_(("staff", "admin")))
-    return get_db().scalars(query).all()
+    return lookups.staff_courses(get_db(), user)
 
 
 @bp.route("/assignments/new", methods=("GET", "POST"))
@@ -104,9 +103,9 @@ def _allow_folder_sized_uploads() -> None:
     the service parse a body that large."""
     if request.endpoint not in FOLDER_UPLOAD_ENDPOINTS:
         return
-    user_id = session.get("user_id")
-    user = get_db().get(User, user_id) if isinstance(user_id, int) else None
-    if user is not None and user.is_staff:
+    found = find_session(get_db(), session.get(SESSION_KEY))
+    user = found.user if found is not None else None
+    if user is not None and staff_anywhere(get_db(), user):
         request.max_content_length = MAX_FOLDER_BYTES + FORM_OVERHEAD_BYTES
 
 

@@ -3,17 +3,30 @@ grading live (``status.json``, polled by ``static/results.js``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, cast
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 
 from store import queries
 from store.models import Assignment, Submission
-from web import lookups
+from web import handout, lookups
+from web import assignment_page as page_logic
 from web.auth import current_user, login_required
 from web.extensions import deadlines_for
+from web.formatting import use_timezone
 from web.services import get_db, services
 from web.uploads import UploadRejected, accept_upload, upload_limit
 from web.visibility import best, filtered_results, shown
@@ -32,7 +45,8 @@ def index() -> ResponseReturnValue:
     user = current_user()
     assignments = lookups.assignments_for(get_db(), user, now())
     finished = lookups.submissions_by_assignment(get_db(), user, [a.id for a in assignments])
-    rows = [(a, best(finished.get(a.id, []), now())) for a in assignments]
+    rows = [(a, best(finished.get(a.id, []), now()), deadlines_for(get_db(), a, user))
+            for a in assignments]
     return render_template("student/index.html", rows=rows, now=now())
 
 
@@ -81,6 +95,7 @@ def assignment_or_404(assignment_id: int) -> Assignment:
     found = lookups.assignment_for(get_db(), current_user(), assignment_id, now())
     if found is None:
         abort(404)
+    use_timezone(found.course.timezone)
     return found
 
 
@@ -88,19 +103,37 @@ def submission_or_404(submission_id: int) -> Submission:
     found = lookups.submission_for(get_db(), current_user(), submission_id)
     if found is None:
         abort(404)
+    use_timezone(found.assignment.course.timezone)
     return found
 
 
 def render_assignment(
-    target: Assignment, error: str | None = None, code: int = 200
+    target: Assignment, error: str | None = None, code: int = 200,
+    missing: Sequence[str] = (),
 ) -> ResponseReturnValue:
+    spec = lookups.spec_for(target)
+    rows = queries.user_submissions(get_db(), current_user().id, target.id)
     page = render_template(
-        "student/assignment.html", a=target, error=error, now=now(),
-        dates=deadlines_for(get_db(), target, current_user()),
-        history=queries.user_submissions(get_db(), current_user().id, target.id),
-        limit=upload_limit(services().settings, lookups.spec_for(target)),
+        "student/assignment.html", a=target, error=error, now=now(), spec=spec,
+        dates=deadlines_for(get_db(), target, current_user()), missing=missing,
+        history=page_logic.history(rows, now()),
+        tests=page_logic.test_rows(spec, target.hidden_visible_after_due),
+        today=page_logic.today(get_db(), current_user(), target, now()),
+        readme=handout.readme_html(spec), starter=bool(handout.starter_files(spec)),
+        limit=upload_limit(services().settings, spec),
     )
     return page, code
+
+
+@bp.get("/assignments/<int:assignment_id>/starter.zip")
+@login_required
+def starter(assignment_id: int) -> ResponseReturnValue:
+    target = assignment_or_404(assignment_id)
+    body = handout.starter_zip(lookups.spec_for(target))
+    if body is None:
+        abort(404, description="This assignment has no starter code to download.")
+    return Response(body, mimetype="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="{target.slug}-starter.zip"'})
 
 
 def progress(found: Submission) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from store.locks import lock_user_assignment
 from store.models import Assignment, Submission, User
 from store.queries import submissions_today
 from tasks.settings import Settings
+from web.access import is_course_staff
 from web.extensions import Deadlines, assignment_deadlines, deadlines_for
 from web.formatting import utc as when
 from web.lookups import spec_for
@@ -64,7 +65,7 @@ def accept_upload(
 ) -> Submission:
     """Check, store and record an upload; raises :class:`UploadRejected`."""
     dates = deadlines_for(db, assignment, user)
-    limited = not user.is_staff
+    limited = not is_course_staff(db, user, assignment.course_id)
     if limited:
         check_open(assignment, now, dates)
         check_daily_limit(db, user, assignment, now)  # early, before reading the body
