@@ -169,7 +169,10 @@ def create_submission(slug: str) -> ResponseReturnValue:
         submission = accept_upload(get_db(), services().settings, api_user(), target,
                                    cast(BinaryIO, file.stream), file.filename, now())
     except UploadRejected as rejected:
-        return jsonify(error=rejected.message), rejected.status
+        body: dict[str, Any] = {"error": rejected.message}
+        if rejected.missing:
+            body["missing"] = list(rejected.missing)
+        return jsonify(body), rejected.status
     services().enqueue(submission.id)  # False only delays grading: the reconciler retries
     url = url_for("api.get_submission", submission_id=submission.id, _external=True)
     body = {"id": submission.id, "status": submission.status, "url": url,

@@ -68,7 +68,7 @@ def upload(assignment_id: int) -> ResponseReturnValue:
         submission = accept_upload(get_db(), services().settings, current_user(), target,
                                    stream, file.filename, now())
     except UploadRejected as rejected:
-        return render_assignment(target, rejected.message, rejected.status)
+        return render_assignment(target, rejected.message, rejected.status, rejected.missing)
     services().enqueue(submission.id)  # False only delays grading: the reconciler retries
     flash(f"Received {submission.filename}; it is in the queue.", "info")
     return redirect(url_for("student.submission", submission_id=submission.id))
