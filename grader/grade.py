@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from grader import data as datasets
-from grader.context import CheckContext, CheckFailed
+from grader import feedback
+from grader.context import CheckContext, CheckFailed, Progress
 from grader.extract import ExtractionError, extract_archive
 from grader.outcomes import Outcome
 from grader.policy import Violation, forbidden_imports, large_literals, matches
@@ -105,7 +106,8 @@ def sandbox_config(spec: AssignmentSpec, handin: Path) -> SandboxConfig:
 
 
 def grade_archive(
-    spec: AssignmentSpec, archive: Path, backend: Backend, *, seed: int | None = None
+    spec: AssignmentSpec, archive: Path, backend: Backend, *, seed: int | None = None,
+    progress: Progress | None = None,
 ) -> GradingResult:
     """Extract ``archive`` safely into a fresh directory, grade it, clean up."""
     workdir = Path(tempfile.mkdtemp(prefix="dlgrade-handin-"))
@@ -118,7 +120,7 @@ def grade_archive(
             return rejected(spec, str(exc))
         extracted.root.chmod(0o755)
         workdir.chmod(0o755)
-        return grade_directory(spec, extracted.root, backend, seed=seed)
+        return grade_directory(spec, extracted.root, backend, seed=seed, progress=progress)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -152,10 +154,21 @@ def rejected(spec: AssignmentSpec, reason: str) -> GradingResult:
                          rejected=reason)
 
 
+@dataclass(frozen=True)
+class Handin:
+    """What the runner knows of the handin's files before any test runs."""
+
+    files: list[str]
+    unparsable: dict[str, str]  # path -> the SyntaxError, with line and caret
+
+
 def grade_directory(
-    spec: AssignmentSpec, handin: Path, backend: Backend, *, seed: int | None = None
+    spec: AssignmentSpec, handin: Path, backend: Backend, *, seed: int | None = None,
+    progress: Progress | None = None,
 ) -> GradingResult:
-    """Grade an already extracted handin directory (read-only to the sandbox)."""
+    """Grade an already extracted handin directory (read-only to the sandbox).
+    ``progress`` (if given) is told which test starts, and whatever a check reports
+    while it runs (e.g. each epoch of training); it must not raise."""
     started = time.monotonic()
     seed = secrets.randbits(63) if seed is None else seed
     files = sorted(p.relative_to(handin).as_posix() for p in handin.rglob("*") if p.is_file())
@@ -164,13 +177,16 @@ def grade_directory(
     limits = SessionLimits(call_timeout_s=spec.sandbox.call_timeout_s)
     sessions = Sessions(backend, sandbox_config(spec, handin), limits)
     broken = _load_checks(spec)
+    known = Handin(files, feedback.syntax_errors(handin, files))
     results = []
     faults = []
     try:
         for index, test in enumerate(spec.tests):
-            verdict = broken or _precheck(spec, test, files, violations)
+            if progress is not None:
+                progress({"test": index + 1, "tests": len(spec.tests), "name": test.name})
+            verdict = broken or _precheck(spec, test, known, violations)
             if verdict is None:
-                verdict = _run_test(spec, test, index, seed, sessions)
+                verdict = _run_test(spec, test, index, seed, sessions, known, progress)
             results.append(_result(spec, index, test, verdict))
             if verdict.infrastructure:
                 faults.append(f"{test.name}: {verdict.infrastructure}")
@@ -178,7 +194,8 @@ def grade_directory(
         sessions.close()
     result = GradingResult(spec.slug, results, time.monotonic() - started, sandbox=backend.name,
                            leaderboard=leaderboard(spec, results),
-                           infrastructure_error="; ".join(faults) or None)
+                           infrastructure_error="; ".join(faults) or None,
+                           output=feedback.summary(known.unparsable) if known.unparsable else "")
     result.staff_log.append(f"seed={seed} sessions={sessions.started} backend={backend.name}")
     if flags:
         result.staff_log.append("Big enough to hold trained weights (check that the model "
@@ -208,16 +225,19 @@ def _load_checks(spec: AssignmentSpec) -> Verdict | None:
 
 
 def _precheck(
-    spec: AssignmentSpec, test: TestSpec, files: list[str], violations: list[Violation]
+    spec: AssignmentSpec, test: TestSpec, handin: Handin, violations: list[Violation]
 ) -> Verdict | None:
     """Failures decided from the file list and the source alone."""
     missing = [
         path for path in spec.submission.required_files
-        if path not in files and matches(path, test.files)
+        if path not in handin.files and matches(path, test.files)
     ]
     if missing:
         listed = ", ".join(missing)
         return Verdict(Outcome.FAILED, 0.0, f"{listed} is missing from your handin.")
+    unparsable = [path for path in handin.unparsable if matches(path, test.files)]
+    if unparsable:
+        return Verdict(Outcome.FAILED, 0.0, _not_compiling(unparsable))
     relevant = [v for v in violations if matches(v.path, test.files)]
     if relevant:
         sentences = " ".join(v.sentence(spec.policy.reason) for v in relevant)
@@ -225,15 +245,24 @@ def _precheck(
     return None
 
 
+def _not_compiling(paths: list[str]) -> str:
+    listed = ", ".join(paths)
+    verb = "does" if len(paths) == 1 else "do"
+    return (f"Not run: {listed} {verb} not compile (the error, with its line, is shown once "
+            "above the tests).")
+
+
 def _run_test(
-    spec: AssignmentSpec, test: TestSpec, index: int, seed: int, sessions: Sessions
+    spec: AssignmentSpec, test: TestSpec, index: int, seed: int, sessions: Sessions,
+    handin: Handin | None = None, progress: Progress | None = None,
 ) -> Verdict:
     rng = np.random.default_rng([seed, index])
     sessions.between_tests()
-    context = CheckContext(spec, test, rng, sessions.get, restart_session=sessions.restart)
+    context = CheckContext(spec, test, rng, sessions.get, restart_session=sessions.restart,
+                           progress=progress)
     sessions.deadline = time.monotonic() + test.timeout_s
     try:
-        verdict = _verdict(test, context)
+        verdict = _verdict(test, context, handin or Handin([], {}))
     finally:
         sessions.deadline = None
     verdict.extra = json_safe(context.extra)
@@ -242,13 +271,13 @@ def _run_test(
     return _with_output(verdict, stdout, stderr)
 
 
-def _verdict(test: TestSpec, context: CheckContext) -> Verdict:
+def _verdict(test: TestSpec, context: CheckContext, handin: Handin) -> Verdict:
     try:
         fraction = lookup(test.check, context.spec.folder)(context)
     except CheckFailed as failed:
         return Verdict(Outcome.FAILED, failed.fraction, failed.message)
     except StudentException as exc:
-        return _student_exception(exc, context)
+        return _student_exception(exc, context, handin)
     except SessionDied as death:
         return _death(death, context)
     except Exception:  # noqa: BLE001 - a bug in a check must not stop the other tests
@@ -259,7 +288,10 @@ def _verdict(test: TestSpec, context: CheckContext) -> Verdict:
     return Verdict(outcome, fraction, "\n".join(context.notes) or "Passed.")
 
 
-def _student_exception(exc: StudentException, context: CheckContext) -> Verdict:
+def _student_exception(exc: StudentException, context: CheckContext,
+                       handin: Handin) -> Verdict:
+    if exc.type_name in ("SyntaxError", "IndentationError", "TabError") and handin.unparsable:
+        return Verdict(Outcome.FAILED, 0.0, _not_compiling(list(handin.unparsable)))
     during = f" during {exc.what}" if exc.what else ""
     if exc.type_name in MEMORY_EXCEPTIONS:
         limit = context.spec.sandbox.memory_mb
@@ -267,7 +299,7 @@ def _student_exception(exc: StudentException, context: CheckContext) -> Verdict:
                        f"Your code exceeded the {limit} MB memory limit{during} ({exc.type_name}).")
     message = f"Your code raised {exc.type_name}{during}: {exc.message}"
     if exc.traceback.strip():
-        message += f"\n{exc.traceback.rstrip()}"
+        message += f"\n{feedback.clean_traceback(exc.traceback, handin.files).rstrip()}"
     return Verdict(Outcome.FAILED, 0.0, message)
 
 

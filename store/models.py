@@ -9,6 +9,7 @@ results (see ``store.leases``).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     JSON,
@@ -25,6 +26,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
+
+if TYPE_CHECKING:
+    from store.web_models import CodeComment, ScoreAdjustment
 
 ROLES = ("student", "staff", "admin")
 STATUSES = ("queued", "running", "done", "error")
@@ -131,6 +135,9 @@ class Assignment(Base):
     daily_limit: Mapped[int | None] = mapped_column(Integer, default=None)
     hidden_visible_after_due: Mapped[bool] = mapped_column(Boolean, default=True)
     queue: Mapped[str] = mapped_column(String(8), default="cpu")
+    # Students pick which of their graded submissions counts (else: the best).
+    students_choose: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                  server_default="0")
 
     course: Mapped[Course] = relationship(back_populates="assignments")
     submissions: Mapped[list[Submission]] = relationship(back_populates="assignment")
@@ -174,6 +181,11 @@ class Submission(Base):
     tests: Mapped[list[TestScore]] = relationship(
         back_populates="submission", cascade="all, delete-orphan", order_by="TestScore.position"
     )
+    # Staff's manual adjustments (store.web_models), applied by store.adjustments.adjusted.
+    adjustments: Mapped[list[ScoreAdjustment]] = relationship(
+        viewonly=True, lazy="selectin", order_by="ScoreAdjustment.created_at")
+    comments: Mapped[list[CodeComment]] = relationship(
+        viewonly=True, order_by="CodeComment.created_at")
 
 
 class TestScore(Base):

@@ -156,7 +156,8 @@ def test_roster_import_list_remove_and_reset_link(tmp_path: Path,
     roster = tmp_path / "roster.csv"
     roster.write_text("email,name,role\nann@uni.edu,Ann,student\nprof@uni.edu,,staff\nbad,,x\n")
     capsys.readouterr()
-    assert main(["roster", "import", "dl101", str(roster), *data, "--url", "https://g.uni.edu"]) == 0
+    url = ["--url", "https://g.uni.edu"]
+    assert main(["roster", "import", "dl101", str(roster), *data, *url]) == 0
     out = capsys.readouterr().out
     assert "2 enrolled, 1 new accounts" in out and "skipped line 4" in out
     assert "ann@uni.edu  https://g.uni.edu/password/reset/" in out

@@ -98,7 +98,7 @@ def regrade(submission_id: int) -> ResponseReturnValue:
     need_staff("regrade")
     found = staff_submission_or_404(submission_id)
     try:
-        requeue(get_db(), found)
+        requeue(get_db(), found, by=api_user().id)
     except CannotRegrade as busy:
         abort(409, description=str(busy))
     services().enqueue(found.id)
@@ -111,7 +111,8 @@ def regrade_all(slug: str) -> ResponseReturnValue:
     batches); those being graded are skipped."""
     need_staff("regrade")
     target = staff_assignment_or_404(slug)
-    report = requeue_all(get_db(), target.id, resettable=("done", "error", "queued"))
+    report = requeue_all(get_db(), target.id, resettable=("done", "error", "queued"),
+                         by=api_user().id)
     for submission_id in report.requeued:
         services().enqueue(submission_id)
     return jsonify(assignment=target.slug, requeued=len(report.requeued),

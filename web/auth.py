@@ -31,6 +31,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.wrappers.response import Response as BaseResponse
 
 from store import sessions
+from store.adjustments import unseen_regrades
 from store.models import User
 from store.users import authenticate
 from web import login_limits
@@ -52,7 +53,7 @@ SESSION_KEY = "sid"
 
 
 def load_logged_in_user() -> None:
-    g.user, g.staff_anywhere = None, False
+    g.user, g.staff_anywhere, g.regrades = None, False, []
     if request.path.startswith(("/static/", "/api/")):
         return  # the API authenticates with tokens only; static files need nobody
     found = sessions.find_session(get_db(), session.get(SESSION_KEY))
@@ -61,6 +62,7 @@ def load_logged_in_user() -> None:
         return
     g.user = found.user
     g.staff_anywhere = staff_anywhere(get_db(), found.user)
+    g.regrades = unseen_regrades(get_db(), found.user.id) if request.method == "GET" else []
 
 
 def current_user() -> User:

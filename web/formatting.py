@@ -21,7 +21,8 @@ UNITS = (("day", 86400), ("hour", 3600), ("minute", 60))
 
 def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(utc=when, when=when, relative=relative, points=points,
-                                 size=size, curves_svg=curves_svg, local_input=local_input)
+                                 size=size, curves_svg=curves_svg, local_input=local_input,
+                                 curves_alt=curves_alt, curves_table=curves_table)
     app.jinja_env.globals["timezone_name"] = timezone_name
 
 
@@ -103,6 +104,33 @@ def size(count: int) -> str:
     if count < 1 << 20:
         return f"{count / 1024:.1f} KB"
     return f"{count / (1 << 20):.1f} MB"
+
+
+def curves_alt(curves: dict[str, list[float | None]] | None) -> str:
+    from web.curves import describe
+
+    return describe(curves or {})
+
+
+def curves_table(curves: dict[str, list[float | None]] | None) -> Markup:
+    """The curves' numbers as a table (what the chart shows, for screen readers too)."""
+    if not curves:
+        return Markup("")
+    names = list(curves)
+    epochs = max(len(values) for values in curves.values())
+    head = "".join(f"<th scope=\"col\" class=\"num\">{escape(n.replace('_', ' '))}</th>"
+                   for n in names)
+    rows = []
+    for i in range(epochs):
+        cells = "".join(f"<td class=\"num\">{_figure(curves[n], i)}</td>" for n in names)
+        rows.append(f"<tr><th scope=\"row\">{i + 1}</th>{cells}</tr>")
+    return Markup(f"<table class=\"list small\"><thead><tr><th scope=\"col\">epoch</th>{head}"
+                  f"</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+
+
+def _figure(values: list[float | None], index: int) -> str:
+    value = values[index] if index < len(values) else None
+    return "—" if value is None else f"{value:.4g}"
 
 
 def curves_svg(curves: dict[str, list[float | None]] | None) -> Markup:

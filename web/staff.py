@@ -24,15 +24,15 @@ from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
 from grader.spec import SpecError
-from store import queries
+from store import adjustments, queries
 from store.models import Assignment, Submission, User
+from web import code_view, extensions, gradebook, lookups, sheets, workers
 from web import dashboard as figures
-from web import extensions, gradebook, lookups, sheets, workers
 from web.auth import current_user, staff_required
 from web.formatting import use_timezone, utc
 from web.regrade import SCOPES, CannotRegrade, requeue, requeue_all
 from web.services import get_db, services
-from web.visibility import shown
+from web.visibility import earlier_score, shown
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 RECENT = 50  # submissions listed under the dashboard
@@ -87,7 +87,7 @@ def regrade_all(assignment_id: int) -> ResponseReturnValue:
     if scope not in SCOPES or request.form.get("confirm") != "yes":
         flash("Tick the confirmation box (and choose which submissions) to regrade.", "error")
         return redirect(url_for("staff.dashboard", assignment_id=target.id))
-    report = requeue_all(get_db(), target.id, scope)
+    report = requeue_all(get_db(), target.id, scope, by=current_user().id)
     for submission_id in report.requeued:  # after the commits, like a single regrade
         services().enqueue(submission_id)
     flash(report.sentence(), "info")
@@ -169,9 +169,36 @@ def max_points(target: Assignment, rows: Sequence[queries.GradebookRow] = ()) ->
 @bp.get("/submissions/<int:submission_id>")
 @staff_required
 def submission(submission_id: int) -> ResponseReturnValue:
+    return render_submission(submission_or_404(submission_id))
+
+
+def render_submission(found: Submission, error: str | None = None,
+                      code: int = 200) -> ResponseReturnValue:
+    page = render_template("staff/submission.html", s=found, now=now(), error=error,
+                           view=shown(found, now(), staff=True),
+                           earlier=[(h, *earlier_score(h, found, now(), staff=True))
+                                    for h in adjustments.history(get_db(), found.id)])
+    return page, code
+
+
+@bp.post("/submissions/<int:submission_id>/adjustments")
+@staff_required
+def adjust(submission_id: int) -> ResponseReturnValue:
+    """A manual adjustment: points (negative to take) and a comment the student reads.
+    Kept through regrades (store.adjustments)."""
     found = submission_or_404(submission_id)
-    return render_template("staff/submission.html", s=found, view=shown(found, now(), staff=True),
-                           now=now())
+    try:
+        points = float(request.form.get("points", "").strip() or "nan")
+        adjustments.add_adjustment(get_db(), found, current_user(), points,
+                                   request.form.get("comment", ""))
+    except ValueError as problem:  # AdjustmentError is a ValueError
+        get_db().rollback()
+        message = str(problem) if isinstance(problem, adjustments.AdjustmentError) else \
+            "Points must be a number such as 2 or -1.5."
+        return render_submission(found, message, 400)
+    get_db().commit()
+    flash(f"Adjusted submission {found.id} by {points:+g} points.", "info")
+    return redirect(url_for("staff.submission", submission_id=found.id) + "#adjustments")
 
 
 @bp.get("/submissions/<int:submission_id>/archive")
@@ -190,7 +217,7 @@ def archive(submission_id: int) -> ResponseReturnValue:
 def regrade(submission_id: int) -> ResponseReturnValue:
     found = submission_or_404(submission_id)
     try:
-        requeue(get_db(), found)
+        requeue(get_db(), found, by=current_user().id)
     except CannotRegrade as busy:
         flash(str(busy), "error")
     else:
@@ -214,3 +241,33 @@ def submission_or_404(submission_id: int) -> Submission:
         abort(404)
     use_timezone(found.assignment.course.timezone)
     return found
+
+
+@bp.route("/submissions/<int:submission_id>/code", methods=("GET", "POST"))
+@staff_required
+def code(submission_id: int) -> ResponseReturnValue:
+    """The submission's files, highlighted, with line comments staff add here."""
+    found = submission_or_404(submission_id)
+    files = code_view.read_files(services().archives.path(found.archive_sha256),
+                                 lookups.spec_for(found.assignment).submission.top_level)
+    error = None
+    if request.method == "POST":
+        try:
+            line = int(request.form.get("line", "0") or 0)
+            code_view.add_comment(get_db(), found, files, current_user(),
+                                  request.form.get("path", ""), line,
+                                  request.form.get("body", ""))
+        except ValueError as problem:
+            get_db().rollback()
+            error = str(problem) if isinstance(problem, code_view.CommentError) else \
+                "The line must be a number."
+        else:
+            get_db().commit()
+            flash("Comment added; the student sees it in their code view.", "info")
+            anchor = f"#L-{request.form.get('path', '')}-{line}"
+            return redirect(url_for("staff.code", submission_id=found.id) + anchor)
+    page = render_template("code.html", s=found, files=files, staff=True, error=error,
+                           comments=code_view.comments_by_line(found),
+                           chosen_path=request.args.get("path", ""),
+                           chosen_line=request.args.get("line", ""))
+    return page, 400 if error else 200
