@@ -22,11 +22,12 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
+from sqlalchemy import select
 
 from grader.spec import SpecError
 from store import adjustments, queries
 from store.models import Assignment, Submission, User
-from web import code_view, extensions, gradebook, lookups, sheets, workers
+from web import bundle, code_view, extensions, gradebook, lookups, sheets, similarity, workers
 from web import dashboard as figures
 from web.auth import current_user, staff_required
 from web.formatting import use_timezone, utc
@@ -139,15 +140,20 @@ def render_dashboard(target: Assignment, *, extension_error: str | None = None,
     rows = queries.gradebook(db, target.id)
     span = figures.window(target, moment)
     rates = figures.pass_rates(db, rows)
+    before = request.args.get("before", type=int)
+    recent = lookups.submissions_page(db, assignment_id=target.id, before_id=before,
+                                      limit=RECENT)
     return render_template(
         "staff/dashboard.html", a=target, now=moment, query=query,
         table=gradebook.table(rows, extensions.by_user(db, target.id), query),
-        students=len(rows), recent=queries.latest_submissions(db, target.id, RECENT),
+        students=len(rows), recent=recent, older=recent[-1].id if len(recent) == RECENT else None,
+        newest=before is None,
         counts=lookups.status_counts(db, target),
         live=figures.live(db, target, moment, services().alive_window()),
         histogram=Markup(figures.score_histogram(rows, max_points(target, rows))),
         rates=Markup(figures.pass_rate_chart(rates)) if rates else None,
-        per_hour=Markup(figures.per_hour_chart(figures.hourly_counts(db, target.id, span), span)),
+        per_hour=Markup(figures.per_hour_chart(figures.hourly_counts(db, target.id, span), span,
+                                               target.course.timezone)),
         extension_list=extensions.listed(db, target.id), extension_error=extension_error,
         form=form or extensions.ExtensionForm(email="", due_at=""),
     )
@@ -271,3 +277,39 @@ def code(submission_id: int) -> ResponseReturnValue:
                            chosen_path=request.args.get("path", ""),
                            chosen_line=request.args.get("line", ""))
     return page, 400 if error else 200
+
+
+@bp.get("/assignments/<int:assignment_id>/similarity")
+@staff_required
+def similarity_report(assignment_id: int) -> ResponseReturnValue:
+    """Pairs of counted submissions that are suspiciously alike (web.similarity)."""
+    target = assignment_or_404(assignment_id)
+    try:
+        threshold = min(max(float(request.args.get("threshold", "0.5")), 0.05), 1.0)
+    except ValueError:
+        threshold = 0.5
+    spec = lookups.spec_for(target)
+    counted = [r for r in queries.gradebook(get_db(), target.id) if r.best_id is not None]
+    rows = {s.id: s for s in get_db().scalars(
+        select(Submission).where(Submission.id.in_([r.best_id for r in counted])))}
+    handins = [similarity.Handin(r.email, r.best_id, similarity.python_of(
+        services().archives.path(rows[r.best_id].archive_sha256), spec.submission.top_level))
+        for r in counted if r.best_id in rows]
+    pairs = similarity.report(spec, handins, threshold)
+    return render_template("staff/similarity.html", a=target, pairs=pairs,
+                           threshold=threshold, compared=len(handins))
+
+
+@bp.get("/assignments/<int:assignment_id>/submissions.zip")
+@staff_required
+def download_all(assignment_id: int) -> ResponseReturnValue:
+    """Each student's latest or best (the counted) submission, as uploaded, in one zip
+    with a manifest.csv."""
+    target = assignment_or_404(assignment_id)
+    which = request.args.get("which", "best")
+    if which not in ("best", "latest"):
+        abort(400, description="Choose which=best or which=latest.")
+    body = bundle.submissions_zip(get_db(), services().archives, target, which)
+    name = sheets.filename(target.course.slug, target.slug, which).replace(
+        "-gradebook.csv", "-submissions.zip")
+    return send_file(body, mimetype="application/zip", as_attachment=True, download_name=name)

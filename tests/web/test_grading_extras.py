@@ -139,3 +139,29 @@ def test_live_progress_of_a_running_test(client: FlaskClient, auth: AuthActions,
     db.commit()
     hidden = client.get(f"/submissions/{running.id}/status.json").get_json()["progress"]
     assert "curve_url" not in hidden  # not a test of this assignment the student may see
+
+
+def test_download_all_and_similarity(client: FlaskClient, auth: AuthActions, make: Factory,
+                                     world: World, app: Flask, handin: bytes) -> None:
+    import zipfile
+
+    archives = services_of(app).archives
+    sha, _ = archives.put(io.BytesIO(handin), 1 << 24)
+    for student in (world.alice, world.bob):  # the same code twice: a copied handin
+        make.graded(student, world.assignment, [gs_test(1, "Multiple choice", 5, 5)],
+                    archive_sha256=sha, archive_size=len(handin))
+    auth.login(world.staff.email)
+    base = f"/staff/assignments/{world.assignment.id}"
+    response = client.get(f"{base}/submissions.zip?which=best")
+    content = response.get_data()
+    response.close()  # the spooled file behind it
+    bundle = zipfile.ZipFile(io.BytesIO(content))
+    names = sorted(bundle.namelist())
+    assert "manifest.csv" in names and len(names) == 3
+    assert names[0].startswith("alice@example.edu/") and bundle.read(names[0]) == handin
+    assert "alice@example.edu" in bundle.read("manifest.csv").decode()
+    assert client.get(f"{base}/submissions.zip?which=all").status_code == 400
+    report = client.get(f"{base}/similarity?threshold=0.9").get_data(as_text=True)
+    assert "alice@example.edu's code" in report and f"{world.bob.email}'s code" in report
+    assert "100 %" in report
+    assert "the reference solution" in report  # both handins are the solution itself
