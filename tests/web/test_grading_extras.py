@@ -165,3 +165,15 @@ def test_download_all_and_similarity(client: FlaskClient, auth: AuthActions, mak
     assert "alice@example.edu's code" in report and f"{world.bob.email}'s code" in report
     assert "100 %" in report
     assert "the reference solution" in report  # both handins are the solution itself
+
+
+def test_passed_tests_show_their_margin(client: FlaskClient, auth: AuthActions,
+                                        make: Factory, world: World) -> None:
+    margin = "Held-out accuracy 91.2% (credit: ≥90% → 100%)."
+    done = make.graded(world.alice, world.assignment, [
+        gs_test(1, "CNN accuracy", 5, 5, output=margin),
+        gs_test(2, "Plain", 5, 5, output="Passed.")])
+    auth.login(world.alice.email)
+    page = client.get(f"/submissions/{done.id}").get_data(as_text=True)
+    assert margin.replace(">", "&gt;") in page
+    assert "<pre>Passed.</pre>" not in page
