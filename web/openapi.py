@@ -29,7 +29,10 @@ STATUS = {"type": "string", "enum": ["queued", "running", "done", "error"]}
 SCHEMAS: dict[str, Schema] = {
     "Error": {
         "type": "object", "required": ["error"], "additionalProperties": False,
-        "properties": {"error": {"type": "string", "description": "one sentence"}},
+        "properties": {"error": {"type": "string", "description": "one sentence"},
+                       "missing": {"type": "array", "items": {"type": "string"},
+                                   "description": "an upload's required files it lacks "
+                                                  "(422 only)"}},
     },
     "Assignment": {
         "type": "object",
