@@ -140,3 +140,19 @@ def test_course_gradebook_has_per_test_columns(client: FlaskClient, auth: AuthAc
     assert rows[world.bob.email]["mytorch-cnn"] == ""
     one = client.get(f"/staff/assignments/{world.assignment.id}/gradebook.csv")
     assert one.get_data(as_text=True).splitlines()[0] == body.splitlines()[0]  # one format
+
+
+def test_a_built_in_assignment_from_the_web(client: FlaskClient, auth: AuthActions,
+                                            world: World, db: Session) -> None:
+    from store.models import Assignment
+
+    auth.login(world.staff.email)
+    token = form(client, "/staff/assignments/new?course=dl101")
+    response = client.post("/staff/assignments/new", data={
+        "course": "dl101", "builtin": "mlp-cifar10", "late_penalty": "0", "csrf_token": token})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    row = db.query(Assignment).filter_by(slug="mlp-cifar10").one()
+    assert row.folder is None and row.course_id == world.course.id
+    again = client.post("/staff/assignments/new", data={
+        "course": "dl101", "builtin": "mlp-cifar10", "csrf_token": token})
+    assert again.status_code == 400 and "already has" in again.get_data(as_text=True)
