@@ -38,6 +38,13 @@ NEW_STUDENT = "ann.lee@uni.example"
 PASSWORD = "a long new password"
 
 
+# The innermost elements that stick out to the right of the screen (for the message).
+WIDER = """width => [...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > width + 1)
+  .filter(e => ![...e.children].some(c => c.getBoundingClientRect().right > width + 1))
+  .slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + e.getBoundingClientRect().right)"""
+
+
 class Visit:
     """Screenshots plus the checks every page must pass."""
 
@@ -59,7 +66,8 @@ class Visit:
         assert page.locator("link[rel=icon]").count() == 1
         assert page.locator("a.skip[href='#main']").count() == 1
         wide = page.evaluate("document.documentElement.scrollWidth")
-        assert wide <= self.width, f"{name}: the page is {wide} px wide at {self.width} px"
+        culprits = page.evaluate(WIDER, self.width) if wide > self.width else []
+        assert wide <= self.width, f"{name}: {wide} px wide at {self.width} px: {culprits}"
         assert not self.violations, self.violations
         self.steps.shot(name)
 
@@ -72,7 +80,7 @@ def log_in(page: Any, server: Server, email: str, password: str, next_path: str 
 
 
 def log_out(page: Any) -> None:
-    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("button", name="Log out", exact=True).click()
     page.wait_for_url(re.compile(r"/login$"))
 
 
