@@ -312,6 +312,11 @@ def test_per_hour_chart_marks_the_due_date_and_colours_late_hours() -> None:
     bars = [r for r in root.iter(f"{SVG}rect")]
     assert len(bars) == 72
     assert [r.get("class") for r in bars[47:49]] == ["bar", "bar late"]  # hour -1, hour 0
-    assert bars[48].findtext(f"{SVG}title") == "Tue 10 Mar 23:00–00:00 UTC: 4 submissions"
+    assert bars[48].findtext(f"{SVG}title") == \
+        "Tue 10 Mar 23:00–00:00 UTC: 4 submissions (+0 h from the due date)"
     [marker] = [x for x in root.iter(f"{SVG}line") if x.get("class") == "marker"]
     assert marker.findtext(f"{SVG}title") == "due Tue 10 Mar 23:00 UTC"
+    labels = [t.text for t in root.iter(f"{SVG}text") if t.get("class") == "label"]
+    assert labels[:2] == ["08 Mar 23:00", "09 Mar 11:00"]  # dates on the time axis
+    paris = ET.fromstring(per_hour_chart(counts, span, "Europe/Paris"))
+    assert "due Wed 11 Mar 00:00 CET" in ET.tostring(paris, encoding="unicode")
