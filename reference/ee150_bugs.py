@@ -34,7 +34,7 @@ class Variant:
 def _with_mode(cls: type[nn.Module], mode: str) -> Callable[..., nn.Module]:
     def build(*args: Any, **kwargs: Any) -> nn.Module:
         module = cls(*args, **kwargs)
-        module.mode = mode
+        setattr(module, "mode", mode)  # noqa: B010 - a plain attribute, not a submodule
         return module
     return build
 
@@ -46,7 +46,8 @@ class BuggyConv2d(ref.Conv2d):
     mode = ""
 
     def forward(self, x: Tensor) -> Tensor:
-        filters, stride, padding = self.filters, self.stride, self.padding
+        filters: Tensor = self.filters
+        stride, padding = self.stride, self.padding
         if self.mode == "flipped":
             filters = filters.flip(-1, -2)
         if self.mode == "swapped":
@@ -111,9 +112,9 @@ class BuggyLSTMLayer(ref.LSTMLayer):
 
     def gate(self, name: str, x_t: Tensor, h: Tensor) -> Tensor:
         if name == "c" and self.mode == "sigmoid_candidate":
-            pre = (ref._apply(x_t, self.W_xc, self.column) + ref._apply(h, self.W_hc, self.column)
-                   + self.b_c)
-            return torch.sigmoid(pre)
+            w_x, w_h, b = (getattr(self, n) for n in ("W_xc", "W_hc", "b_c"))
+            return torch.sigmoid(ref._apply(x_t, w_x, self.column)
+                                 + ref._apply(h, w_h, self.column) + b)
         return super().gate(name, x_t, h)
 
     def cell(self, x_t: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
@@ -214,7 +215,7 @@ def _encoder_with_attention(bug: Variant) -> Callable[..., nn.Module]:
     def build(d_model: int, num_heads: int, d_ff: int, output_size: int,
               **kwargs: Any) -> nn.Module:
         encoder = ref.TransformerEncoder(d_model, num_heads, d_ff, output_size, **kwargs)
-        encoder.attention = bug.build(d_model, num_heads)
+        setattr(encoder, "attention", bug.build(d_model, num_heads))  # noqa: B010
         return encoder
     return build
 

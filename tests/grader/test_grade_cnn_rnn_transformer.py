@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from grader import spec as specs
 from grader.data import available
 from grader.grade import grade_directory
 from grader.known_bugs import KnownBug, known_bugs
 from grader.outcomes import Outcome
 from grader.policy import matches
 from grader.registry import load_folder_checks, lookup
-from grader import spec as specs
 from grader.spec import AssignmentSpec, resolve_assignment
 from sandbox.process_backend import ProcessBackend
 from tests.conftest import require
@@ -167,7 +167,8 @@ CONV_HEADER = "import torch\nimport torch.nn as nn\nimport torch.nn.functional a
      [(6, "torch.nn.functional.conv2d")]),
     ("class FasterConv2d(nn.Module):\n    def f(self, x, w):\n        return torch.conv2d(x, w)\n",
      [(6, "torch.conv2d")]),
-    ("class FasterConv2d(nn.Module):\n    def __init__(self):\n        self.c = nn.Conv2d(1, 1, 3)\n",
+    ("class FasterConv2d(nn.Module):\n    def __init__(self):\n"
+     "        self.c = nn.Conv2d(1, 1, 3)\n",
      [(6, "torch.nn.Conv2d")]),
     ("class FasterConv2d(nn.Module):\n    def f(self, x, w):\n"
      "        return getattr(F, 'conv2d')(x, w)\n", [(6, "torch.nn.functional.conv2d")]),
