@@ -88,8 +88,9 @@ def _graded(spec: AssignmentSpec, bug: KnownBug, touched: tuple[specs.TestSpec, 
     result = grade_directory(only(spec, touched), handin, backend)
     assert set(failing(result)) == set(bug.fails), failing(result)
     for test in result.tests:
-        if test.name in bug.fails:
-            assert test.score == 0 and test.outcome is not Outcome.PASSED, test.output
+        if test.name in bug.fails:  # at most half the points (plain tensors, right forward)
+            assert test.score <= test.max_score / 2, test.output
+            assert test.outcome is not Outcome.PASSED, test.output
     first = next(t for t in result.tests if t.name == bug.fails[0])
     assert bug.hint in first.output
 
@@ -129,8 +130,7 @@ def test_handout_scores_zero_without_crashing(
     tmp_path: Path, spec: AssignmentSpec, process_backend: ProcessBackend
 ) -> None:
     handout = shutil.copytree(ASSIGNMENT / "handout", tmp_path / "handout")
-    tests = tuple(t for t in spec.tests if t.name != "LSTM sentiment accuracy")
-    result = grade_directory(only(spec, tests), handout, process_backend)
+    result = grade_directory(spec, handout, process_backend)
     assert result.score == 0
     assert all(t.outcome is Outcome.FAILED for t in result.tests), [
         (t.name, t.outcome, t.output[:200]) for t in result.tests]
