@@ -8,6 +8,7 @@ with a plain sentence and the next test gets a fresh sandbox.
 from __future__ import annotations
 
 import math
+import os
 import secrets
 import shutil
 import tarfile
@@ -27,8 +28,9 @@ from grader.outcomes import Outcome
 from grader.policy import Violation, forbidden_imports, large_literals, matches
 from grader.registry import load_folder_checks, lookup
 from grader.results import GradingResult, LeaderboardEntry, TestResult
-from grader.spec import AssignmentSpec, TestSpec
+from grader.spec import BUILTIN_ROOT, AssignmentSpec, TestSpec
 from sandbox.backend import Backend, SandboxConfig
+from sandbox.runtimes import RuntimeRequest
 from sandbox.session import Session, SessionDied, SessionLimits, StudentException
 
 MEMORY_EXCEPTIONS = ("MemoryError", "OutOfMemoryError")
@@ -91,16 +93,23 @@ class Sessions:
 
 
 def sandbox_config(spec: AssignmentSpec, handin: Path) -> SandboxConfig:
-    """The sandbox of one handin. Every held-out dataset file on this host (and any data
-    file a test names) is hidden from it, whatever the assignment: the runtime it mounts
-    carries packages with labelled data."""
+    """The sandbox of one handin: the assignment's runtime (``[runtime]``, else the
+    worker's NumPy and, unless the policy forbids torch, its PyTorch) and import path.
+    Every held-out dataset file on this host (and any data file a test names), the
+    assignment's folder and the built-in assignments are hidden wherever a mount would
+    show them (the backends add site-packages folders and dlgrade's own packages)."""
     box = spec.sandbox
     course_data = datasets.course_data_paths(spec.folder, [test.params for test in spec.tests])
+    hidden = {*datasets.hidden_paths(course_data), os.path.realpath(spec.folder),
+              os.path.realpath(BUILTIN_ROOT)}
+    runtime = None if spec.runtime is None else RuntimeRequest(spec.runtime.numpy,
+                                                               spec.runtime.torch)
     return SandboxConfig(
         submission_dir=handin, data_dir=spec.public_data, memory_mb=box.memory_mb,
         cpu_seconds=box.cpu_seconds, max_processes=box.max_processes, tmp_mb=box.tmp_mb,
         threads=box.threads, deny_imports=spec.policy.forbidden_imports,
-        deny_reason=spec.policy.reason, hidden_paths=datasets.hidden_paths(course_data),
+        deny_reason=spec.policy.reason, hidden_paths=tuple(sorted(hidden)), runtime=runtime,
+        python_path=spec.submission.python_path,
     )
 
 
