@@ -93,7 +93,10 @@ class ProcessBackend:
         host_paths = runtime_paths()
         # Site-packages folders are masked where the system's binds show them, not inside
         # the runtime (made of entries of such folders); held-out data everywhere.
-        hidden = masks(config.masked(), [(p, p) for p in host_paths] + binds)
+        # (Top-level links such as /lib -> usr/lib are links in the sandbox too: masking
+        # where they point covers them.)
+        system = [(p, p) for p in host_paths if not os.path.islink(p)]
+        hidden = masks(config.masked(), system + binds)
         hidden += masks(config.hidden_paths, runtime.binds())
         binds += runtime.binds()
         uid = UID_BASE + secrets.randbelow(UID_SPAN) if os.geteuid() == 0 else None

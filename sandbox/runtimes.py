@@ -41,6 +41,7 @@ job retries instead of storing a verdict.
 from __future__ import annotations
 
 import fcntl
+import glob
 import importlib.metadata as metadata
 import importlib.util
 import os
@@ -66,6 +67,8 @@ IMAGE_RUNTIMES = "/opt/dlgrade/runtimes"  # where the production images install 
 DLGRADE_PACKAGES = ("grader", "sandbox", "reference", "store", "tasks", "web", "dlgrade",
                     "migrations")
 SKIPPED_ENTRIES = ("__pycache__", "bin")
+SYSTEM_SITE_PATTERNS = ("/usr/lib/python3*/*-packages", "/usr/local/lib/python3*/*-packages",
+                        "/usr/lib64/python3*/*-packages", "/usr/local/lib64/python3*/*-packages")
 VERSION = re.compile(r"^\d+(\.\d+){1,3}$")
 BUILD_TIMEOUT_S = 1800.0
 
@@ -171,6 +174,10 @@ def masked_locations() -> tuple[str, ...]:
     candidates: list[str] = list(site.getsitepackages(sorted(prefixes)))
     candidates += [sysconfig.get_path("purelib"), sysconfig.get_path("platlib"),
                    site.getusersitepackages(), *sys.path[1:]]
+    # Any Python's package folders the system's binds show (a distribution's python3-torch
+    # in /usr/lib/python3/dist-packages would undo a NumPy-only runtime).
+    for pattern in SYSTEM_SITE_PATTERNS:
+        candidates += glob.glob(pattern)
     for path in candidates:
         if path and os.path.isdir(path) and _is_site_dir(path):
             found.add(os.path.realpath(path))
