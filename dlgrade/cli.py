@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -26,9 +27,16 @@ from dlgrade.assignment_cli import add_assignment_commands, add_export_command
 from dlgrade.service_cli import CommandError as ServiceCommandError
 from dlgrade.service_cli import add_service_commands
 from dlgrade.submit_cli import SubmitError, add_submit_command
-from grader.grade import grade_path
+from grader.grade import grade_path, sandbox_config
 from grader.results import GradingResult
-from grader.spec import SpecError, builtin_assignments, load_spec, resolve_assignment
+from grader.spec import (
+    AssignmentSpec,
+    SpecError,
+    builtin_assignments,
+    load_spec,
+    resolve_assignment,
+)
+from sandbox.runtimes import RuntimeStore, RuntimeUnavailable, default_store_root
 from sandbox.select import BACKENDS, BackendUnavailable, choose_backend
 
 
@@ -70,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     handout.add_argument("-o", "--output", type=Path, required=True)
     handout.set_defaults(run=run_handout)
     add_sandbox_commands(commands)
+    add_runtime_commands(commands)
     add_service_commands(commands)
     add_submit_command(commands)
     return parser
@@ -147,6 +156,54 @@ def add_sandbox_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     reap.add_argument("--older-than", type=float, default=24.0, metavar="HOURS",
                       help="also remove any sandbox older than this (default 24)")
     reap.set_defaults(run=run_sandbox_reap)
+
+
+def add_runtime_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``dlgrade runtimes list [--keys]`` and ``dlgrade runtimes build [ASSIGNMENT ...]``."""
+    runtimes = commands.add_parser("runtimes", help="the sandbox runtimes (NumPy / PyTorch "
+                                   "versions) the assignments need: docs/runtimes.md")
+    actions = runtimes.add_subparsers(required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="each assignment's runtime and where it comes from")
+    listing.add_argument("assignments", nargs="*", help="slugs or folders (default: built-in)")
+    listing.add_argument("--keys", action="store_true", help="only the runtime keys, one a line")
+    listing.set_defaults(run=run_runtimes_list)
+    build = actions.add_parser("build", help="build the runtimes this worker lacks, now")
+    build.add_argument("assignments", nargs="*", help="slugs or folders (default: built-in)")
+    build.add_argument("--store", type=Path, default=None, help="the runtime store "
+                       "(default: DLGRADE_RUNTIME_DIR, else ~/.cache/dlgrade/runtimes)")
+    build.set_defaults(run=run_runtimes_build)
+
+
+def _runtime_specs(names: Sequence[str]) -> list[AssignmentSpec]:
+    return [resolve_assignment(name) for name in names or list(builtin_assignments())]
+
+
+def _store(path: Path | None) -> RuntimeStore:
+    root = path or Path(os.environ.get("DLGRADE_RUNTIME_DIR") or default_store_root())
+    return RuntimeStore(root)
+
+
+def run_runtimes_list(args: argparse.Namespace) -> int:
+    requests = {spec.slug: sandbox_config(spec, Path(".")).runtime_request()
+                for spec in _runtime_specs(args.assignments)}
+    if args.keys:
+        print("\n".join(sorted({request.key for request in requests.values()})))
+        return 0
+    for slug, request in requests.items():
+        print(f"{slug:<24} {request.key:<28} {request.describe()}")
+    return 0
+
+
+def run_runtimes_build(args: argparse.Namespace) -> int:
+    store = _store(args.store)
+    for spec in _runtime_specs(args.assignments):
+        request = sandbox_config(spec, Path(".")).runtime_request()
+        try:
+            runtime = store.resolve(request)
+        except RuntimeUnavailable as exc:
+            raise CommandError(f"{spec.slug}: {exc}") from None
+        print(f"{spec.slug}: {runtime.describe()}")
+    return 0
 
 
 def _docker_client() -> object:

@@ -41,6 +41,7 @@ from grader.spec import AssignmentSpec
 from sandbox.backend import Backend, SandboxConfig
 from sandbox.gpus import GpuLease, GpuPool, GpuUnavailable, HeldGpu
 from sandbox.runtime_versions import runtime_problems
+from sandbox.runtimes import RuntimeStore
 from sandbox.select import BackendUnavailable, choose_backend, docker_unavailable_reason
 from sandbox.session import Session, SessionLimits
 from tasks.settings import Settings
@@ -109,16 +110,17 @@ class SandboxProvider:
         """Build the worker's sandboxes; raises BackendUnavailable with a sentence."""
         wants_docker = settings.sandbox == "docker" or bool(settings.gpu_ids) or (
             settings.sandbox == "auto" and docker_unavailable_reason(settings.docker_image) is None)
+        store = runtime_store(settings)
         if not wants_docker:
-            cpu = choose_backend(settings.sandbox)
+            cpu = choose_backend(settings.sandbox, store=store)
             off = " (it needs the Docker sandbox)" if settings.warm_pool else ""
             return cls(cpu, summary=f"{cpu.name}; GPUs: none; warm pool: off{off}")
         try:
-            return _docker_provider(settings)
+            return _docker_provider(settings, store)
         except RuntimeUnpatched as refused:
             if settings.sandbox != "auto" or settings.gpu_ids:
                 raise
-            cpu = choose_backend("process")  # "auto": the next-best sandbox, and why
+            cpu = choose_backend("process", store=store)  # "auto": the next-best, and why
             return cls(cpu, summary=f"{cpu.name} ({str(refused).rstrip('.')})")
 
     def describe(self) -> str:
@@ -182,7 +184,12 @@ class RuntimeUnpatched(BackendUnavailable):
     """runc or the NVIDIA toolkit predates its container-escape fixes (SECURITY.md E6)."""
 
 
-def _docker_provider(settings: Settings) -> SandboxProvider:
+def runtime_store(settings: Settings) -> RuntimeStore:
+    """The worker's sandbox runtimes (sandbox.runtimes), from DLGRADE_RUNTIME_*."""
+    return RuntimeStore(settings.runtime_store_dir, build=settings.runtime_build == "auto")
+
+
+def _docker_provider(settings: Settings, store: RuntimeStore) -> SandboxProvider:
     try:
         from sandbox import docker_backend as db
     except ImportError as exc:
@@ -198,7 +205,7 @@ def _docker_provider(settings: Settings) -> SandboxProvider:
                              driver_mounts=settings.driver_mounts,
                              gpu_wait_s=settings.gpu_wait_seconds)
     try:
-        cpu = db.DockerBackend(base)
+        cpu = db.DockerBackend(base, store=store)
         problems = runtime_problems(
             cpu.client.version(), oci_runtime=settings.docker_runtime or None,
             nvidia_toolkit=bool(settings.gpu_ids) and settings.gpu_mode == "nvidia")
@@ -212,7 +219,7 @@ def _docker_provider(settings: Settings) -> SandboxProvider:
         gpu = gpus = None
         if settings.gpu_ids:
             gpu = db.DockerBackend(dataclasses.replace(base, image=settings.gpu_image),
-                                   client=cpu.client, reap=False)
+                                   client=cpu.client, reap=False, store=store)
             gpus = GpuPool(settings.gpu_ids, work / "gpus")
     except db.DockerUnavailable as exc:
         what = "DLGRADE_GPUS is set, but the" if settings.gpu_ids else "The"
