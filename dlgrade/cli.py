@@ -36,6 +36,7 @@ from grader.spec import (
     load_spec,
     resolve_assignment,
 )
+from sandbox.output import neutralise
 from sandbox.runtimes import RuntimeStore, RuntimeUnavailable, default_store_root
 from sandbox.select import BACKENDS, BackendUnavailable, choose_backend
 
@@ -65,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print only Gradescope results.json")
     check.add_argument("--sandbox", choices=BACKENDS, default="auto")
     check.add_argument("--seed", type=int, default=None, help="fix the hidden-input seed")
+    check.add_argument("--test", action="append", metavar="NAME", dest="tests",
+                       help="grade only the test of this name (repeatable)")
     check.set_defaults(run=run_check)
 
     listing = commands.add_parser("assignments", help="list the built-in assignments, or "
@@ -89,18 +92,33 @@ def run_check(args: argparse.Namespace) -> int:
     path: Path = args.path
     if not path.exists():
         raise CommandError(f"{path} does not exist.")
+    only = selected_tests(spec, args.tests)
     backend = choose_backend(args.sandbox)
-    result = grade_path(spec, path, backend, seed=args.seed)
+    result = grade_path(spec, path, backend, seed=args.seed, only=only)
     if result.rejected is not None:
         raise CommandError(result.rejected)
     if result.infrastructure_error:
         raise CommandError(f"the sandbox could not start, so nothing was graded "
                            f"({result.infrastructure_error}).")
     if args.json:
-        print(json.dumps(result.to_gradescope(), indent=2))
+        print(json.dumps(result.to_gradescope(), indent=2))  # JSON escapes control characters
     else:
-        print(render_table(result))
+        print(neutralise(render_table(result)))
     return 0
+
+
+def selected_tests(spec: AssignmentSpec, names: Sequence[str] | None) -> set[str] | None:
+    """The test names ``--test`` chose (None: all); an unknown name is an error that lists
+    the assignment's tests."""
+    if not names:
+        return None
+    known = [test.name for test in spec.tests]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        listed = "; ".join(known)
+        raise CommandError(f"{spec.slug} has no test called {unknown[0]!r}; its tests are: "
+                           f"{listed}.")
+    return set(names)
 
 
 def render_table(result: GradingResult) -> str:

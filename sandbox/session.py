@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from sandbox import protocol
-from sandbox.output import CappedText
+from sandbox.output import CappedText, neutralise
 from sandbox.protocol import Handle, ProtocolError
 
 
@@ -138,10 +138,10 @@ class Session:
         error = reply.get("error")
         if not isinstance(error, dict):
             self._die(SessionDied("malformed", f"malformed error response to {what}"))
-        raise StudentException(
-            str(error.get("type", "Exception"))[:100],
-            str(error.get("message", ""))[:2000],
-            str(error.get("traceback", ""))[:8000],
+        raise StudentException(  # text from the sandbox: control characters neutralised
+            neutralise(str(error.get("type", "Exception"))[:100]),
+            neutralise(str(error.get("message", ""))[:2000]),
+            neutralise(str(error.get("traceback", ""))[:8000]),
             what,
         )
 
