@@ -188,6 +188,7 @@ def spawn(
     limits: SessionLimits,
     backend: str,
     cleanup: Sequence[Callable[[], object]] = (),
+    oom: Callable[[], str | None] | None = None,
 ) -> Session:
     """Start ``build_command(request_fd, reply_fd)`` with fresh pipes and wait for the agent."""
     request_r, request_w = os.pipe()
@@ -208,7 +209,7 @@ def spawn(
         raise SessionDied("start", f"the sandbox could not start: {exc}") from exc
     for fd in (request_r, reply_w, out_w, err_w):
         os.close(fd)
-    sandbox = Sandbox(process, request_w, reply_r, out_r, err_r, backend, list(cleanup))
+    sandbox = Sandbox(process, request_w, reply_r, out_r, err_r, backend, list(cleanup), oom)
     return Session(sandbox, limits)
 
 

@@ -27,6 +27,7 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
+from sandbox import cgroups as cgroups_module
 from sandbox import seccomp_bpf
 from sandbox.backend import (
     SandboxConfig,
@@ -38,7 +39,7 @@ from sandbox.backend import (
     spawn,
 )
 from sandbox.runtimes import SANDBOX_SITE, RuntimeStore, base_python, default_store
-from sandbox.session import Session, SessionLimits
+from sandbox.session import Session, SessionDied, SessionLimits
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
 HOST_PATHS = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc")
@@ -77,15 +78,33 @@ def _user_flags() -> list[str]:
 
 
 class ProcessBackend:
-    """Namespaces + chroot + rlimits + an unprivileged uid per session."""
+    """Namespaces + chroot + rlimits + an unprivileged uid + a cgroup per session.
+
+    ``cgroups``: where the per-sandbox cgroups go (default: detected); where none can be
+    made, :attr:`unlimited` says why, and sessions run with per-process limits only (the
+    worker decides whether to refuse that: tasks.sandboxes, DLGRADE_SANDBOX_LIMITS)."""
 
     name = "process"
 
-    def __init__(self, store: RuntimeStore | None = None) -> None:
+    def __init__(self, store: RuntimeStore | None = None, *,
+                 cgroups: cgroups_module.Hierarchy | str | None = None) -> None:
         self.store = store or default_store()
+        found = cgroups_module.detect() if cgroups is None else cgroups
+        self.hierarchy = found if isinstance(found, cgroups_module.Hierarchy) else None
+        self.unlimited: str | None = found if isinstance(found, str) else None
+
+    def _cgroup(self, config: SandboxConfig) -> cgroups_module.Cgroup | None:
+        if self.hierarchy is None:
+            return None
+        try:
+            return cgroups_module.create(self.hierarchy, memory_mb=config.memory_mb,
+                                         max_processes=config.max_processes, cpus=config.threads)
+        except OSError as exc:
+            raise SessionDied("start", f"the sandbox's cgroup could not be made: {exc}") from None
 
     def start(self, config: SandboxConfig, limits: SessionLimits) -> Session:
         runtime = resolve_runtime(self.store, config)
+        group = self._cgroup(config)
         root = tempfile.mkdtemp(prefix="dlgrade-root-")
         binds = [(str(config.submission_dir), "/submission"), (str(agent_dir()), "/agent")]
         if config.data_dir is not None:
@@ -108,6 +127,7 @@ class ProcessBackend:
             "cpu_seconds": config.cpu_seconds, "max_processes": config.max_processes,
             "file_size_mb": config.file_size_mb, "open_files": config.open_files, "env": env,
             "seccomp": seccomp_bpf.launcher_program(),
+            "cgroup_procs": group.procs_files if group is not None else [],
         }
 
         def command(request_fd: int, reply_fd: int) -> list[str]:
@@ -123,5 +143,7 @@ class ProcessBackend:
             except OSError:
                 pass
 
+        cleanup = [remove_root] + ([group.remove] if group is not None else [])
         return spawn(command, cwd="/", env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-                     limits=limits, backend=self.name, cleanup=[remove_root])
+                     limits=limits, backend=self.name, cleanup=cleanup,
+                     oom=group.oom_message if group is not None else None)

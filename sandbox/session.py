@@ -14,6 +14,7 @@ import select
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -71,6 +72,9 @@ class Sandbox:
     stderr_fd: int
     backend: str
     cleanup: list[Any] = field(default_factory=list)
+    # Says why the sandbox was OOM-killed by its aggregate memory limit (the process
+    # backend's cgroup), or None.
+    oom: Callable[[], str | None] | None = None
 
 
 class Session:
@@ -230,10 +234,18 @@ class Session:
                 payload = self._read_reply(reader, what)
                 if payload is not None:
                     self._drain_output(0.0)
+                    self._check_memory(what)
                     try:
                         return protocol.decode(payload)
                     except ProtocolError as exc:
                         self._die(SessionDied("malformed", f"malformed response: {exc}"))
+
+    def _check_memory(self, what: str) -> None:
+        """A process of the sandbox was OOM-killed (its aggregate limit): the sandbox is
+        over its memory, whichever process the kernel chose, so the session ends."""
+        oom = self.sandbox.oom() if self.sandbox.oom is not None else None
+        if oom is not None:
+            self._die(SessionDied("oom", f"{oom} during {what}"))
 
     def _write_some(self, outgoing: memoryview, what: str) -> memoryview:
         try:
@@ -290,6 +302,9 @@ class Session:
             code = process.wait(timeout=2)
         except subprocess.TimeoutExpired:
             code = None
+        oom = self.sandbox.oom() if self.sandbox.oom is not None else None
+        if oom is not None:
+            return SessionDied("oom", f"{oom} during {what}", code)
         if code is not None and code < 0 and -code == signal.SIGKILL:
             return SessionDied("killed", f"the sandbox was killed during {what}", code)
         if code is not None and code in (137, 128 + signal.SIGKILL):

@@ -114,14 +114,16 @@ class SandboxProvider:
         if not wants_docker:
             cpu = choose_backend(settings.sandbox, store=store)
             off = " (it needs the Docker sandbox)" if settings.warm_pool else ""
-            return cls(cpu, summary=f"{cpu.name}; GPUs: none; warm pool: off{off}")
+            limits = _aggregate_limits(cpu, settings)
+            return cls(cpu, summary=f"{cpu.name}{limits}; GPUs: none; warm pool: off{off}")
         try:
             return _docker_provider(settings, store)
         except RuntimeUnpatched as refused:
             if settings.sandbox != "auto" or settings.gpu_ids:
                 raise
             cpu = choose_backend("process", store=store)  # "auto": the next-best, and why
-            return cls(cpu, summary=f"{cpu.name} ({str(refused).rstrip('.')})")
+            limits = _aggregate_limits(cpu, settings)
+            return cls(cpu, summary=f"{cpu.name}{limits} ({str(refused).rstrip('.')})")
 
     def describe(self) -> str:
         """One sentence for start-up logs: the sandbox, the GPUs and the warm pool."""
@@ -180,6 +182,37 @@ class SandboxProvider:
             pool.close()
 
 
+class SandboxUnlimited(BackendUnavailable):
+    """The sandbox cannot limit a whole sandbox's memory, processes and CPU (issue 12.6)."""
+
+
+def _aggregate_limits(backend: Backend, settings: Settings) -> str:
+    """"" when ``backend`` limits whole sandboxes; else refuse (production) or a warning
+    note for the summary (embedded, or DLGRADE_SANDBOX_LIMITS=warn)."""
+    reason = getattr(backend, "unlimited", None)
+    if not reason:
+        return ""
+    if settings.refuses_unlimited_sandbox:
+        raise SandboxUnlimited(
+            f"The {backend.name} sandbox will not run untrusted code without a memory, process "
+            f"and CPU limit per sandbox: {reason}. Run the worker as root (or in a delegated "
+            "cgroup), use the Docker sandbox, or set DLGRADE_SANDBOX_LIMITS=warn to start with "
+            "per-process limits only.")
+    log.warning("sandboxes have per-process limits only: %s", reason)
+    return f" (per-process limits only: {reason})"
+
+
+def docker_limit_problems(info: dict[str, object]) -> list[str]:
+    """What the engine's ``/info`` says it cannot limit per container."""
+    wanted = {"MemoryLimit": "memory", "SwapLimit": "swap", "PidsLimit": "process",
+              "CpuCfsQuota": "CPU"}
+    missing = [what for key, what in wanted.items() if info.get(key) is False]
+    if not missing:
+        return []
+    return [f"the Docker engine cannot enforce the {', '.join(missing)} limit(s) of a "
+            "container (its cgroup controllers are missing)"]
+
+
 class RuntimeUnpatched(BackendUnavailable):
     """runc or the NVIDIA toolkit predates its container-escape fixes (SECURITY.md E6)."""
 
@@ -216,6 +249,13 @@ def _docker_provider(settings: Settings, store: RuntimeStore) -> SandboxProvider
                 "fixes, set DLGRADE_RUNTIME_CHECK=warn to start with a warning.")
         for problem in problems:
             log.warning("container runtime not known to be patched: %s", problem)
+        unlimited = docker_limit_problems(cpu.client.info())
+        if unlimited and settings.refuses_unlimited_sandbox:
+            raise SandboxUnlimited(f"The Docker sandbox will not run untrusted code: "
+                                   f"{'; '.join(unlimited)}. Set DLGRADE_SANDBOX_LIMITS=warn to "
+                                   "start with a warning.")
+        for problem in unlimited:
+            log.warning("%s", problem)
         gpu = gpus = None
         if settings.gpu_ids:
             gpu = db.DockerBackend(dataclasses.replace(base, image=settings.gpu_image),
@@ -229,6 +269,7 @@ def _docker_provider(settings: Settings, store: RuntimeStore) -> SandboxProvider
         def warm(template: SandboxConfig, limits: SessionLimits) -> WarmPoolLike:
             return db.WarmPool(cpu, template, limits, size=settings.warm_pool, preload=PRELOAD)
     unpatched = f"; runtime not known to be patched: {'; '.join(problems)}" if problems else ""
+    unpatched += "".join(f"; {problem}" for problem in unlimited)
     return SandboxProvider(cpu, gpu=gpu, gpus=gpus, gpu_wait_s=settings.gpu_wait_seconds,
                            warm=warm, warm_size=settings.warm_pool, warm_dir=work / "tmp",
                            summary=docker_summary(settings) + unpatched)

@@ -63,6 +63,11 @@ class Settings:
     # of this user; a worker in a container sets a path the host's engine sees), and
     # whether a missing one is built on demand with pip ("auto") or refused ("never": the
     # job is retried and ends as an error, never as a score; `dlgrade runtimes build`).
+    # A sandbox without an aggregate memory, process and CPU limit (the process sandbox
+    # where no cgroup can be made, sandbox.cgroups; an engine that cannot limit
+    # containers): "refuse" to run untrusted code in it, or "warn" and run it with
+    # per-process limits only; "" = refuse in production, warn embedded.
+    sandbox_limits: str = ""
     runtime_dir: str = ""
     runtime_build: str = "auto"
     max_upload_bytes: int = 16 << 20
@@ -101,6 +106,10 @@ class Settings:
     # Reverse proxies in front of the web app that set X-Forwarded-For/-Proto/-Host
     # (0: none, and those headers are ignored, since any client could send them).
     proxy_hops: int = 0
+
+    @property
+    def refuses_unlimited_sandbox(self) -> bool:
+        return self.sandbox_limits == "refuse" or (not self.sandbox_limits and not self.embedded)
 
     @property
     def refuses_unpatched_runtime(self) -> bool:
@@ -167,6 +176,9 @@ class Settings:
         if self.gpu_mode not in GPU_MODES:
             raise ConfigError(f"DLGRADE_GPU_MODE={self.gpu_mode!r} is not one of "
                               f"{', '.join(GPU_MODES)}.")
+        if self.sandbox_limits not in ("", "refuse", "warn"):
+            raise ConfigError(f"DLGRADE_SANDBOX_LIMITS={self.sandbox_limits!r} is not one of "
+                              "refuse, warn.")
         if self.runtime_build not in ("auto", "never"):
             raise ConfigError(f"DLGRADE_RUNTIME_BUILD={self.runtime_build!r} is not one of "
                               "auto, never.")
