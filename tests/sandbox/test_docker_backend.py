@@ -40,7 +40,7 @@ from sandbox.docker_backend import (
     worker_label,
 )
 from sandbox.gpus import GpuPool
-from sandbox.runtimes import Runtime, RuntimeRequest
+from sandbox.runtimes import Entry, Runtime, RuntimeRequest
 from sandbox.seccomp import security_opt
 from sandbox.select import choose_backend, describe_choice
 from sandbox.session import Session, SessionDied, SessionLimits
@@ -484,3 +484,32 @@ class TestWarmPool:
                 assert session.import_module("student").attr("ANSWER") == 42
         finally:
             pool.close()
+
+
+def test_an_image_runs_its_own_copy_of_the_runtime_or_does_not_start(tmp_path: Path) -> None:
+    image = Interpreter("/usr/local/bin/python", runtimes=("numpy-1.26.4",),
+                        masked=("/usr/local/lib/python3.11/site-packages",))
+    config = SandboxConfig(submission_dir=tmp_path, runtime=RuntimeRequest("1.26.4"))
+    kwargs = container_kwargs(config, FAST, DockerSettings(), image, token="abc",
+                              channel=tmp_path)
+    assert kwargs["command"][:3] == ["/usr/local/bin/python", "-I", "-S"]
+    assert "/opt/dlgrade/runtimes/numpy-1.26.4" in kwargs["command"]
+    cover = {m["Target"]: m for m in kwargs["mounts"]}["/usr/local/lib/python3.11/site-packages"]
+    assert cover["Type"] == "tmpfs" and cover["ReadOnly"] is True
+    other = dataclasses.replace(config, runtime=RuntimeRequest("2.4.6", "2.13.0"))
+    with pytest.raises(SessionDied) as died:
+        container_kwargs(other, FAST, DockerSettings(), image, token="abc", channel=tmp_path)
+    assert died.value.reason == "start"
+    assert "does not carry the runtime numpy-2.4.6-torch-2.13.0" in died.value.detail
+
+
+def test_the_host_interpreter_gets_the_runtime_bound_at_runtime(tmp_path: Path) -> None:
+    numpy_dir = tmp_path / "site-packages" / "numpy"
+    numpy_dir.mkdir(parents=True)
+    runtime = Runtime(RuntimeRequest("2.0.0"), (Entry("numpy", str(numpy_dir)),))
+    kwargs = container_kwargs(SandboxConfig(submission_dir=tmp_path), FAST, DockerSettings(),
+                              Interpreter("/py"), token="abc", channel=tmp_path,
+                              runtime=runtime)
+    bound = {m["Target"]: m for m in kwargs["mounts"]}["/runtime/numpy"]
+    assert bound["Source"] == str(numpy_dir) and bound["ReadOnly"] is True
+    assert "/opt/venv" not in {m["Target"] for m in kwargs["mounts"]}
