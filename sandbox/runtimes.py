@@ -222,6 +222,18 @@ class Dist:
     entries: tuple[Entry, ...]
 
 
+_DISTS: dict[str, Dist | None] = {}  # by dist-info folder: a RECORD is read once a process
+
+
+def _cached_dist(distribution: metadata.Distribution) -> Dist | None:
+    where = str(getattr(distribution, "_path", "")) or None
+    if where is None:
+        return _dist(distribution)
+    if where not in _DISTS:
+        _DISTS[where] = _dist(distribution)
+    return _DISTS[where]
+
+
 def _dist(distribution: metadata.Distribution) -> Dist | None:
     """A distribution with its top-level entries, or None when it cannot be bound safely
     (no RECORD, or an entry that is a dlgrade package)."""
@@ -272,11 +284,22 @@ class Environment:
         name = canonicalize_name(name)
         if name not in self._dists:
             distribution = self._found.get(name)
-            self._dists[name] = None if distribution is None else _dist(distribution)
+            self._dists[name] = None if distribution is None else _cached_dist(distribution)
         return self._dists[name]
 
     def names(self) -> list[str]:
         return sorted(self._found)
+
+
+_WORKER: dict[tuple[str, ...], Environment] = {}
+
+
+def worker_environment() -> Environment:
+    """The worker's own distributions (read once per import path of the process)."""
+    key = tuple(sys.path)
+    if key not in _WORKER:
+        _WORKER[key] = Environment()
+    return _WORKER[key]
 
 
 def _needed(requirement: str) -> Requirement | None:
@@ -354,7 +377,7 @@ class RuntimeStore:
             return self._cache[request]
 
     def _resolve(self, request: RuntimeRequest) -> Runtime:
-        worker = Environment()
+        worker = worker_environment()
         lacking, _ = plan(request, worker)
         built = Environment([])
         if lacking:
