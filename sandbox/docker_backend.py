@@ -31,9 +31,9 @@ Images
 (label ``dlgrade.runtime=host``): the host's Python runtime is then bind-mounted
 read-only at run time (``/usr``, ``/lib*``, ``/bin``, ``/etc``, the base Python,
 and this virtualenv at ``/opt/venv``), so it needs no registry. The production
-images (``sandbox/images/Dockerfile.*``, label ``dlgrade.runtime=image``) carry
-their own Python; only the agent, the handin, public data and the channel are
-mounted into them.
+image (``sandbox/images/Dockerfile``, label ``dlgrade.runtime=image``) carries
+its own Python; only the agent, the handin, public data and the channel are
+mounted into it.
 
 Also here: :func:`reap_orphans` (containers of dead workers, run when a backend
 is built and by ``dlgrade sandbox reap``), :func:`build_local_image`, and
@@ -147,7 +147,7 @@ def container_kwargs(
     config: SandboxConfig, limits: SessionLimits, settings: DockerSettings, runtime: Runtime,
     *, token: str, channel: Path, gpu: str | None = None,
 ) -> dict[str, Any]:
-    """Everything ``containers.create`` gets (SECURITY.md §2.2). Pure: unit-tested."""
+    """Everything ``containers.create`` gets (docs/security.md §2.2). Pure: unit-tested."""
     binds = [*runtime.mounts, (str(agent_dir()), "/agent"), (str(channel), "/channel"),
              (str(Path(config.submission_dir).resolve()), "/submission")]
     if config.data_dir is not None:

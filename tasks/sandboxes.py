@@ -179,7 +179,7 @@ class SandboxProvider:
 
 
 class RuntimeUnpatched(BackendUnavailable):
-    """runc or the NVIDIA toolkit predates its container-escape fixes (SECURITY.md E6)."""
+    """runc or the NVIDIA toolkit predates its container-escape fixes (docs/security.md E6)."""
 
 
 def _docker_provider(settings: Settings) -> SandboxProvider:
