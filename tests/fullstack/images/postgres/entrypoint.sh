@@ -5,11 +5,13 @@ set -eu
 : "${POSTGRES_USER:=postgres}" "${POSTGRES_DB:=$POSTGRES_USER}"
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   printf '%s\n' "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}" > /tmp/pwfile
-  initdb -D "$PGDATA" -U "$POSTGRES_USER" --pwfile=/tmp/pwfile -A scram-sha-256 >/dev/null
+  # As the official image: local (socket) logins trusted, network logins by password.
+  initdb -D "$PGDATA" -U "$POSTGRES_USER" --pwfile=/tmp/pwfile --auth-local=trust \
+    --auth-host=scram-sha-256 >/dev/null
   rm -f /tmp/pwfile
   echo "host all all 0.0.0.0/0 scram-sha-256" >> "$PGDATA/pg_hba.conf"
   pg_ctl -D "$PGDATA" -w -o "-c listen_addresses=''" start >/dev/null
-  PGPASSWORD=$POSTGRES_PASSWORD psql -q -h /run/postgresql -U "$POSTGRES_USER" -d postgres \
+  psql -q -h /run/postgresql -U "$POSTGRES_USER" -d postgres \
     -c "CREATE DATABASE \"$POSTGRES_DB\"" >/dev/null 2>&1 || true
   pg_ctl -D "$PGDATA" -w stop >/dev/null
 fi
