@@ -77,6 +77,7 @@ class Stack:
     port: int = field(default_factory=free_port)
     figures: dict[str, Any] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    _postgres: str = ""
 
     @classmethod
     def build(cls, figures: dict[str, Any]) -> Stack:
@@ -222,8 +223,11 @@ class Stack:
         return int(answer["id"])
 
     def psql(self, query: str) -> list[list[str]]:
-        done = self.cmd("exec", "-T", "postgres", "psql", "-U", "dlgrade", "-d", "dlgrade",
-                        "-At", "-F", "\t", "-c", query)
+        """Rows of ``query`` on the stack's database (docker exec: polled often)."""
+        if not self._postgres:
+            self._postgres = self.cmd("ps", "-q", "postgres").stdout.strip()
+        done = run(["docker", "exec", self._postgres, "psql", "-U", "dlgrade", "-d", "dlgrade",
+                    "-At", "-F", "\t", "-c", query], timeout=60)
         return [line.split("\t") for line in done.stdout.splitlines() if line]
 
 
