@@ -222,10 +222,13 @@ class Stack:
         assert status == 202, (status, answer)
         return int(answer["id"])
 
+    def container(self, service: str) -> str:
+        return self.cmd("ps", "-q", service).stdout.strip()
+
     def psql(self, query: str) -> list[list[str]]:
         """Rows of ``query`` on the stack's database (docker exec: polled often)."""
         if not self._postgres:
-            self._postgres = self.cmd("ps", "-q", "postgres").stdout.strip()
+            self._postgres = self.container("postgres")
         done = run(["docker", "exec", self._postgres, "psql", "-U", "dlgrade", "-d", "dlgrade",
                     "-At", "-F", "\t", "-c", query], timeout=60)
         return [line.split("\t") for line in done.stdout.splitlines() if line]
