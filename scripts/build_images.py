@@ -415,11 +415,9 @@ def build_sandbox(build: str, base: str, keys: list[str], manifest: Manifest) ->
     link_tree(cached(f"sandbox-{build}-{key}",
                      lambda folder: sandbox_wheels(build, keys, target, folder)), stage)
     shutil.copy(ROOT / "sandbox/images/Dockerfile", stage / "Dockerfile")
-    default = keys[0] if keys else ""
     say(f"docker build -> dlgrade-sandbox:{build} (runtimes: {' '.join(keys)})")
     docker_build(stage, f"dlgrade-sandbox:{build}", "--build-arg", f"BASE={base}",
-                 "--build-arg", f"RUNTIMES={' '.join(keys)}",
-                 "--build-arg", f"DEFAULT_RUNTIME={default}")
+                 "--build-arg", f"RUNTIMES={' '.join(keys)}")
     pinned = retag_by_id("dlgrade-sandbox", build)
     manifest.seconds["sandbox"] = round(time.monotonic() - started, 1)
     manifest.images["sandbox"] = {"tag": f"dlgrade-sandbox:{build}", "pinned": pinned,

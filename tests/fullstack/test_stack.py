@@ -136,17 +136,20 @@ def test_the_images_hold_what_their_role_needs_and_no_more(stack: Stack) -> None
                   "python", "-c", probe]).stdout.strip()
     assert "'torch'" in worker and "'docker'" in worker, worker
     sandbox = images["sandbox"]["pinned"]
-    # Plain python3 sees the default runtime (NumPy and PyTorch) and nothing of dlgrade.
-    seen = run(["docker", "run", "--rm", "--network", "none", sandbox, "/usr/bin/python3.11",
-                "-c", probe]).stdout.strip()
-    assert seen == "['numpy', 'torch']", seen
+    labels = images["sandbox"]["labels"]
+    assert labels["dlgrade.runtime"] == "image" and labels["dlgrade.runtimes"].split()
+    # Each runtime as the backend runs it (-I -S, the runtime as the site folder): NumPy,
+    # PyTorch where the key names it, nothing of dlgrade.
+    for key in labels["dlgrade.runtimes"].split():
+        seen = run(["docker", "run", "--rm", "--network", "none", sandbox, "/usr/bin/python3.11",
+                    "-I", "-S", "-c", f"import sys; sys.path.append('/opt/dlgrade/runtimes/{key}')"
+                    f"; {probe}"]).stdout.strip()
+        assert seen == ("['numpy', 'torch']" if "torch" in key else "['numpy']"), (key, seen)
     found = run(["docker", "run", "--rm", "--network", "none", "--user", "0", sandbox, "sh",
                  "-c", "find / -xdev \\( -name spec.toml -o -name solution -o -name agent.py"
                  " -o -name 'dlgrade-*.dist-info' -o -path '*/grader/spec.py' \\) -print"]
                ).stdout.split()
     assert found == [], f"the sandbox image holds dlgrade files: {found}"
-    labels = images["sandbox"]["labels"]
-    assert labels["dlgrade.runtime"] == "image" and labels["dlgrade.runtimes"].split()
     for key in labels["dlgrade.runtimes"].split():
         listing = run(["docker", "run", "--rm", "--network", "none", sandbox, "ls",
                        f"/opt/dlgrade/runtimes/{key}"]).stdout.split()
