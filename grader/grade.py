@@ -23,6 +23,7 @@ import numpy as np
 from grader import data as datasets
 from grader.context import CheckContext, CheckFailed
 from grader.extract import ExtractionError, extract_archive
+from grader.import_path import apply_python_path
 from grader.outcomes import Outcome
 from grader.policy import Violation, forbidden_imports, large_literals, matches
 from grader.registry import load_folder_checks, lookup
@@ -54,11 +55,14 @@ class Sessions:
         self.current: Session | None = None
         self.started = 0
         self.deadline: float | None = None
+        self.shared: dict[str, Any] = {}  # CheckContext.grading of this handin's checks
+        self.python_path: tuple[str, ...] = ("",)
 
     def get(self) -> Session:
         if self.current is None or self.current.dead is not None:
             self.current = self.backend.start(self.config, self.limits)
             self.started += 1
+            apply_python_path(self.current, self.python_path)
         self.current.deadline = self.deadline
         return self.current
 
@@ -163,6 +167,7 @@ def grade_directory(
     flags = large_literals(handin, files)
     limits = SessionLimits(call_timeout_s=spec.sandbox.call_timeout_s)
     sessions = Sessions(backend, sandbox_config(spec, handin), limits)
+    sessions.python_path = spec.submission.python_path
     broken = _load_checks(spec)
     results = []
     faults = []
@@ -230,7 +235,8 @@ def _run_test(
 ) -> Verdict:
     rng = np.random.default_rng([seed, index])
     sessions.between_tests()
-    context = CheckContext(spec, test, rng, sessions.get, restart_session=sessions.restart)
+    context = CheckContext(spec, test, rng, sessions.get, restart_session=sessions.restart,
+                           grading=sessions.shared)
     sessions.deadline = time.monotonic() + test.timeout_s
     try:
         verdict = _verdict(test, context)
