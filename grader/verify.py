@@ -139,8 +139,10 @@ def render_report(report: StrictReport) -> str:
     """The per-bug table: expected tests, lost tests, hint, verdict."""
     lines = [f"{'bug':28} {'expected to lose':34} {'lost':34} hint  ok"]
     for row in report.bugs:
+        hint = "yes" if row.hint_found else "NO"
+        verdict = "ok" if not row.problems else "NO"
         lines.append(f"{row.name[:28]:28} {_names(row.expected):34} {_names(row.lost):34} "
-                     f"{'yes' if row.hint_found else 'NO ':4}  {'ok' if not row.problems else 'NO'}")
+                     f"{hint:4}  {verdict}")
     if report.solution_problems:
         lines.append("solution/: " + "; ".join(report.solution_problems))
     else:

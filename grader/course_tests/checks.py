@@ -29,6 +29,7 @@ from typing import Any
 from grader.context import CheckContext, CheckFailed
 from grader.course_tests.relay import RunReport, RunRequest, run_course_tests
 from grader.registry import check
+from sandbox.session import Session
 
 DEFAULT_FOLDER = "course_tests"
 PASS_WORDS = ("PASS", "PASSED")
@@ -58,7 +59,7 @@ def _run(ctx: CheckContext, mode: str) -> RunReport:
         session = ctx.session
         run = RunRequest(
             mode=mode, folder=folder, file=file, args=args,
-            modules=tuple(student_modules(ctx)),
+            modules=tuple(student_modules(session, ctx.spec.submission.python_path)),
             forced=tuple(str(m) for m in params.get("modules", ())),
             timeout_s=float(params.get("run_timeout_s", ctx.test.timeout_s)),
         )
@@ -67,12 +68,12 @@ def _run(ctx: CheckContext, mode: str) -> RunReport:
     return report
 
 
-def student_modules(ctx: CheckContext) -> list[str]:
+def student_modules(session: Session, python_path: tuple[str, ...]) -> list[str]:
     """Top-level module and package names of the handin under each python_path folder,
     as the sandbox lists them (a name the trusted side also has is never proxied)."""
-    os_module = ctx.session.import_module("os")
+    os_module = session.import_module("os")
     names: set[str] = set()
-    for root in ctx.spec.submission.python_path:
+    for root in python_path:
         try:
             entries = os_module.method("listdir", root or ".")
         except Exception:  # noqa: BLE001 - a python_path folder the handin lacks

@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from grader.course_tests import finder, proxies
+from grader.course_tests import finder, proxies, seeds
 
 MAX_LONGREPR = 4000
 
@@ -94,6 +94,7 @@ def main(argv: Sequence[str]) -> int:
         return 2
     proxies.install(channel, set(config["modules"]))
     finder.install(set(config["modules"]), set(config.get("forced", [])))
+    seeds.install()
     runner = run_pytest if config["mode"] == "pytest" else run_script
     try:
         report = runner(str(config["file"]), [str(a) for a in config.get("args", [])])

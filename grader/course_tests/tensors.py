@@ -96,6 +96,11 @@ def _send(tensor: torch.Tensor) -> Handle:
     return handle
 
 
+def _set_remote_grad(enabled: bool) -> None:
+    proxies.request({"op": "call", "obj": _remote_module("torch"), "name": "set_grad_enabled",
+                     "args": [enabled], "kwargs": {}})
+
+
 def _sync_leaf_grads() -> None:
     """After a backward in the sandbox: each trusted leaf sent there gets its gradient."""
     for key, (ref, handle, _version) in list(_leaves.items()):
@@ -248,7 +253,15 @@ class RemoteTensor(_TensorLike):
 
     def _in_place(self, name: str) -> Callable[..., Any]:
         def apply(*args: Any, **kwargs: Any) -> RemoteTensor:
-            proxies.call_remote(self._dl_handle, name, args, kwargs, self._dl_label)
+            # ``with torch.no_grad(): p.copy_(w)`` in the test: the same mode in the sandbox
+            switch = not torch.is_grad_enabled()
+            if switch:
+                _set_remote_grad(False)
+            try:
+                proxies.call_remote(self._dl_handle, name, args, kwargs, self._dl_label)
+            finally:
+                if switch:
+                    _set_remote_grad(True)
             return self
 
         return apply
