@@ -73,17 +73,20 @@ FORGERIES = {
         "import numpy\nnumpy.allclose = lambda *a, **k: True\n"
         "def forward(x):\n    return x * 0\n",
         "import numpy as np\nimport cell\n\n"
-        "def test_forward():\n    x = np.ones(3)\n    assert np.allclose(cell.forward(x), 2 * x)\n"),
+        "def test_forward():\n    x = np.ones(3)\n"
+        "    assert np.allclose(cell.forward(x), 2 * x)\n"),
     # an answer that claims to equal anything
     "always_equal": (
         "class Anything:\n    def __eq__(self, other):\n        return True\n"
         "def forward(x):\n    return Anything()\n",
         "import cell\n\ndef test_forward():\n    assert cell.forward(3) == 6\n"),
-    # an answer that is truthy by its own say-so
-    "truthy_result": (
-        "class Yes:\n    def __bool__(self):\n        return True\n"
-        "def is_correct():\n    return Yes()\n",
-        "import cell\n\ndef test_check():\n    assert cell.is_correct() is True\n"),
+    # an answer whose comparison says "all equal" by its own say-so
+    "lying_comparison": (
+        "class AllTrue:\n    def all(self):\n        return True\n"
+        "class Answer:\n    def __eq__(self, other):\n        return AllTrue()\n"
+        "def forward(x):\n    return Answer()\n",
+        "import numpy as np\nimport cell\n\n"
+        "def test_forward():\n    assert (cell.forward(np.ones(3)) == np.full(3, 2.0)).all()\n"),
 }
 
 
@@ -124,7 +127,8 @@ def test_the_test_file_s_exits_and_environment_are_contained(
     course = _write(tmp_path / "course", {
         "test_env.py": (
             "import os\nimport cell\n\n"
-            "def test_no_secrets():\n    assert not any(k.startswith('DLGRADE') for k in os.environ)\n"
+            "def test_no_secrets():\n"
+            "    assert not any(k.startswith('DLGRADE') for k in os.environ)\n"
             "def test_forward():\n    assert cell.forward(2) == 4\n"
             "def test_writes_stay_in_a_copy():\n    open('scratch.txt', 'w').write('x')\n"),
         "test_exits.py": "import sys\nsys.exit(3)\n",
@@ -133,5 +137,5 @@ def test_the_test_file_s_exits_and_environment_are_contained(
     assert set(got.cases.values()) == {"passed"}, report.cases
     assert not (course / "scratch.txt").exists()
     exited, report = proxied("pytest", course, "test_exits.py", handin, LocalBackend())
-    assert report.error is None and report.exit_code != 0
-    assert set(exited.cases.values()) == {"error"}
+    assert report.error is None and report.exit_code not in (0, None)  # pytest's own status
+    assert "passed" not in exited.cases.values()
