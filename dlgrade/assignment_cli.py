@@ -108,11 +108,14 @@ def _changes(args: argparse.Namespace) -> Changes:
     return changes
 
 
-def _verify(spec: AssignmentSpec, sandbox: str, *, hints: bool = True) -> None:
+def _verify(spec: AssignmentSpec, sandbox: str, *, hints: bool = True,
+            table: bool = False) -> None:
+    """Strict verify; the per-bug table is printed on success (always with ``table``)."""
     from grader.verify import render_report, verify_strict
 
     report = verify_strict(spec, choose_backend(sandbox), hints=hints)
-    print(render_report(report))
+    if table or not report.problems:
+        print(render_report(report))
     if report.problems:
         raise CommandError("--verify refused the assignment:\n" + "\n".join(report.problems))
     print(f"Verified {spec.slug}: the solution scores {spec.max_score:g}/{spec.max_score:g}, "
@@ -124,7 +127,8 @@ def run_assignments_verify(args: argparse.Namespace) -> int:
     from grader.spec import builtin_assignments, load_spec
 
     folder = builtin_assignments().get(str(args.path), args.path)
-    _verify(load_spec(Path(folder), args.spec), args.sandbox, hints=not args.no_hints)
+    _verify(load_spec(Path(folder), args.spec), args.sandbox, hints=not args.no_hints,
+            table=True)
     return 0
 
 
