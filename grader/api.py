@@ -41,6 +41,7 @@ import numpy as np
 from grader import data as _data
 from grader.compare import GRADIENTS, VALUES, Mismatch, Tolerance, compare_array
 from grader.context import CheckContext, CheckFailed
+from grader.interface import student_frames
 from grader.registry import check
 from sandbox.session import Remote, SessionDied, StudentException
 
@@ -81,7 +82,7 @@ def student_class(ctx: CheckContext, module: str, name: str) -> Remote:
     try:
         return owner.get_object(name)
     except StudentException as exc:
-        if exc.type_name == "AttributeError" and not _student_frames(exc.traceback):
+        if exc.type_name == "AttributeError" and not student_frames(exc.traceback):
             raise CheckFailed(f"Your {module} has no {name} (the assignment's interface "
                               f"asks for {module}.{name}).") from None
         raise
@@ -93,7 +94,7 @@ def construct(ctx: CheckContext, cls: Remote, *args: Any, **kwargs: Any) -> Remo
     try:
         return cls.new(*args, **kwargs)
     except StudentException as exc:
-        if exc.type_name == "TypeError" and not _student_frames(exc.traceback):
+        if exc.type_name == "TypeError" and not student_frames(exc.traceback):
             shown = ", ".join([*map(_short, args), *(f"{k}={_short(v)}" for k, v in
                                                      kwargs.items())])
             raise CheckFailed(f"{cls.label}({shown}) does not match the assignment's "
@@ -105,13 +106,6 @@ def register_dataset(name: str, loader: Callable[..., _data.Dataset]) -> None:
     """Make ``dataset = {name = NAME}`` in a spec load with ``loader``. Registering the
     same loader again is a no-op; another loader under a taken name is an error."""
     _data.register(name, loader)
-
-
-def _student_frames(traceback: str) -> bool:
-    """Whether the sandbox's traceback shows any frame of the student's own files (the
-    agent's frames are already left out; the import machinery's do not count)."""
-    return any(line.lstrip().startswith("File ") and "<frozen " not in line
-               for line in traceback.splitlines())
 
 
 def _short(value: Any) -> str:

@@ -24,6 +24,7 @@ from grader import data as datasets
 from grader.context import CheckContext, CheckFailed
 from grader.extract import ExtractionError, extract_archive
 from grader.import_path import apply_python_path
+from grader.interface import mismatch
 from grader.outcomes import Outcome
 from grader.policy import Violation, forbidden_imports, large_literals, matches
 from grader.registry import load_folder_checks, lookup
@@ -271,6 +272,9 @@ def _student_exception(exc: StudentException, context: CheckContext) -> Verdict:
         limit = context.spec.sandbox.memory_mb
         return Verdict(Outcome.OOM, 0.0,
                        f"Your code exceeded the {limit} MB memory limit{during} ({exc.type_name}).")
+    interface = mismatch(exc)
+    if interface is not None:
+        return Verdict(Outcome.FAILED, 0.0, interface)
     message = f"Your code raised {exc.type_name}{during}: {exc.message}"
     if exc.traceback.strip():
         message += f"\n{exc.traceback.rstrip()}"

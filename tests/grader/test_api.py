@@ -98,3 +98,24 @@ def test_register_dataset_refuses_a_second_loader_under_a_taken_name() -> None:
 
 def test_expect_array_is_the_context_s_comparison() -> None:
     assert api.compare_array("x", np.ones(2), np.ones(2), api.VALUES) is None
+
+
+def test_built_in_checks_get_the_same_mismatch_sentences() -> None:
+    from grader.interface import mismatch
+    from sandbox.session import StudentException
+
+    no_class = StudentException("AttributeError", "module 'conv' has no attribute 'Conv1d'",
+                                "AttributeError: ...\n", "reading conv.Conv1d")
+    assert mismatch(no_class) == ("Your conv has no Conv1d (the assignment's interface asks "
+                                  "for conv.Conv1d).")
+    no_module = StudentException("ModuleNotFoundError", "No module named 'mytorch'",
+                                 '  File "<frozen importlib._bootstrap>", line 1\n',
+                                 "import mytorch.conv")
+    assert mismatch(no_module).startswith("Your handin has no module mytorch.conv")
+    signature = StudentException("TypeError", "__init__() takes 2 positional arguments",
+                                 "TypeError: ...\n", "conv.Conv1d()")
+    assert mismatch(signature).startswith("conv.Conv1d() does not match")
+    inside = StudentException("AttributeError", "'NoneType' object has no attribute 'x'",
+                              '  File "/submission/conv.py", line 3, in forward\n',
+                              "reading conv.Conv1d")
+    assert mismatch(inside) is None
