@@ -147,7 +147,8 @@ def to_wire(value: Any, depth: int = 0) -> Any:
         return type(value).__mro__[-2](value)
     if type(value) in (list, tuple):
         return [to_wire(item, depth + 1) for item in value]
-    if type(value) is dict and all(type(key) is str for key in value):
+    if isinstance(value, dict) and all(type(key) is str for key in value):
+        # an OrderedDict (a state_dict) arrives as a plain dict
         return {key: to_wire(item, depth + 1) for key, item in value.items()}
     if _is_torch(value):
         from grader.course_tests import tensors

@@ -12,6 +12,7 @@ unless the test seeds again before them (docs/writing-assignments.md, "Seeds").
 from __future__ import annotations
 
 import functools
+import importlib
 import importlib.abc
 import importlib.machinery
 import random
@@ -56,6 +57,23 @@ def _patch_torch(torch: types.ModuleType) -> None:
     _patch(torch, "manual_seed", "torch")
     if hasattr(torch, "random"):
         _patch(torch.random, "manual_seed", "torch")
+    testing = importlib.import_module("torch.testing")
+    if not getattr(testing.assert_close, "_dlgrade_values", False):
+        testing.assert_close = _on_values(testing.assert_close)
+
+
+def _on_values(compare: Callable[..., Any]) -> Callable[..., Any]:
+    """``torch.testing.assert_close`` with the student's tensors' values (fetched, then
+    compared here): it checks ``isinstance(x, torch.Tensor)``, which a proxy is not."""
+
+    @functools.wraps(compare)
+    def on_values(actual: Any, expected: Any, *args: Any, **kwargs: Any) -> Any:
+        from grader.course_tests.tensors import evaluate
+
+        return compare(evaluate(actual), evaluate(expected), *args, **kwargs)
+
+    on_values._dlgrade_values = True  # type: ignore[attr-defined]
+    return on_values
 
 
 class _TorchHook(importlib.abc.MetaPathFinder):

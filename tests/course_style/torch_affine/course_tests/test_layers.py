@@ -31,6 +31,16 @@ def test_forward(case):
 
 
 @pytest.mark.parametrize("case", CASES)
+def test_forward_from_a_state_dict(case):
+    data = load(case)
+    reference = torch.nn.Linear(data["w"].shape[1], data["w"].shape[0]).double()
+    reference.weight.data, reference.bias.data = data["w"], data["b"]
+    layer = Affine(data["w"].shape[1], data["w"].shape[0]).double()
+    layer.linear.load_state_dict(reference.state_dict())
+    torch.testing.assert_close(layer(data["x"]), torch.tanh(reference(data["x"])))
+
+
+@pytest.mark.parametrize("case", CASES)
 def test_backward(case):
     data = load(case)
     layer = Affine(data["w"].shape[1], data["w"].shape[0]).double()
