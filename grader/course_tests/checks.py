@@ -14,7 +14,9 @@ Params (``[tests.params]``):
 - ``args``: command-line arguments; ``modules``: names to proxy even where the trusted
   side has a module of that name;
 - ``pass_words`` / ``fail_words`` (script): default PASS, PASSED / FAIL, FAILED, ERROR;
-- ``run_timeout_s``: the whole run's limit (default the test's ``timeout_s``).
+- ``run_timeout_s``: the whole run's limit (default the test's ``timeout_s``);
+- ``plugins`` (pytest): plug-ins to load by name; installed plug-ins are not loaded
+  unless named (``PYTEST_DISABLE_PLUGIN_AUTOLOAD``).
 
 One file is run once per handin; every spec test naming it (same mode, folder, file and
 args) reads that run. The run is charged to the first such test.
@@ -62,6 +64,7 @@ def _run(ctx: CheckContext, mode: str) -> RunReport:
             modules=tuple(student_modules(session, ctx.spec.submission.python_path)),
             forced=tuple(str(m) for m in params.get("modules", ())),
             timeout_s=float(params.get("run_timeout_s", ctx.test.timeout_s)),
+            plugins=tuple(str(p) for p in params.get("plugins", ())),
         )
         ctx.grading[key] = run_course_tests(session, run)
     report: RunReport = ctx.grading[key]

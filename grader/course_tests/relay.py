@@ -51,6 +51,7 @@ class RunRequest:
     forced: tuple[str, ...] = ()
     args: tuple[str, ...] = ()
     timeout_s: float = 300.0
+    plugins: tuple[str, ...] = ()  # pytest plug-ins to load (-p NAME)
 
 
 @dataclass
@@ -65,7 +66,8 @@ class RunReport:
     died: SessionDied | None = None
     error: str | None = None  # the runner itself failed (timeout, no report)
     requests: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # the whole run, the runner's start included
+    run_seconds: float | None = None  # the test file's run alone, as the runner timed it
 
 
 def run_course_tests(session: Session, run: RunRequest) -> RunReport:
@@ -84,7 +86,9 @@ def runner_env(home: Path) -> dict[str, str]:
     """The runner's whole environment: the grader's packages importable, nothing else."""
     env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "PYTHONDONTWRITEBYTECODE": "1",
            "PYTHONPATH": str(Path(grader.__file__).resolve().parent.parent),
-           "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
+           "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1",
+           # pytest's own plug-ins only: no installed plug-in runs unasked in the runner
+           "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     env.update({key: os.environ[key] for key in PASSTHROUGH_ENV if key in os.environ})
     return env
 
@@ -132,7 +136,8 @@ class _Relay:
     def _config(self) -> dict[str, Any]:
         run = self.run_request
         return {"mode": run.mode, "file": run.file, "modules": list(run.modules),
-                "forced": list(run.forced), "args": list(run.args)}
+                "forced": list(run.forced), "args": list(run.args),
+                "plugins": list(run.plugins)}
 
     def _serve(self, process: subprocess.Popen[bytes], requests: int, replies: int) -> None:
         assert process.stdout is not None and process.stderr is not None
@@ -207,6 +212,8 @@ class _Relay:
                                  for k, v in cases.items() if isinstance(v, dict)}
         if isinstance(report.get("exit_code"), int):
             self.report.exit_code = report["exit_code"]
+        if isinstance(report.get("run_seconds"), float):
+            self.report.run_seconds = report["run_seconds"]
 
     def _send(self, fd: int, message: dict[str, Any]) -> None:
         try:

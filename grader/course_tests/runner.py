@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import runpy
 import sys
+import time
 import traceback
 from collections.abc import Sequence
 from typing import Any
@@ -46,12 +47,13 @@ class Collector:
                 "outcome": "error", "message": text[-MAX_LONGREPR:]}
 
 
-def run_pytest(file: str, args: Sequence[str]) -> dict[str, Any]:
+def run_pytest(file: str, args: Sequence[str], plugins: Sequence[str] = ()) -> dict[str, Any]:
     import pytest
 
     collector = Collector()
+    named = [option for plugin in plugins for option in ("-p", plugin)]
     options = [file, "-q", "-p", "no:cacheprovider", "--rootdir", os.getcwd(),
-               "--tb=short", "-o", "addopts=", "-W", "default", *args]
+               "--tb=short", "-o", "addopts=", "-W", "default", *named, *args]
     code = pytest.main(options, plugins=[collector])
     return {"cases": collector.cases, "exit_code": int(code)}
 
@@ -95,13 +97,18 @@ def main(argv: Sequence[str]) -> int:
     proxies.install(channel, set(config["modules"]))
     finder.install(set(config["modules"]), set(config.get("forced", [])))
     seeds.install()
-    runner = run_pytest if config["mode"] == "pytest" else run_script
+    file, args = str(config["file"]), [str(a) for a in config.get("args", [])]
+    started = time.perf_counter()
     try:
-        report = runner(str(config["file"]), [str(a) for a in config.get("args", [])])
+        if config["mode"] == "pytest":
+            report = run_pytest(file, args, [str(p) for p in config.get("plugins", [])])
+        else:
+            report = run_script(file, args)
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
     report["requests"] = channel.requests
+    report["run_seconds"] = time.perf_counter() - started
     channel.send({"op": "done", "report": report})
     return 0
 
