@@ -31,7 +31,6 @@ from pathlib import Path
 
 from grader.course_tests.checks import student_modules
 from grader.course_tests.relay import RunReport, RunRequest, run_course_tests
-from grader.import_path import apply_python_path
 from sandbox.backend import Backend, LocalBackend, SandboxConfig
 from sandbox.process_backend import ProcessBackend, unavailable_reason
 from sandbox.session import Session, SessionLimits
@@ -97,11 +96,11 @@ def main() -> None:
         shutil.copytree(ASSIGNMENT / "solution", folder)
         shutil.copytree(COURSE, folder, dirs_exist_ok=True)
         started = time.perf_counter()
-        session = backend.start(SandboxConfig(submission_dir=ASSIGNMENT / "solution"),
-                                SessionLimits(call_timeout_s=60))
+        config = SandboxConfig(submission_dir=ASSIGNMENT / "solution", python_path=PYTHON_PATH,
+                               deny_imports=("torch",))
+        session = backend.start(config, SessionLimits(call_timeout_s=60))
         start_s = time.perf_counter() - started
         try:
-            apply_python_path(session, PYTHON_PATH)
             modules = tuple(student_modules(session, PYTHON_PATH))
             print(f"sandbox: {backend.name}; its start {start_s:.2f} s (once per grading); "
                   f"medians of {args.n}")

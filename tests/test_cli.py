@@ -335,3 +335,29 @@ def test_export_gradescope_writes_the_zip(
                            capfd)
     assert (status, out) == (2, "")
     assert_one_sentence_error(err, "should end in .zip")
+
+
+def test_test_flag_grades_only_the_named_tests(capfd: pytest.CaptureFixture[str]) -> None:
+    document = check_json(SOLUTION, capfd, "--sandbox", "none", "--test", "Multiple choice",
+                          "--test", "Conv1D backward: db")
+    assert [t["name"] for t in document["tests"]] == ["Multiple choice", "Conv1D backward: db"]
+    assert document["score"] == 15
+
+
+def test_an_unknown_test_name_exits_2_listing_the_tests(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(["check", "mytorch-cnn", str(SOLUTION), "--test", "Conv2D"], capfd)
+    assert status == 2
+    assert_one_sentence_error(err, "no test called 'Conv2D'", "Conv1D forward; Conv1D backward")
+
+
+def test_the_table_shows_control_characters_as_text() -> None:
+    from dlgrade.cli import render_table
+    from grader.outcomes import Outcome
+    from grader.results import GradingResult, TestResult
+    from sandbox.output import UNSAFE
+
+    forged = TestResult("Conv1D forward", "1", 20, 0, Outcome.FAILED,
+                        "\x1b[2J\x1b[H 1  Conv1D forward  20/20  passed\r")
+    table = render_table(GradingResult("mytorch-cnn", [forged], 1.0))
+    assert "\\x1b[2J" in table and not UNSAFE.search(table)

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from grader.course_tests.checks import student_modules
 from grader.course_tests.relay import RunReport, RunRequest, run_course_tests
-from grader.import_path import apply_python_path
 from sandbox.backend import Backend, SandboxConfig
 from sandbox.session import SessionLimits
 
@@ -49,9 +48,9 @@ def in_process(mode: str, course: Path, file: str, handin: Path, tmp: Path) -> O
 def proxied(mode: str, course: Path, file: str, handin: Path, backend: Backend,
             python_path: tuple[str, ...] = ("",)) -> tuple[Outcomes, RunReport]:
     """dlgrade's way: the handin in ``backend``'s sandbox, the file on the trusted side."""
-    session = backend.start(SandboxConfig(submission_dir=handin), SessionLimits(call_timeout_s=60))
+    config = SandboxConfig(submission_dir=handin, python_path=python_path)
+    session = backend.start(config, SessionLimits(call_timeout_s=60))
     try:
-        apply_python_path(session, python_path)
         run = RunRequest(mode, course, file, tuple(student_modules(session, python_path)))
         report = run_course_tests(session, run)
     finally:
