@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from grader import data as datasets
+from grader import variants
 from grader.context import CheckContext, CheckFailed
 from grader.extract import ExtractionError, extract_archive
 from grader.outcomes import Outcome
@@ -158,8 +159,12 @@ def grade_directory(
     """Grade an already extracted handin directory (read-only to the sandbox)."""
     started = time.monotonic()
     seed = secrets.randbits(63) if seed is None else seed
+    choice = variants.choose(spec, handin)
+    if choice is not None:
+        spec = spec.with_variant(choice.name)
     files = sorted(p.relative_to(handin).as_posix() for p in handin.rglob("*") if p.is_file())
-    violations = forbidden_imports(handin, files, spec.policy.forbidden_imports)
+    restricted = [f for f in files if not matches(f, spec.policy.allow_in)]
+    violations = forbidden_imports(handin, restricted, spec.policy.forbidden_imports)
     flags = large_literals(handin, files)
     limits = SessionLimits(call_timeout_s=spec.sandbox.call_timeout_s)
     sessions = Sessions(backend, sandbox_config(spec, handin), limits)
@@ -180,6 +185,10 @@ def grade_directory(
                            leaderboard=leaderboard(spec, results),
                            infrastructure_error="; ".join(faults) or None)
     result.staff_log.append(f"seed={seed} sessions={sessions.started} backend={backend.name}")
+    if choice is not None:
+        result.variant = choice.name
+        result.output = f"Graded as the {spec.variant_title} ({choice.reason})."
+        result.staff_log.append(f"variant={choice.name}: {choice.reason}")
     if flags:
         result.staff_log.append("Big enough to hold trained weights (check that the model "
                                 "learns what it answers): " + "; ".join(flags))

@@ -82,6 +82,7 @@ class GradingResult:
     # the handin, so a service retries instead of storing them.
     infrastructure_error: str | None = None
     staff_log: list[str] = field(default_factory=list)
+    variant: str | None = None  # the handout version that graded it (grader.variants)
     leaderboard: list[LeaderboardEntry] = field(default_factory=list)
 
     @property
