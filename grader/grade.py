@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from grader import data as datasets
-from grader import variants
+from grader import given, variants
 from grader.context import CheckContext, CheckFailed
 from grader.extract import ExtractionError, extract_archive
 from grader.outcomes import Outcome
@@ -189,6 +189,12 @@ def grade_directory(
         result.variant = choice.name
         result.output = f"Graded as the {spec.variant_title} ({choice.reason})."
         result.staff_log.append(f"variant={choice.name}: {choice.reason}")
+    handout = spec.folder / "handout"
+    if spec.given and handout.is_dir():
+        edited = given.changed(handout, handin, spec.given)
+        if edited:
+            result.staff_log.append("Given code changed from the handout (never graded): "
+                                    + ", ".join(edited))
     if flags:
         result.staff_log.append("Big enough to hold trained weights (check that the model "
                                 "learns what it answers): " + "; ".join(flags))
