@@ -53,3 +53,15 @@ def test_every_handin_folder_says_what_it_is() -> None:
         expect = tomllib.loads((HANDINS / name / "handin.toml").read_text(encoding="utf-8"))
         assert len(str(expect["description"])) > 40, name
     assert len(NAMES) >= 5
+
+
+def test_numpy1_idioms_need_the_pinned_runtime(
+    tmp_path: Path, mytorch_spec: AssignmentSpec, process_backend: ProcessBackend
+) -> None:
+    """Without [runtime] (the worker's NumPy 2) the same handin crashes where NumPy 2 refuses
+    its idioms: the pin is what grades it as the course did."""
+    handin, _ = student_handin("spring2020_numpy1_idioms", tmp_path)
+    unpinned = mytorch_spec.model_copy(update={"runtime": None})
+    result = grade_directory(unpinned, handin, process_backend)
+    conv = next(t for t in result.tests if t.name == "Conv1D forward")
+    assert conv.score == 0 and "setting an array element with a sequence" in conv.output
