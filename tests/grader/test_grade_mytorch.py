@@ -11,7 +11,8 @@ import pytest
 from grader.grade import grade_directory
 from grader.known_bugs import KnownBug, build_handin, known_bugs
 from grader.outcomes import Outcome
-from grader.results import GradingResult, TestResult
+from grader import results
+from grader.results import GradingResult
 from grader.spec import AssignmentSpec
 from sandbox.backend import Backend, LocalBackend
 from sandbox.process_backend import ProcessBackend
@@ -30,7 +31,7 @@ def handin_with(tmp_path: Path, bug: KnownBug | None = None) -> Path:
     return build_handin(ASSIGNMENT / "solution", bug, tmp_path / "handin")
 
 
-def by_name(result: GradingResult) -> dict[str, TestResult]:
+def by_name(result: GradingResult) -> dict[str, results.TestResult]:
     return {test.name: test for test in result.tests}
 
 
@@ -161,4 +162,21 @@ def test_torch_in_a_layer_file_is_refused_with_the_handouts_rule(
     conv = by_name(result)["Conv1D forward"]
     assert "mytorch/conv.py imports torch" in conv.output
     assert "Do not use any auto-differentiation toolboxes" in conv.output
+    assert by_name(result)["Multiple choice"].passed
+
+
+def test_a_layer_cannot_borrow_hw2_pys_torch_allowance(
+    tmp_path: Path, mytorch_spec: AssignmentSpec, process_backend: ProcessBackend
+) -> None:
+    """hw2/hw2.py may import torch; mytorch/conv.py may not, not even by importing hw2 (which
+    imports torch while conv.py's code is on the stack)."""
+    handin = handin_with(tmp_path)
+    hw2 = handin / "hw2" / "hw2.py"
+    hw2.write_text(hw2.read_text().replace("from conv import *\n", "from conv import *\nimport torch\n"))
+    conv = handin / "mytorch" / "conv.py"
+    conv.write_text(conv.read_text().replace(
+        "        self.x = x\n", "        self.x = __import__('hw2').torch.as_tensor(x).numpy()\n", 1))
+    result = grade_directory(mytorch_spec, handin, process_backend)
+    forward = by_name(result)["Conv1D forward"]
+    assert forward.score == 0 and "import of torch is not allowed" in forward.output
     assert by_name(result)["Multiple choice"].passed
