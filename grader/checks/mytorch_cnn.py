@@ -87,10 +87,12 @@ class ConvCase:
                 f"{self.x.shape}")
 
 
-def conv_cases(rng: np.random.Generator, trials: int, dims: int = 1) -> list[ConvCase]:
+def conv_cases(rng: np.random.Generator, trials: int, dims: int = 1, *,
+               zero_bias: bool = False) -> list[ConvCase]:
     """Random configurations; the first always has kernel > 1, stride > 1 and batch > 1
     (with one example, a db averaged over the batch would pass by luck). 2-D inputs are
-    square, as the course tests them."""
+    square, as the course tests them. Biases are random unless ``zero_bias`` (the course's
+    runner uses zeros, which cannot tell a layer that ignores b)."""
     cases = []
     for trial in range(trials):
         first = trial == 0
@@ -105,9 +107,15 @@ def conv_cases(rng: np.random.Generator, trials: int, dims: int = 1) -> list[Con
             in_c, out_c, kernel, stride,
             rng.standard_normal((batch, in_c, *([width] * dims))),
             rng.standard_normal((out_c, in_c, *([kernel] * dims))),
-            rng.standard_normal(out_c),
+            np.zeros(out_c) if zero_bias else rng.standard_normal(out_c),
         ))
     return cases
+
+
+def cases_for(ctx: CheckContext, default_trials: int, dims: int = 1) -> list[ConvCase]:
+    """The test's cases: params ``trials`` and ``bias`` ("random", the default, or "zero")."""
+    return conv_cases(ctx.rng, int(ctx.params.get("trials", default_trials)), dims,
+                      zero_bias=ctx.params.get("bias", "random") == "zero")
 
 
 def student_conv(ctx: CheckContext, case: ConvCase, name: str) -> Remote:
@@ -130,7 +138,7 @@ def _variant_hint(variants: Sequence[Variant], got: Any, args: Sequence[object])
 @check("mytorch_cnn.conv1d_forward")
 def conv1d_forward_check(ctx: CheckContext) -> float | None:
     """Conv1D(x) against the reference on random configurations."""
-    for case in conv_cases(ctx.rng, int(ctx.params.get("trials", 4))):
+    for case in cases_for(ctx, 4):
         y = student_conv(ctx, case, "Conv1D").call(case.x)
         expected = conv1d_forward(case.x, case.W, case.b, case.stride)
 
@@ -153,7 +161,7 @@ def conv1d_backward_check(ctx: CheckContext) -> float | None:
     quantity = str(ctx.params["quantity"])
     if quantity not in BACKWARD_VARIANTS:
         raise ValueError(f"quantity must be one of {sorted(BACKWARD_VARIANTS)}")
-    for case in conv_cases(ctx.rng, int(ctx.params.get("trials", 4))):
+    for case in cases_for(ctx, 4):
         layer = student_conv(ctx, case, "Conv1D")
         layer.call(case.x)
         out_width = (case.x.shape[2] - case.kernel_size) // case.stride + 1
@@ -181,7 +189,7 @@ def conv1d_backward_check(ctx: CheckContext) -> float | None:
 @check("mytorch_cnn.conv2d_forward")
 def conv2d_forward_check(ctx: CheckContext) -> float | None:
     """Conv2D(x) against the reference on random square inputs (spring 2021 and later)."""
-    for case in conv_cases(ctx.rng, int(ctx.params.get("trials", 2)), dims=2):
+    for case in cases_for(ctx, 2, dims=2):
         y = student_conv(ctx, case, "Conv2D").call(case.x)
         expected = conv2d_forward(case.x, case.W, case.b, case.stride)
         args = (case.x, case.W, case.b, case.stride)
@@ -194,7 +202,7 @@ def conv2d_forward_check(ctx: CheckContext) -> float | None:
 @check("mytorch_cnn.conv2d_backward")
 def conv2d_backward_check(ctx: CheckContext) -> float | None:
     """Conv2D(x) then backward(delta): dx (returned), dW and db (attributes), all three."""
-    for case in conv_cases(ctx.rng, int(ctx.params.get("trials", 2)), dims=2):
+    for case in cases_for(ctx, 2, dims=2):
         layer = student_conv(ctx, case, "Conv2D")
         layer.call(case.x)
         expected_y = conv2d_forward(case.x, case.W, case.b, case.stride)
