@@ -108,19 +108,15 @@ class Conv2D():
         Return:
             out (np.array): (batch_size, out_channel, output_width, output_height)
         """
-        self.x = x
         batch_size, _, width, height = x.shape
         k, s = self.kernel_size, self.stride
-        out_width = (width - k) // s + 1
-        out_height = (height - k) // s + 1
-
-        out = np.zeros((batch_size, self.out_channel, out_width, out_height))
-        for i in range(out_width):
-            for j in range(out_height):
+        self.input = x
+        y = np.zeros((batch_size, self.out_channel, (width - k) // s + 1, (height - k) // s + 1))
+        for i in range(y.shape[2]):
+            for j in range(y.shape[3]):
                 patch = x[:, :, i * s:i * s + k, j * s:j * s + k]  # (batch, in, k, k)
-                out[:, :, i, j] = np.tensordot(patch, self.W, axes=([1, 2, 3], [1, 2, 3]))
-        out += self.b.reshape(1, -1, 1, 1)
-        return out
+                y[:, :, i, j] = np.tensordot(patch, self.W, axes=([1, 2, 3], [1, 2, 3]))
+        return y + self.b.reshape(1, -1, 1, 1)
 
     def backward(self, delta):
         """
@@ -130,20 +126,20 @@ class Conv2D():
             dx (np.array): (batch_size, in_channel, input_width, input_height)
         """
         k, s = self.kernel_size, self.stride
-        dx = np.zeros(self.x.shape)
+        grad_x = np.zeros(self.input.shape)
         dW = np.zeros(self.W.shape)
         for i in range(delta.shape[2]):
             for j in range(delta.shape[3]):
-                patch = self.x[:, :, i * s:i * s + k, j * s:j * s + k]
+                patch = self.input[:, :, i * s:i * s + k, j * s:j * s + k]
                 # (batch, out) x (batch, in, k, k) -> (out, in, k, k)
                 dW += np.tensordot(delta[:, :, i, j], patch, axes=([0], [0]))
                 # (batch, out) x (out, in, k, k) -> (batch, in, k, k)
-                dx[:, :, i * s:i * s + k, j * s:j * s + k] += np.tensordot(
+                grad_x[:, :, i * s:i * s + k, j * s:j * s + k] += np.tensordot(
                     delta[:, :, i, j], self.W, axes=([1], [0]))
 
         self.dW = dW
         self.db = delta.sum(axis=(0, 2, 3))
-        return dx
+        return grad_x
 
 
 class Flatten():
