@@ -38,7 +38,7 @@ def _find(tree: ast.Module, qualified: str) -> ast.AST | None:
             n, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and n.name == part), None)
         if node is None:
             return None
-        scope = node.body  # type: ignore[attr-defined]
+        scope = node.body
     return node
 
 

@@ -7,10 +7,10 @@ cross-correlation (no kernel flip) and dW, db are sums over the batch (not avera
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-
-from typing import TYPE_CHECKING
 
 from reference.numpy_layers import FloatArray, conv1d_out_width
 
@@ -85,7 +85,7 @@ def conv2d_dw(x: FloatArray, delta: FloatArray, kernel_size: int, stride: int) -
 
 def conv2d_db(delta: FloatArray) -> FloatArray:
     """delta (batch, out, out_w, out_h) -> db (out,), summed over batch and positions."""
-    return np.asarray(delta, dtype=np.float64).sum(axis=(0, 2, 3))
+    return np.asarray(np.asarray(delta, dtype=np.float64).sum(axis=(0, 2, 3)), dtype=np.float64)
 
 
 def conv2d_backward(x: FloatArray, W: FloatArray, delta: FloatArray, stride: int
@@ -109,20 +109,21 @@ def _no_bias(x: FloatArray, W: FloatArray, b: FloatArray, stride: int) -> FloatA
     return conv2d_forward(x, W, np.zeros(np.shape(W)[0]), stride)
 
 
-def _averaged(x: FloatArray, W: FloatArray, delta: FloatArray, stride: int
-              ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    dx, dW, db = conv2d_backward(x, W, delta, stride)
-    batch = np.shape(x)[0]
-    return dx, dW / batch, db / batch
+def _dw_averaged(x: FloatArray, W: FloatArray, delta: FloatArray, stride: int) -> FloatArray:
+    return np.asarray(conv2d_dw(x, delta, np.shape(W)[2], stride) / np.shape(x)[0],
+                      dtype=np.float64)
 
 
-def _stride_ignored(x: FloatArray, W: FloatArray, delta: FloatArray, stride: int
-                    ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    dx = conv2d_dx(delta, W, 1, (np.shape(x)[2], np.shape(x)[3]))
-    return dx, conv2d_dw(x, delta, np.shape(W)[2], stride), conv2d_db(delta)
+def _db_averaged(x: FloatArray, W: FloatArray, delta: FloatArray, stride: int) -> FloatArray:
+    return np.asarray(conv2d_db(delta) / np.shape(x)[0], dtype=np.float64)
 
 
-def _variants() -> tuple[list[Variant], list[Variant]]:
+def _dx_stride_ignored(x: FloatArray, W: FloatArray, delta: FloatArray, stride: int
+                       ) -> FloatArray:
+    return conv2d_dx(delta, W, 1, (np.shape(x)[2], np.shape(x)[3]))
+
+
+def _variants() -> tuple[list[Variant], dict[str, list[Variant]]]:
     from reference.numpy_bugs import Variant
 
     forward = [
@@ -132,13 +133,15 @@ def _variants() -> tuple[list[Variant], list[Variant]]:
         Variant("conv2d_missing_bias", "Your output matches the result without the bias: add "
                 "b[o] at every output position.", _no_bias),
     ]
-    backward = [
-        Variant("conv2d_averaged", "dW and db match the batch average: this homework wants "
-                "sums over the batch (unaveraged gradients).", _averaged),
-        Variant("conv2d_dx_stride_ignored", "dx matches a backward pass that ignores the "
-                "stride: delta[:, :, i, j] flows back to positions i*stride + u, "
-                "j*stride + v.", _stride_ignored),
-    ]
+    averaged = ("matches the batch average: this homework wants sums over the batch "
+                "(unaveraged gradients).")
+    backward = {
+        "dx": [Variant("conv2d_dx_stride_ignored", "dx matches a backward pass that ignores "
+                       "the stride: delta[:, :, i, j] flows back to positions i*stride + u, "
+                       "j*stride + v.", _dx_stride_ignored)],
+        "dW": [Variant("conv2d_dw_averaged", f"dW {averaged}", _dw_averaged)],
+        "db": [Variant("conv2d_db_averaged", f"db {averaged}", _db_averaged)],
+    }
     return forward, backward
 
 

@@ -11,7 +11,7 @@ arguments and called through ``__call__``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -193,9 +193,11 @@ def conv2d_forward_check(ctx: CheckContext) -> float | None:
         y = student_conv(ctx, case, "Conv2D").call(case.x)
         expected = conv2d_forward(case.x, case.W, case.b, case.stride)
         args = (case.x, case.W, case.b, case.stride)
-        ctx.expect_array("Conv2D(x)", y, expected, context=case.describe("Conv2D"),
-                         hint=lambda _, y=y, args=args: _variant_hint(CONV2D_FORWARD_VARIANTS,
-                                                                     y, args))
+
+        def hint(_: Mismatch, y: Any = y, args: tuple[Any, ...] = args) -> str | None:
+            return _variant_hint(CONV2D_FORWARD_VARIANTS, y, args)
+
+        ctx.expect_array("Conv2D(x)", y, expected, context=case.describe("Conv2D"), hint=hint)
     return None
 
 
@@ -212,20 +214,18 @@ def conv2d_backward_check(ctx: CheckContext) -> float | None:
         expected = dict(zip(("dx", "dW", "db"),
                             conv2d_backward(case.x, case.W, delta, case.stride), strict=True))
         args = (case.x, case.W, delta, case.stride)
-        for index, quantity in enumerate(("dx", "dW", "db")):
+        for quantity in ("dx", "dW", "db"):
             name = "backward(delta)" if quantity == "dx" else f"{quantity} after backward(delta)"
-            ctx.expect_array(
-                name, got[quantity], expected[quantity], kind="gradients",
-                context=f"{case.describe('Conv2D')}, delta of shape {delta.shape}",
-                hint=_part_hint(CONV2D_BACKWARD_VARIANTS, got[quantity], args, index))
+
+            def hint(_: Mismatch, got: Any = got[quantity], args: tuple[Any, ...] = args,
+                     variants: Sequence[Variant] = CONV2D_BACKWARD_VARIANTS[quantity]
+                     ) -> str | None:
+                return _variant_hint(variants, got, args)
+
+            ctx.expect_array(name, got[quantity], expected[quantity], kind="gradients",
+                             context=f"{case.describe('Conv2D')}, delta of shape {delta.shape}",
+                             hint=hint)
     return None
-
-
-def _part_hint(variants: Sequence[Variant], got: Any, args: Sequence[object], index: int
-               ) -> Callable[[Mismatch], str | None]:
-    """A hint from variants whose compute returns a tuple: compare its ``index``-th part."""
-    parts = [Variant(v.name, v.hint, lambda *a, v=v: v.compute(*a)[index]) for v in variants]
-    return lambda _: _variant_hint(parts, got, args)
 
 
 def _short(value: Any) -> str:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from grader import results
 from grader.grade import grade_directory
 from grader.known_bugs import KnownBug, build_handin, known_bugs
 from grader.outcomes import Outcome
-from grader import results
 from grader.results import GradingResult
 from grader.spec import AssignmentSpec
 from sandbox.backend import Backend, LocalBackend
@@ -172,10 +172,11 @@ def test_a_layer_cannot_borrow_hw2_pys_torch_allowance(
     imports torch while conv.py's code is on the stack)."""
     handin = handin_with(tmp_path)
     hw2 = handin / "hw2" / "hw2.py"
-    hw2.write_text(hw2.read_text().replace("from conv import *\n", "from conv import *\nimport torch\n"))
+    hw2.write_text(hw2.read_text().replace("from conv import *\n",
+                                           "from conv import *\nimport torch\n"))
     conv = handin / "mytorch" / "conv.py"
-    conv.write_text(conv.read_text().replace(
-        "        self.x = x\n", "        self.x = __import__('hw2').torch.as_tensor(x).numpy()\n", 1))
+    borrowed = "        self.x = __import__('hw2').torch.as_tensor(x).numpy()\n"
+    conv.write_text(conv.read_text().replace("        self.x = x\n", borrowed, 1))
     result = grade_directory(mytorch_spec, handin, process_backend)
     forward = by_name(result)["Conv1D forward"]
     assert forward.score == 0 and "import of torch is not allowed" in forward.output

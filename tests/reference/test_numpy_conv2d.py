@@ -38,7 +38,8 @@ def test_hand_example_single_channel_stride_2() -> None:
     assert y.shape == (1, 1, 2, 2) and np.allclose(y, -4.5)
     dx, dW, db = conv2d_backward(x, W, np.ones((1, 1, 2, 2)), 2)
     assert np.allclose(db, [4.0])
-    assert np.allclose(dW, [[[[0 + 2 + 8 + 10, 1 + 3 + 9 + 11], [4 + 6 + 12 + 14, 5 + 7 + 13 + 15]]]])
+    sums = [[0 + 2 + 8 + 10, 1 + 3 + 9 + 11], [4 + 6 + 12 + 14, 5 + 7 + 13 + 15]]
+    assert np.allclose(dW, [[sums]])
     assert np.allclose(dx[0, 0], np.tile(np.array([[1.0, 0.0], [0.0, -1.0]]), (2, 2)))
 
 

@@ -4,7 +4,7 @@
 import numpy as np
 
 
-class Conv1D():
+class Conv1D:
     def __init__(self, in_channel, out_channel, kernel_size, stride,
                  weight_init_fn=None, bias_init_fn=None):
         # Do not modify this method
@@ -54,7 +54,7 @@ class Conv1D():
         return dx
 
 
-class Flatten():
+class Flatten:
     def __call__(self, x):
         return self.forward(x)
 
