@@ -144,7 +144,11 @@ def grade_path(
 
 
 def rejected(spec: AssignmentSpec, reason: str) -> GradingResult:
-    """The result for a handin that could not be unpacked: every test scores 0."""
+    """The result for a handin that could not be unpacked: every test scores 0 (with
+    handout variants, those of the pinned one, else of the fallback)."""
+    if spec.variants:
+        spec = spec.with_variant(spec.variants[-1].name if spec.variant == variants.AUTO
+                                 else spec.variant)
     tests = [
         _result(spec, index, test, Verdict(Outcome.ERROR, 0.0, f"Not graded: {reason}"))
         for index, test in enumerate(spec.tests)
