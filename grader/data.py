@@ -346,14 +346,15 @@ def fashion_mnist(root: str = str(FASHION_MNIST_ROOT)) -> Dataset:
     return mnist_folder(Path(root), "fashion_mnist")
 
 
-def _text(name: str, path: str | None = None, vocab_size: int = 20000, length: int = 64
-          ) -> Dataset:
-    """A text dataset as token ids (N, length), the vocabulary built from its train split."""
+def _text(name: str, path: str | None = None, vocab_size: int = 20000, length: int = 64,
+          pad: str = "right", unknown: str = "map") -> Dataset:
+    """A text dataset as token ids (N, length), the vocabulary built from its train split
+    (``pad`` / ``unknown``: see ``grader.text_data.Vocabulary.encode``)."""
     from grader import text_data  # text_data builds on this module
 
     texts = (text_data.rotten_tomatoes(None if path is None else Path(path))
              if name == "rotten_tomatoes" else text_data.imdb_folder(Path(str(path))))
-    return text_data.encoded(texts, int(vocab_size), int(length))
+    return text_data.encoded(texts, int(vocab_size), int(length), str(pad), str(unknown))
 
 
 LOADERS: dict[str, Callable[..., Dataset]] = {

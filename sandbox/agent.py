@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.machinery
+import json
 import os
 import signal
 import sys
@@ -81,6 +82,8 @@ class Dispatcher:
         return operation(self, request)
 
     def _import(self, request: dict[str, Any]) -> Any:
+        # A warm sandbox gets its handin after start-up: forget folders found missing then.
+        importlib.invalidate_caches()
         return importlib.import_module(str(request["module"]))
 
     def _getattr(self, request: dict[str, Any]) -> Any:
@@ -251,8 +254,20 @@ def serve(request_fd: int, reply_fd: int, max_request_bytes: int) -> None:
         protocol.write_all(reply_fd, reply)
 
 
+def import_path(root: str, folders: Sequence[str]) -> list[str]:
+    """The handin folders to put first on sys.path, in order ("" is the handin root)."""
+    paths = []
+    for folder in folders:
+        if not isinstance(folder, str) or folder.startswith("/") or ".." in folder.split("/"):
+            raise ValueError(f"python_path entry {folder!r} is not a folder of the handin")
+        paths.append(os.path.join(root, folder) if folder else root)
+    return paths
+
+
 def main(argv: Sequence[str]) -> None:
-    """``agent REQUEST_FD REPLY_FD MAX_REQUEST_BYTES [DENIED,IMPORTS REASON]``."""
+    """``agent REQUEST_FD REPLY_FD MAX_REQUEST_BYTES [DENIED,IMPORTS REASON [PYTHON_PATH]]``,
+    PYTHON_PATH a JSON list of handin folders (default ``[""]``, the handin root, which is
+    the working directory)."""
     request_fd, reply_fd, max_request = (int(a) for a in argv[:3])
     # Keep the channel away from the low descriptors student code might reuse.
     request_fd, reply_fd = os.dup(request_fd), os.dup(reply_fd)
@@ -260,7 +275,14 @@ def main(argv: Sequence[str]) -> None:
         os.close(fd)
     if len(argv) > 4 and argv[3]:
         sys.meta_path.insert(0, ImportBlocker(argv[3].split(","), argv[4]))
-    sys.path.insert(0, os.getcwd())
+    folders = json.loads(argv[5]) if len(argv) > 5 else [""]
+    sys.path[0:0] = import_path(os.getcwd(), folders)
+    if sys.flags.no_site:  # run with -S: the builtins site adds for interactive use
+        import site
+
+        site.setquit()
+        site.setcopyright()
+        site.sethelper()
     serve(request_fd, reply_fd, max_request)
 
 

@@ -348,3 +348,29 @@ def test_check_can_pin_a_handout_version_and_says_which_graded(
     status, _, err = run(["check", "mytorch-cnn", str(SOLUTION), "--variant", "fall-2031"], capfd)
     assert status == 2
     assert_one_sentence_error(err, "no handout variant 'fall-2031'")
+
+
+def test_test_flag_grades_only_the_named_tests(capfd: pytest.CaptureFixture[str]) -> None:
+    document = check_json(SOLUTION, capfd, "--sandbox", "none", "--test", "Multiple choice",
+                          "--test", "Conv1D backward: db")
+    assert [t["name"] for t in document["tests"]] == ["Multiple choice", "Conv1D backward: db"]
+    assert document["score"] == 10  # the solution follows the spring-2021 handout: db is 5
+
+
+def test_an_unknown_test_name_exits_2_listing_the_tests(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(["check", "mytorch-cnn", str(SOLUTION), "--test", "Conv2D"], capfd)
+    assert status == 2
+    assert_one_sentence_error(err, "no test called 'Conv2D'", "Conv1D forward; Conv1D backward")
+
+
+def test_the_table_shows_control_characters_as_text() -> None:
+    from dlgrade.cli import render_table
+    from grader.outcomes import Outcome
+    from grader.results import GradingResult, TestResult
+    from sandbox.output import UNSAFE
+
+    forged = TestResult("Conv1D forward", "1", 20, 0, Outcome.FAILED,
+                        "\x1b[2J\x1b[H 1  Conv1D forward  20/20  passed\r")
+    table = render_table(GradingResult("mytorch-cnn", [forged], 1.0))
+    assert "\\x1b[2J" in table and not UNSAFE.search(table)
