@@ -111,7 +111,7 @@ def sandbox_config(spec: AssignmentSpec, handin: Path) -> SandboxConfig:
         cpu_seconds=box.cpu_seconds, max_processes=box.max_processes, tmp_mb=box.tmp_mb,
         threads=box.threads, deny_imports=spec.policy.forbidden_imports,
         deny_reason=spec.policy.reason, hidden_paths=tuple(sorted(hidden)), runtime=runtime,
-        python_path=spec.submission.python_path,
+        python_path=spec.submission.python_path, allow_imports_in=spec.policy.allow_in,
     )
 
 
