@@ -273,7 +273,7 @@ def hidden_paths(extra: tuple[Path, ...] = ()) -> tuple[str, ...]:
     folders; Fashion-MNIST's folder) and ``extra`` (a course's own data files), resolved.
 
     The sandbox mounts the host runtime read-only, packages and all, so student code
-    could otherwise read the held-out labels (SECURITY.md C1, G1). The backends mask each
+    could otherwise read the held-out labels (docs/security.md C1, G1). The backends mask each
     path in the sandbox with an empty file or folder; the trusted side reads them as usual.
     """
     found = set(_packaged_copies())

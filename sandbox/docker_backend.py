@@ -33,7 +33,7 @@ read-only at run time (``/usr``, ``/lib*``, ``/bin``, ``/etc``, the base Python'
 prefix, its site-packages masked) and the session's runtime (``sandbox.runtimes``)
 is assembled at ``/runtime`` from one read-only bind per entry; the worker's
 virtualenv is never mounted. So it needs no registry. The production images
-(``sandbox/images/Dockerfile.*``, label ``dlgrade.runtime=image``) carry their own
+(``sandbox/images/Dockerfile``, label ``dlgrade.runtime=image``) carry their own
 Python and their runtimes under ``/opt/dlgrade/runtimes/<key>`` (listed in the label
 ``dlgrade.runtimes``); only the agent, the handin, public data and the channel are
 mounted into them, and a job whose runtime the image lacks cannot start.
@@ -172,7 +172,7 @@ def container_kwargs(
     interpreter: Interpreter, *, token: str, channel: Path, gpu: str | None = None,
     runtime: Runtime | None = None,
 ) -> dict[str, Any]:
-    """Everything ``containers.create`` gets (SECURITY.md §2.2). Pure: unit-tested.
+    """Everything ``containers.create`` gets (docs/security.md §2.2). Pure: unit-tested.
 
     ``runtime`` is the session's runtime for the host interpreter (bound at /runtime);
     an image's own runtimes are chosen by the config's runtime key."""
@@ -475,7 +475,7 @@ def image_runtime(client: Any, image: str) -> Interpreter:
     except docker.errors.ImageNotFound:
         raise DockerUnavailable(
             f"the sandbox image {image} does not exist; build it with "
-            "'dlgrade sandbox build-local' (or build sandbox/images/Dockerfile.cpu)") from None
+            "'dlgrade sandbox build-local' (or scripts/build-images.sh)") from None
     if labels.get(LABEL_RUNTIME) == "host":
         return host_runtime()
     return Interpreter(labels.get(LABEL_PYTHON, "/usr/local/bin/python"),

@@ -214,7 +214,7 @@ def docker_limit_problems(info: dict[str, object]) -> list[str]:
 
 
 class RuntimeUnpatched(BackendUnavailable):
-    """runc or the NVIDIA toolkit predates its container-escape fixes (SECURITY.md E6)."""
+    """runc or the NVIDIA toolkit predates its container-escape fixes (docs/security.md E6)."""
 
 
 def runtime_store(settings: Settings) -> RuntimeStore:

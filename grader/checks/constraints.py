@@ -245,7 +245,7 @@ def speed_ratio(ctx: CheckContext) -> float | None:
     (``sandbox.routines.torch_conv2d_loops`` unless ``routine`` says) in a fresh sandbox
     before any student code is imported, and requires ``fast`` to be ``baseline_ratio``
     (default ``min_ratio``) times faster than it too: a student who slows down ``slow``
-    (a sleep in Conv2d) gains nothing (SECURITY.md B11).
+    (a sleep in Conv2d) gains nothing (docs/security.md B11).
     """
     made = Construction.from_params(ctx, "slow")  # no student code is imported yet
     specs = input_specs(ctx.params["inputs"], made.dims)
