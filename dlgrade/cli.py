@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dlgrade.assignment_cli import add_assignment_commands, add_export_command
+from dlgrade.course_cli import add_course_commands
 from dlgrade.service_cli import CommandError as ServiceCommandError
 from dlgrade.service_cli import add_service_commands
 from dlgrade.submit_cli import SubmitError, add_submit_command
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_runtime_commands(commands)
     add_service_commands(commands)
     add_submit_command(commands)
+    add_course_commands(commands)
     return parser
 
 

@@ -368,6 +368,16 @@ LOADERS: dict[str, Callable[..., Dataset]] = {
 }
 
 
+def register(name: str, loader: Callable[..., Dataset]) -> None:
+    """Add a dataset loader under ``name`` (``grader.api.register_dataset``): the same
+    loader again is a no-op, another one under a taken name is an error."""
+    taken = LOADERS.get(name)
+    if taken is not None and taken is not loader and getattr(taken, "__qualname__", None) != (
+            getattr(loader, "__qualname__", "")):
+        raise ValueError(f"dataset {name!r} is already registered with another loader")
+    LOADERS[name] = loader
+
+
 def available() -> dict[str, bool]:
     """Which packaged datasets this machine has."""
     found = {key: importlib.util.find_spec(PACKAGED[key][0]) is not None for key in PACKAGED}

@@ -26,6 +26,7 @@ from grader import data as datasets
 from grader import given, variants
 from grader.context import CheckContext, CheckFailed
 from grader.extract import ExtractionError, extract_archive
+from grader.interface import mismatch
 from grader.outcomes import Outcome
 from grader.policy import Violation, forbidden_imports, large_literals, matches
 from grader.registry import load_folder_checks, lookup
@@ -58,6 +59,9 @@ class Sessions:
         self.current: Session | None = None
         self.started = 0
         self.deadline: float | None = None
+        # CheckContext.grading: shared by the checks that use this sandbox lineage (a course
+        # test file runs once for them all; a hidden test's own Sessions runs its own)
+        self.grading: dict[str, Any] = {}
 
     def get(self) -> Session:
         if self.current is None or self.current.dead is not None:
@@ -300,7 +304,8 @@ def _run_test(
 ) -> Verdict:
     rng = np.random.default_rng([seed, index])
     sessions.between_tests()
-    context = CheckContext(spec, test, rng, sessions.get, restart_session=sessions.restart)
+    context = CheckContext(spec, test, rng, sessions.get, restart_session=sessions.restart,
+                           grading=sessions.grading)
     sessions.deadline = time.monotonic() + test.timeout_s
     try:
         verdict = _verdict(test, context)
@@ -335,6 +340,9 @@ def _student_exception(exc: StudentException, context: CheckContext) -> Verdict:
         limit = context.spec.sandbox.memory_mb
         return Verdict(Outcome.OOM, 0.0,
                        f"Your code exceeded the {limit} MB memory limit{during} ({exc.type_name}).")
+    interface = mismatch(exc)
+    if interface is not None:
+        return Verdict(Outcome.FAILED, 0.0, interface)
     message = f"Your code raised {exc.type_name}{during}: {exc.message}"
     if exc.traceback.strip():
         message += f"\n{exc.traceback.rstrip()}"

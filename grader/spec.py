@@ -260,17 +260,49 @@ class AssignmentSpec(Strict):
         return folder if folder.is_dir() else None
 
 
-def load_spec(folder: Path) -> AssignmentSpec:
-    """Read and validate ``folder/spec.toml``; SpecError explains any problem."""
-    path = folder / "spec.toml"
+class DefaultsSpec(Strict):
+    """``[defaults]``: what every test of the assignment has unless it says otherwise."""
+
+    params: dict[str, Any] = Field(default_factory=dict)
+    timeout_s: float | None = Field(default=None, gt=0, le=3600)
+    files: tuple[str, ...] | None = None
+    visibility: Visibility | None = None
+
+
+def with_defaults(raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` (a parsed spec.toml) with its ``[defaults]`` laid under every test: a
+    test's own params win key by key, its own timeout_s, files and visibility win whole."""
+    defaults = DefaultsSpec.model_validate(raw.get("defaults", {}))
+    tests = []
+    for test in raw.get("tests", []):
+        if not isinstance(test, dict):
+            tests.append(test)
+            continue
+        merged = dict(test)
+        own = test.get("params", {})
+        if isinstance(own, dict):
+            merged["params"] = {**defaults.params, **own}
+        for key in ("timeout_s", "files", "visibility"):
+            value = getattr(defaults, key)
+            if value is not None and key not in test:
+                merged[key] = value
+        tests.append(merged)
+    rest = {key: value for key, value in raw.items() if key != "defaults"}
+    return {**rest, "tests": tests} if "tests" in raw else rest
+
+
+def load_spec(folder: Path, filename: str = "spec.toml") -> AssignmentSpec:
+    """Read and validate ``folder/spec.toml`` (or another spec file of the folder, e.g. a
+    variant that grades the same solution another way); SpecError explains any problem."""
+    path = folder / filename
     if not path.is_file():
-        raise SpecError(f"{folder}: no spec.toml found (every assignment folder needs one)")
+        raise SpecError(f"{folder}: no {filename} found (every assignment folder needs one)")
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: not valid TOML: {exc}") from None
     try:
-        return AssignmentSpec.model_validate({**raw, "folder": folder.resolve()})
+        return AssignmentSpec.model_validate({**with_defaults(raw), "folder": folder.resolve()})
     except ValidationError as exc:
         raise SpecError(f"{path}:\n" + _explain(exc)) from None
 

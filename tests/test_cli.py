@@ -242,7 +242,8 @@ def test_assignments_add_creates_then_updates(
                             "--daily-limit", "4", "--no-hidden-visible-after-due",
                             "--verify", "--sandbox", "none"], capfd)
     assert (status, err) == (0, "")
-    assert out.startswith("Verified tiny-hw: the solution scores 15/15")
+    assert "\nVerified tiny-hw: the solution scores 15/15" in out
+    assert out.startswith("bug ")  # the per-bug table comes first
     assert "Added tiny-hw in dl101 (15 points, version " in out
     [row] = stored_assignment(data)
     assert (row.due_at.isoformat(), row.late_due_at.day, row.late_penalty_per_day,
