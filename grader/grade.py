@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from grader import data as datasets
-from grader import feedback
+from grader import feedback, given, variants
 from grader.context import CheckContext, CheckFailed, Progress
 from grader.extract import ExtractionError, extract_archive
 from grader.interface import mismatch
@@ -115,7 +115,7 @@ def sandbox_config(spec: AssignmentSpec, handin: Path) -> SandboxConfig:
         cpu_seconds=box.cpu_seconds, max_processes=box.max_processes, tmp_mb=box.tmp_mb,
         threads=box.threads, deny_imports=spec.policy.forbidden_imports,
         deny_reason=spec.policy.reason, hidden_paths=tuple(sorted(hidden)), runtime=runtime,
-        python_path=spec.submission.python_path,
+        python_path=spec.submission.python_path, allow_imports_in=spec.policy.allow_in,
     )
 
 
@@ -161,7 +161,11 @@ def grade_path(
 
 
 def rejected(spec: AssignmentSpec, reason: str) -> GradingResult:
-    """The result for a handin that could not be unpacked: every test scores 0."""
+    """The result for a handin that could not be unpacked: every test scores 0 (with
+    handout variants, those of the pinned one, else of the fallback)."""
+    if spec.variants:
+        spec = spec.with_variant(spec.variants[-1].name if spec.variant == variants.AUTO
+                                 else spec.variant)
     tests = [
         _result(spec, index, test, Verdict(Outcome.ERROR, 0.0, f"Not graded: {reason}"))
         for index, test in enumerate(spec.tests)
@@ -201,8 +205,12 @@ def grade_directory(
     """
     started = time.monotonic()
     seed = secrets.randbits(63) if seed is None else seed
+    choice = variants.choose(spec, handin)
+    if choice is not None:
+        spec = spec.with_variant(choice.name)
     files = sorted(p.relative_to(handin).as_posix() for p in handin.rglob("*") if p.is_file())
-    violations = forbidden_imports(handin, files, spec.policy.forbidden_imports)
+    restricted = [f for f in files if not matches(f, spec.policy.allow_in)]
+    violations = forbidden_imports(handin, restricted, spec.policy.forbidden_imports)
     flags = large_literals(handin, files)
     limits = SessionLimits(call_timeout_s=spec.sandbox.call_timeout_s)
     config = sandbox_config(spec, handin)
@@ -242,6 +250,16 @@ def grade_directory(
                            output=feedback.summary(known.unparsable) if known.unparsable else "")
     result.staff_log.append(f"seed={seed} sessions={sessions_started} backend={backend.name} "
                             f"runtime={_runtime_key(config)}")
+    if choice is not None:
+        result.variant = choice.name
+        result.output = f"Graded as the {spec.variant_title} ({choice.reason})."
+        result.staff_log.append(f"variant={choice.name}: {choice.reason}")
+    handout = spec.folder / "handout"
+    if spec.given and handout.is_dir():
+        edited = given.changed(handout, handin, spec.given)
+        if edited:
+            result.staff_log.append("Given code changed from the handout (never graded): "
+                                    + ", ".join(edited))
     if flags:
         result.staff_log.append("Big enough to hold trained weights (check that the model "
                                 "learns what it answers): " + "; ".join(flags))
