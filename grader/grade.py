@@ -252,7 +252,8 @@ def grade_directory(
                             f"runtime={_runtime_key(config)}")
     if choice is not None:
         result.variant = choice.name
-        result.output = f"Graded as the {spec.variant_title} ({choice.reason})."
+        note = f"Graded as the {spec.variant_title} ({choice.reason})."
+        result.output = f"{note}\n\n{result.output}" if result.output else note
         result.staff_log.append(f"variant={choice.name}: {choice.reason}")
     handout = spec.folder / "handout"
     if spec.given and handout.is_dir():
