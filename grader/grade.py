@@ -8,27 +8,32 @@ with a plain sentence and the next test gets a fresh sandbox.
 from __future__ import annotations
 
 import math
+import os
 import secrets
 import shutil
 import tarfile
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from grader import data as datasets
-from grader.context import CheckContext, CheckFailed
+from grader import feedback, given, variants
+from grader.context import CheckContext, CheckFailed, Progress
 from grader.extract import ExtractionError, extract_archive
+from grader.interface import mismatch
 from grader.outcomes import Outcome
 from grader.policy import Violation, forbidden_imports, large_literals, matches
 from grader.registry import load_folder_checks, lookup
 from grader.results import GradingResult, LeaderboardEntry, TestResult
-from grader.spec import AssignmentSpec, TestSpec
+from grader.spec import BUILTIN_ROOT, AssignmentSpec, TestSpec
 from sandbox.backend import Backend, SandboxConfig
+from sandbox.runtimes import RuntimeRequest, RuntimeUnavailable
 from sandbox.session import Session, SessionDied, SessionLimits, StudentException
 
 MEMORY_EXCEPTIONS = ("MemoryError", "OutOfMemoryError")
@@ -54,6 +59,9 @@ class Sessions:
         self.current: Session | None = None
         self.started = 0
         self.deadline: float | None = None
+        # CheckContext.grading: shared by the checks that use this sandbox lineage (a course
+        # test file runs once for them all; a hidden test's own Sessions runs its own)
+        self.grading: dict[str, Any] = {}
 
     def get(self) -> Session:
         if self.current is None or self.current.dead is not None:
@@ -91,21 +99,29 @@ class Sessions:
 
 
 def sandbox_config(spec: AssignmentSpec, handin: Path) -> SandboxConfig:
-    """The sandbox of one handin. Every held-out dataset file on this host (and any data
-    file a test names) is hidden from it, whatever the assignment: the runtime it mounts
-    carries packages with labelled data."""
+    """The sandbox of one handin: the assignment's runtime (``[runtime]``, else the
+    worker's NumPy and, unless the policy forbids torch, its PyTorch) and import path.
+    Every held-out dataset file on this host (and any data file a test names), the
+    assignment's folder and the built-in assignments are hidden wherever a mount would
+    show them (the backends add site-packages folders and dlgrade's own packages)."""
     box = spec.sandbox
     course_data = datasets.course_data_paths(spec.folder, [test.params for test in spec.tests])
+    hidden = {*datasets.hidden_paths(course_data), os.path.realpath(spec.folder),
+              os.path.realpath(BUILTIN_ROOT)}
+    runtime = None if spec.runtime is None else RuntimeRequest(spec.runtime.numpy,
+                                                               spec.runtime.torch)
     return SandboxConfig(
         submission_dir=handin, data_dir=spec.public_data, memory_mb=box.memory_mb,
         cpu_seconds=box.cpu_seconds, max_processes=box.max_processes, tmp_mb=box.tmp_mb,
         threads=box.threads, deny_imports=spec.policy.forbidden_imports,
-        deny_reason=spec.policy.reason, hidden_paths=datasets.hidden_paths(course_data),
+        deny_reason=spec.policy.reason, hidden_paths=tuple(sorted(hidden)), runtime=runtime,
+        python_path=spec.submission.python_path, allow_imports_in=spec.policy.allow_in,
     )
 
 
 def grade_archive(
-    spec: AssignmentSpec, archive: Path, backend: Backend, *, seed: int | None = None
+    spec: AssignmentSpec, archive: Path, backend: Backend, *, seed: int | None = None,
+    only: Collection[str] | None = None, progress: Progress | None = None,
 ) -> GradingResult:
     """Extract ``archive`` safely into a fresh directory, grade it, clean up."""
     workdir = Path(tempfile.mkdtemp(prefix="dlgrade-handin-"))
@@ -118,13 +134,15 @@ def grade_archive(
             return rejected(spec, str(exc))
         extracted.root.chmod(0o755)
         workdir.chmod(0o755)
-        return grade_directory(spec, extracted.root, backend, seed=seed)
+        return grade_directory(spec, extracted.root, backend, seed=seed, only=only,
+                               progress=progress)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
 def grade_path(
-    spec: AssignmentSpec, path: Path, backend: Backend, *, seed: int | None = None
+    spec: AssignmentSpec, path: Path, backend: Backend, *, seed: int | None = None,
+    only: Collection[str] | None = None,
 ) -> GradingResult:
     """Grade a handin given as an archive or as a directory.
 
@@ -133,17 +151,21 @@ def grade_path(
     normalised permissions, and links or special files are refused the same way.
     """
     if not path.is_dir():
-        return grade_archive(spec, path, backend, seed=seed)
+        return grade_archive(spec, path, backend, seed=seed, only=only)
     with tempfile.TemporaryDirectory(prefix="dlgrade-pack-") as scratch:
         archive = Path(scratch) / "handin.tar"
         with tarfile.open(archive, "w") as tar:
             for child in sorted(path.iterdir()):
                 tar.add(child, arcname=child.name, recursive=True)
-        return grade_archive(spec, archive, backend, seed=seed)
+        return grade_archive(spec, archive, backend, seed=seed, only=only)
 
 
 def rejected(spec: AssignmentSpec, reason: str) -> GradingResult:
-    """The result for a handin that could not be unpacked: every test scores 0."""
+    """The result for a handin that could not be unpacked: every test scores 0 (with
+    handout variants, those of the pinned one, else of the fallback)."""
+    if spec.variants:
+        spec = spec.with_variant(spec.variants[-1].name if spec.variant == variants.AUTO
+                                 else spec.variant)
     tests = [
         _result(spec, index, test, Verdict(Outcome.ERROR, 0.0, f"Not graded: {reason}"))
         for index, test in enumerate(spec.tests)
@@ -152,38 +174,133 @@ def rejected(spec: AssignmentSpec, reason: str) -> GradingResult:
                          rejected=reason)
 
 
+@dataclass(frozen=True)
+class Handin:
+    """What the runner knows of the handin's files before any test runs."""
+
+    files: list[str]
+    unparsable: dict[str, str]  # path -> the SyntaxError, with line and caret
+
+
+# When a student sees a test's result (web.visibility): sooner first. Tests run in this
+# order, so no test shown sooner runs after one shown later (issue 12.7).
+EXPOSURE = {"visible": 0, "after_due_date": 1, "after_published": 2, "hidden": 3}
+
+
 def grade_directory(
-    spec: AssignmentSpec, handin: Path, backend: Backend, *, seed: int | None = None
+    spec: AssignmentSpec, handin: Path, backend: Backend, *, seed: int | None = None,
+    only: Collection[str] | None = None, progress: Progress | None = None,
 ) -> GradingResult:
-    """Grade an already extracted handin directory (read-only to the sandbox)."""
+    """Grade an already extracted handin directory (read-only to the sandbox).
+
+    ``only``: grade just the tests of these names (the rest are left out of the result).
+    ``progress`` (if given) is told which test starts, and whatever a check reports
+    while it runs (e.g. each epoch of training); it must not raise.
+
+    Visible tests share one sandbox (replaced when it dies). A test the student does not
+    see now (``after_due_date``, ``after_published``, ``hidden``) gets sandboxes of its own,
+    closed when it ends, so nothing it received or computed can reach a test the student
+    sees sooner; and the tests run in the order in which they are shown (visible first),
+    so not even its timing can. Results keep the spec's order.
+    """
     started = time.monotonic()
     seed = secrets.randbits(63) if seed is None else seed
+    choice = variants.choose(spec, handin)
+    if choice is not None:
+        spec = spec.with_variant(choice.name)
     files = sorted(p.relative_to(handin).as_posix() for p in handin.rglob("*") if p.is_file())
-    violations = forbidden_imports(handin, files, spec.policy.forbidden_imports)
+    restricted = [f for f in files if not matches(f, spec.policy.allow_in)]
+    violations = forbidden_imports(handin, restricted, spec.policy.forbidden_imports)
     flags = large_literals(handin, files)
     limits = SessionLimits(call_timeout_s=spec.sandbox.call_timeout_s)
-    sessions = Sessions(backend, sandbox_config(spec, handin), limits)
+    config = sandbox_config(spec, handin)
+    strict = strict_config(spec, config)
+    shared = Sessions(backend, config, limits)
+    shared_strict = Sessions(backend, strict, limits) if strict is not None else shared
     broken = _load_checks(spec)
-    results = []
-    faults = []
+    known = Handin(files, feedback.syntax_errors(handin, files))
+    chosen = [index for index, test in enumerate(spec.tests) if only is None or test.name in only]
+    order = sorted(chosen, key=lambda index: (EXPOSURE.get(spec.tests[index].visibility, 3),
+                                              index))
+    verdicts: dict[int, Verdict] = {}
+    sessions_started = 0
     try:
-        for index, test in enumerate(spec.tests):
-            verdict = broken or _precheck(spec, test, files, violations)
-            if verdict is None:
-                verdict = _run_test(spec, test, index, seed, sessions)
-            results.append(_result(spec, index, test, verdict))
-            if verdict.infrastructure:
-                faults.append(f"{test.name}: {verdict.infrastructure}")
+        for step, index in enumerate(order, start=1):
+            test = spec.tests[index]
+            if progress is not None:
+                progress({"test": step, "tests": len(order), "name": test.name})
+            verdict = broken or _precheck(spec, test, known, violations)
+            covered = strict is not None and _policy_covers(spec, test, files)
+            if verdict is None and test.visibility == "visible":
+                lineage = shared_strict if covered else shared
+                verdict = _run_test(spec, test, index, seed, lineage, known, progress)
+            elif verdict is None:
+                own = Sessions(backend, strict if covered and strict else config, limits)
+                try:
+                    verdict = _run_test(spec, test, index, seed, own, known, progress)
+                finally:
+                    own.close()
+                    sessions_started += own.started
+            verdicts[index] = verdict
     finally:
-        sessions.close()
+        shared.close()
+        shared_strict.close()
+    sessions_started += shared.started + (shared_strict.started if strict is not None else 0)
+    results = [_result(spec, index, spec.tests[index], verdicts[index]) for index in chosen]
+    faults = [f"{spec.tests[index].name}: {verdicts[index].infrastructure}"
+              for index in chosen if verdicts[index].infrastructure]
     result = GradingResult(spec.slug, results, time.monotonic() - started, sandbox=backend.name,
                            leaderboard=leaderboard(spec, results),
-                           infrastructure_error="; ".join(faults) or None)
-    result.staff_log.append(f"seed={seed} sessions={sessions.started} backend={backend.name}")
+                           infrastructure_error="; ".join(faults) or None,
+                           output=feedback.summary(known.unparsable) if known.unparsable else "")
+    result.staff_log.append(f"seed={seed} sessions={sessions_started} backend={backend.name} "
+                            f"runtime={_runtime_key(config)}")
+    if choice is not None:
+        result.variant = choice.name
+        note = f"Graded as the {spec.variant_title} ({choice.reason})."
+        result.output = f"{note}\n\n{result.output}" if result.output else note
+        result.staff_log.append(f"variant={choice.name}: {choice.reason}")
+    handout = spec.folder / "handout"
+    if spec.given and handout.is_dir():
+        edited = given.changed(handout, handin, spec.given)
+        if edited:
+            result.staff_log.append("Given code changed from the handout (never graded): "
+                                    + ", ".join(edited))
     if flags:
         result.staff_log.append("Big enough to hold trained weights (check that the model "
                                 "learns what it answers): " + "; ".join(flags))
     return result
+
+
+def strict_config(spec: AssignmentSpec, config: SandboxConfig) -> SandboxConfig | None:
+    """The sandbox of the tests whose files the import policy covers, when the policy
+    lets some files import PyTorch (``[policy] allow_in``) and the runtime therefore has
+    it: the same runtime without PyTorch. A restricted file then cannot reach torch by
+    undoing the import blocker, which is student code's to change (issue 12.5). None
+    when no such split is needed."""
+    if not spec.policy.allow_in or "torch" not in spec.policy.forbidden_imports:
+        return None
+    try:
+        request = config.runtime_request()
+    except RuntimeUnavailable:
+        return None  # the sandbox will not start; that fault is reported per test
+    if request.torch is None:
+        return None
+    return replace(config, runtime=RuntimeRequest(request.numpy, None))
+
+
+def _policy_covers(spec: AssignmentSpec, test: TestSpec, files: list[str]) -> bool:
+    """Whether every handin file ``test`` names is under the import policy (none is one
+    of the files allowed the forbidden packages). A test naming no files is not."""
+    named = [path for path in files if matches(path, test.files)]
+    return bool(named) and not any(matches(path, spec.policy.allow_in) for path in named)
+
+
+def _runtime_key(config: SandboxConfig) -> str:
+    try:
+        return config.runtime_request().key
+    except RuntimeUnavailable as exc:
+        return f"unavailable ({exc})"
 
 
 def leaderboard(spec: AssignmentSpec, results: list[TestResult]) -> list[LeaderboardEntry]:
@@ -191,6 +308,8 @@ def leaderboard(spec: AssignmentSpec, results: list[TestResult]) -> list[Leaderb
     by_name = {result.name: result for result in results}
     entries = []
     for wanted in spec.leaderboard:
+        if wanted.test not in by_name:  # not graded this time (dlgrade check --test)
+            continue
         value = by_name[wanted.test].metrics.get(wanted.metric)
         if value is not None:
             entries.append(LeaderboardEntry(wanted.name, float(value), wanted.order))
@@ -208,16 +327,19 @@ def _load_checks(spec: AssignmentSpec) -> Verdict | None:
 
 
 def _precheck(
-    spec: AssignmentSpec, test: TestSpec, files: list[str], violations: list[Violation]
+    spec: AssignmentSpec, test: TestSpec, handin: Handin, violations: list[Violation]
 ) -> Verdict | None:
     """Failures decided from the file list and the source alone."""
     missing = [
         path for path in spec.submission.required_files
-        if path not in files and matches(path, test.files)
+        if path not in handin.files and matches(path, test.files)
     ]
     if missing:
         listed = ", ".join(missing)
         return Verdict(Outcome.FAILED, 0.0, f"{listed} is missing from your handin.")
+    unparsable = [path for path in handin.unparsable if matches(path, test.files)]
+    if unparsable:
+        return Verdict(Outcome.FAILED, 0.0, _not_compiling(unparsable))
     relevant = [v for v in violations if matches(v.path, test.files)]
     if relevant:
         sentences = " ".join(v.sentence(spec.policy.reason) for v in relevant)
@@ -225,15 +347,24 @@ def _precheck(
     return None
 
 
+def _not_compiling(paths: list[str]) -> str:
+    listed = ", ".join(paths)
+    verb = "does" if len(paths) == 1 else "do"
+    return (f"Not run: {listed} {verb} not compile (the error, with its line, is shown once "
+            "above the tests).")
+
+
 def _run_test(
-    spec: AssignmentSpec, test: TestSpec, index: int, seed: int, sessions: Sessions
+    spec: AssignmentSpec, test: TestSpec, index: int, seed: int, sessions: Sessions,
+    handin: Handin | None = None, progress: Progress | None = None,
 ) -> Verdict:
     rng = np.random.default_rng([seed, index])
     sessions.between_tests()
-    context = CheckContext(spec, test, rng, sessions.get, restart_session=sessions.restart)
+    context = CheckContext(spec, test, rng, sessions.get, restart_session=sessions.restart,
+                           grading=sessions.grading, progress=progress)
     sessions.deadline = time.monotonic() + test.timeout_s
     try:
-        verdict = _verdict(test, context)
+        verdict = _verdict(test, context, handin or Handin([], {}))
     finally:
         sessions.deadline = None
     verdict.extra = json_safe(context.extra)
@@ -242,13 +373,13 @@ def _run_test(
     return _with_output(verdict, stdout, stderr)
 
 
-def _verdict(test: TestSpec, context: CheckContext) -> Verdict:
+def _verdict(test: TestSpec, context: CheckContext, handin: Handin) -> Verdict:
     try:
         fraction = lookup(test.check, context.spec.folder)(context)
     except CheckFailed as failed:
         return Verdict(Outcome.FAILED, failed.fraction, failed.message)
     except StudentException as exc:
-        return _student_exception(exc, context)
+        return _student_exception(exc, context, handin)
     except SessionDied as death:
         return _death(death, context)
     except Exception:  # noqa: BLE001 - a bug in a check must not stop the other tests
@@ -259,15 +390,21 @@ def _verdict(test: TestSpec, context: CheckContext) -> Verdict:
     return Verdict(outcome, fraction, "\n".join(context.notes) or "Passed.")
 
 
-def _student_exception(exc: StudentException, context: CheckContext) -> Verdict:
+def _student_exception(exc: StudentException, context: CheckContext,
+                       handin: Handin) -> Verdict:
+    if exc.type_name in ("SyntaxError", "IndentationError", "TabError") and handin.unparsable:
+        return Verdict(Outcome.FAILED, 0.0, _not_compiling(list(handin.unparsable)))
     during = f" during {exc.what}" if exc.what else ""
     if exc.type_name in MEMORY_EXCEPTIONS:
         limit = context.spec.sandbox.memory_mb
         return Verdict(Outcome.OOM, 0.0,
                        f"Your code exceeded the {limit} MB memory limit{during} ({exc.type_name}).")
+    interface = mismatch(exc)
+    if interface is not None:
+        return Verdict(Outcome.FAILED, 0.0, interface)
     message = f"Your code raised {exc.type_name}{during}: {exc.message}"
     if exc.traceback.strip():
-        message += f"\n{exc.traceback.rstrip()}"
+        message += f"\n{feedback.clean_traceback(exc.traceback, handin.files).rstrip()}"
     return Verdict(Outcome.FAILED, 0.0, message)
 
 

@@ -1,6 +1,6 @@
 """The Celery application, built from :class:`Settings` (no import-time state).
 
-Delivery settings follow SECURITY.md §4.2: late acks and reject-on-worker-lost (a
+Delivery settings follow docs/security.md §4.2: late acks and reject-on-worker-lost (a
 killed worker's message is delivered again), prefetch 1, time limits below the Redis
 visibility timeout, no result backend (the database is the truth). The tasks are thin
 shells: ``dlgrade.grade_submission(id)`` runs :class:`tasks.jobs.GradingJob`, and

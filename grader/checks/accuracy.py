@@ -236,6 +236,9 @@ class AccuracyRun:
             loss = report.get("loss")
             curve.losses.append(float(loss) if isinstance(loss, int | float) else None)
             curve.accuracies.append(self._accuracy(v))
+            if curve is self.curve:  # live on the results page
+                self.ctx.report(epoch=epoch + 1, epochs=int(settings["epochs"]),
+                                curves=curve.as_data())
         if not curve.losses:
             raise CheckFailed("No epoch of training fitted in the time budget.")
         self.steps, self.examples = int(report["steps"]), int(report["examples"])

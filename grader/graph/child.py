@@ -2,8 +2,12 @@
 
 ``python -I -m grader.graph.child REQUEST_FD REPLY_FD MEMORY_MB THREADS``. Frames are
 ``sandbox.protocol``'s (plain data, never pickled). No student code runs here; the
-graphs are hostile data, which is why this is a process of its own with an address-space
-limit, killed from outside when a request overruns (``grader.graph.trusted``).
+graphs are hostile data, which is why this is a process of its own: an environment without
+the worker's secrets, an address-space limit, a file-size limit, and a wall-clock limit per
+request enforced from outside (``grader.graph.trusted``). What it does not have is the
+sandbox's isolation (namespaces, seccomp): only allow-listed ATen operations run, on
+arguments PyTorch checks; a memory-safety bug in a PyTorch CPU kernel reachable through
+those arguments would run with the worker's uid (docs/verified-models.md).
 
 Requests (``op``): ``load`` a graph under a key and validate it (answers its facts),
 ``init`` the parameters, ``forward``, ``data`` (the training set), ``epoch``, ``predict``.
@@ -150,6 +154,9 @@ def main(argv: list[str]) -> None:
     import torch
 
     torch.set_num_threads(max(threads, 1))
+    # Nothing here writes files but a little stderr: a crafted graph that reached past
+    # PyTorch's checks could not write much either.
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
     child = Child()
     protocol.write_all(reply_fd, protocol.encode({"ok": True, "value": "ready"}))
     while True:

@@ -358,7 +358,7 @@ def test_an_output_cache_gains_nothing(tmp_path: Path) -> None:
 
 
 def test_a_slowed_down_baseline_gains_nothing(tmp_path: Path) -> None:
-    """SECURITY.md B11: same loops as 'fast', a sleep in 'slow'."""
+    """docs/security.md B11: same loops as 'fast', a sleep in 'slow'."""
     params = (f'slow = "models.SleepyLoopConv", fast = "models.LoopConv", '
               f"inputs = [[2, 3, 8, 8]], min_ratio = 3, repeats = 3, {BASELINE}")
     outcome, output = check(tmp_path, "torch.speed_ratio", params)
