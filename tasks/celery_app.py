@@ -1,8 +1,9 @@
-"""The Celery application, built from :class:`Settings` (no import-time state).
+"""The workers' Celery application, built from :class:`Settings` (no import-time state).
 
-Delivery settings follow SECURITY.md §4.2: late acks and reject-on-worker-lost (a
-killed worker's message is delivered again), prefetch 1, time limits below the Redis
-visibility timeout, no result backend (the database is the truth). The tasks are thin
+Its configuration is :func:`tasks.broker.celery_config` (SECURITY.md §4.2): late acks and
+reject-on-worker-lost (a killed worker's message is delivered again), prefetch 1, time
+limits below the Redis visibility timeout, socket timeouts on every broker call, no
+result backend (the database is the truth). The tasks are thin
 shells: ``dlgrade.grade_submission(id)`` runs :class:`tasks.jobs.GradingJob`, and
 ``dlgrade.reconcile()`` runs :func:`tasks.reconcile.reconcile`, and
 ``dlgrade.deliver_webhooks()`` runs :class:`tasks.webhooks.WebhookSender` (every worker
@@ -23,8 +24,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from store import leases
 from store.db import SessionFactory, make_engine, make_session_factory
+from tasks.broker import GRADE_TASK, RECONCILE_TASK, WEBHOOKS_TASK, celery_config
 from tasks.jobs import GradingJob
-from tasks.queueing import GRADE_TASK, RECONCILE_TASK, WEBHOOKS_TASK, CeleryEnqueuer
+from tasks.queueing import CeleryEnqueuer
 from tasks.reconcile import reconcile
 from tasks.sandboxes import SandboxProvider
 from tasks.settings import Settings
@@ -32,16 +34,12 @@ from tasks.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 
-SOFT_LIMIT_MARGIN = 30  # seconds between the soft and the hard time limit
 FAILURE_RETRIES = 5  # retries after an exception (database down, ...) before giving up
-CONNECT_TIMEOUT = 3.0
 GPU_RETRY_SECONDS = 5  # after a GPU wait that timed out (the wait itself was long)
 
 
 def make_celery(settings: Settings) -> Celery:
     """A Celery app for ``settings.broker_url`` with the dlgrade tasks registered."""
-    if not settings.broker_url:
-        raise ValueError("make_celery needs settings.broker_url (embedded mode has no broker)")
     app = Celery("dlgrade", set_as_current=False)
     app.conf.update(celery_config(settings))
     runtime = WorkerRuntime(settings)
@@ -52,38 +50,6 @@ def make_celery(settings: Settings) -> Celery:
     worker_process_shutdown.connect(runtime.close_sandboxes, weak=False)
     worker_shutdown.connect(runtime.close_sandboxes, weak=False)
     return app
-
-
-def celery_config(settings: Settings) -> dict[str, Any]:
-    soft = max(settings.task_time_limit - SOFT_LIMIT_MARGIN, settings.task_time_limit // 2)
-    return {
-        "broker_url": settings.broker_url,
-        "broker_connection_retry_on_startup": True,
-        "broker_connection_timeout": CONNECT_TIMEOUT,
-        "broker_transport_options": {
-            "visibility_timeout": settings.visibility_timeout,
-            "socket_connect_timeout": CONNECT_TIMEOUT,
-        },
-        "result_backend": None,
-        "task_ignore_result": True,
-        "task_serializer": "json",
-        "accept_content": ["json"],
-        "task_acks_late": True,
-        "task_reject_on_worker_lost": True,
-        "worker_prefetch_multiplier": 1,
-        "task_time_limit": settings.task_time_limit,
-        "task_soft_time_limit": soft,
-        "task_default_queue": "cpu",
-        "task_routes": {GRADE_TASK: {"queue": "cpu"}, RECONCILE_TASK: {"queue": "cpu"},
-                        WEBHOOKS_TASK: {"queue": "cpu"}},
-        "beat_schedule": {
-            "deliver-webhooks": {"task": WEBHOOKS_TASK, "schedule": settings.webhook_interval},
-        },
-        "worker_soft_shutdown_timeout": 10.0,
-        # A broker blip must not kill gradings in progress: their result goes to the
-        # database, and the redelivered message is absorbed by the claim.
-        "worker_cancel_long_running_tasks_on_connection_loss": False,
-    }
 
 
 class WorkerRuntime:
