@@ -3,10 +3,18 @@
 Static checks run on the source outside the sandbox; every test then runs its
 check with its own time budget. A crash, timeout or exit fails the affected test
 with a plain sentence and the next test gets a fresh sandbox.
+
+The whole grading has a budget too (the spec's ``time_budget_s``, or less when the
+caller's task must end sooner): a test never runs past it, and the tests left when it
+is spent are failed as timeouts without running. An exception the caller names in
+``interrupts`` (a task queue's soft time limit) ends the grading the same way, with the
+results so far. A fault of the grading host (its scratch space full, its memory gone,
+no sandbox starting) is reported in ``infrastructure_error``, never as the handin's.
 """
 
 from __future__ import annotations
 
+import errno
 import math
 import secrets
 import shutil
@@ -32,6 +40,10 @@ from sandbox.backend import Backend, SandboxConfig
 from sandbox.session import Session, SessionDied, SessionLimits, StudentException
 
 MEMORY_EXCEPTIONS = ("MemoryError", "OutOfMemoryError")
+# Errors of the grading host's own resources, not of a handin.
+HOST_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.ENOMEM, errno.EMFILE, errno.ENFILE,
+                         errno.EROFS, errno.EIO})
+Interrupts = tuple[type[BaseException], ...]
 
 
 @dataclass
@@ -54,10 +66,12 @@ class Sessions:
         self.current: Session | None = None
         self.started = 0
         self.deadline: float | None = None
+        self.hung_imports: dict[str, str] = {}  # shared by this handin's sessions
 
     def get(self) -> Session:
         if self.current is None or self.current.dead is not None:
             self.current = self.backend.start(self.config, self.limits)
+            self.current.hung_imports = self.hung_imports
             self.started += 1
         self.current.deadline = self.deadline
         return self.current
@@ -105,10 +119,14 @@ def sandbox_config(spec: AssignmentSpec, handin: Path) -> SandboxConfig:
 
 
 def grade_archive(
-    spec: AssignmentSpec, archive: Path, backend: Backend, *, seed: int | None = None
+    spec: AssignmentSpec, archive: Path, backend: Backend, *, seed: int | None = None,
+    budget_s: float | None = None, interrupts: Interrupts = (),
 ) -> GradingResult:
     """Extract ``archive`` safely into a fresh directory, grade it, clean up."""
-    workdir = Path(tempfile.mkdtemp(prefix="dlgrade-handin-"))
+    try:
+        workdir = Path(tempfile.mkdtemp(prefix="dlgrade-handin-"))
+    except OSError as exc:
+        return host_fault(spec, f"no scratch space for the handin ({exc})")
     try:
         dest = workdir / "handin"
         dest.mkdir()
@@ -116,9 +134,14 @@ def grade_archive(
             extracted = extract_archive(archive, dest, expected_top=spec.submission.top_level)
         except ExtractionError as exc:
             return rejected(spec, str(exc))
+        except OSError as exc:
+            if exc.errno not in HOST_ERRNOS:
+                raise
+            return host_fault(spec, f"the handin could not be unpacked into {workdir} ({exc})")
         extracted.root.chmod(0o755)
         workdir.chmod(0o755)
-        return grade_directory(spec, extracted.root, backend, seed=seed)
+        return grade_directory(spec, extracted.root, backend, seed=seed, budget_s=budget_s,
+                               interrupts=interrupts)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -142,6 +165,20 @@ def grade_path(
         return grade_archive(spec, archive, backend, seed=seed)
 
 
+def host_fault(spec: AssignmentSpec, reason: str) -> GradingResult:
+    """The result for a handin this host could not grade at all (say nothing of it)."""
+    tests = [
+        _result(spec, index, test, Verdict(Outcome.ERROR, 0.0, NOT_GRADED_HERE, reason,
+                                           infrastructure=reason))
+        for index, test in enumerate(spec.tests)
+    ]
+    return GradingResult(spec.slug, tests, 0.0, output=NOT_GRADED_HERE,
+                         infrastructure_error=reason)
+
+
+NOT_GRADED_HERE = "The grading host had a fault; this handin will be graded again."
+
+
 def rejected(spec: AssignmentSpec, reason: str) -> GradingResult:
     """The result for a handin that could not be unpacked: every test scores 0."""
     tests = [
@@ -153,10 +190,14 @@ def rejected(spec: AssignmentSpec, reason: str) -> GradingResult:
 
 
 def grade_directory(
-    spec: AssignmentSpec, handin: Path, backend: Backend, *, seed: int | None = None
+    spec: AssignmentSpec, handin: Path, backend: Backend, *, seed: int | None = None,
+    budget_s: float | None = None, interrupts: Interrupts = (),
 ) -> GradingResult:
-    """Grade an already extracted handin directory (read-only to the sandbox)."""
+    """Grade an already extracted handin directory (read-only to the sandbox) within
+    ``budget_s`` seconds (at most the spec's ``time_budget_s``)."""
     started = time.monotonic()
+    budget = spec.time_budget_s if budget_s is None else min(budget_s, spec.time_budget_s)
+    clock = Budget(started + budget, budget)
     seed = secrets.randbits(63) if seed is None else seed
     files = sorted(p.relative_to(handin).as_posix() for p in handin.rglob("*") if p.is_file())
     violations = forbidden_imports(handin, files, spec.policy.forbidden_imports)
@@ -169,8 +210,16 @@ def grade_directory(
     try:
         for index, test in enumerate(spec.tests):
             verdict = broken or _precheck(spec, test, files, violations)
+            if verdict is None and clock.spent:
+                verdict = Verdict(Outcome.TIMEOUT, 0.0, clock.not_run())
             if verdict is None:
-                verdict = _run_test(spec, test, index, seed, sessions)
+                try:
+                    verdict = _run_test(spec, test, index, seed, sessions, clock.deadline,
+                                        interrupts)
+                except interrupts:
+                    clock.interrupted = True
+                    verdict = Verdict(Outcome.TIMEOUT, 0.0, clock.cut_short())
+                verdict = clock.explain(verdict)
             results.append(_result(spec, index, test, verdict))
             if verdict.infrastructure:
                 faults.append(f"{test.name}: {verdict.infrastructure}")
@@ -180,6 +229,9 @@ def grade_directory(
                            leaderboard=leaderboard(spec, results),
                            infrastructure_error="; ".join(faults) or None)
     result.staff_log.append(f"seed={seed} sessions={sessions.started} backend={backend.name}")
+    if clock.interrupted or clock.spent:
+        result.staff_log.append(f"time budget of {budget:g} s spent"
+                                + (" (the task's soft time limit)" if clock.interrupted else ""))
     if flags:
         result.staff_log.append("Big enough to hold trained weights (check that the model "
                                 "learns what it answers): " + "; ".join(flags))
@@ -225,15 +277,44 @@ def _precheck(
     return None
 
 
+@dataclass
+class Budget:
+    """The whole grading's time: when it ends, and how that is said."""
+
+    deadline: float  # time.monotonic()
+    seconds: float
+    interrupted: bool = False  # the caller's interrupt (a soft time limit) arrived
+
+    @property
+    def spent(self) -> bool:
+        return self.interrupted or time.monotonic() >= self.deadline
+
+    def not_run(self) -> str:
+        return (f"Not run: this submission used up its total grading time of "
+                f"{self.seconds:g} s in the tests before this one.")
+
+    def cut_short(self) -> str:
+        return (f"Time limit: the grading of this submission ran out of time "
+                f"(its total of {self.seconds:g} s) during this test.")
+
+    def explain(self, verdict: Verdict) -> Verdict:
+        """A timeout caused by the total budget says so."""
+        if verdict.outcome is Outcome.TIMEOUT and self.spent and not self.interrupted:
+            verdict.message += (f"\nThis submission used up its total grading time of "
+                                f"{self.seconds:g} s; tests after this one are not run.")
+        return verdict
+
+
 def _run_test(
-    spec: AssignmentSpec, test: TestSpec, index: int, seed: int, sessions: Sessions
+    spec: AssignmentSpec, test: TestSpec, index: int, seed: int, sessions: Sessions,
+    total_deadline: float | None = None, interrupts: Interrupts = (),
 ) -> Verdict:
     rng = np.random.default_rng([seed, index])
     sessions.between_tests()
     context = CheckContext(spec, test, rng, sessions.get, restart_session=sessions.restart)
-    sessions.deadline = time.monotonic() + test.timeout_s
+    sessions.deadline = min(time.monotonic() + test.timeout_s, total_deadline or math.inf)
     try:
-        verdict = _verdict(test, context)
+        verdict = _verdict(test, context, interrupts)
     finally:
         sessions.deadline = None
     verdict.extra = json_safe(context.extra)
@@ -242,15 +323,26 @@ def _run_test(
     return _with_output(verdict, stdout, stderr)
 
 
-def _verdict(test: TestSpec, context: CheckContext) -> Verdict:
+def _verdict(test: TestSpec, context: CheckContext, interrupts: Interrupts = ()) -> Verdict:
     try:
         fraction = lookup(test.check, context.spec.folder)(context)
+    except interrupts:
+        raise  # the caller's: the grading as a whole must stop (a soft time limit)
     except CheckFailed as failed:
         return Verdict(Outcome.FAILED, failed.fraction, failed.message)
     except StudentException as exc:
         return _student_exception(exc, context)
     except SessionDied as death:
         return _death(death, context)
+    except MemoryError:  # the trusted side's: this host ran out of memory
+        return Verdict(Outcome.ERROR, 0.0, NOT_GRADED_HERE, traceback.format_exc(),
+                       infrastructure="the grading host ran out of memory")
+    except OSError as exc:
+        if exc.errno not in HOST_ERRNOS:
+            return Verdict(Outcome.ERROR, 0.0, "The grader hit an internal error in this test.",
+                           traceback.format_exc())
+        return Verdict(Outcome.ERROR, 0.0, NOT_GRADED_HERE, traceback.format_exc(),
+                       infrastructure=f"the grading host failed: {exc}")
     except Exception:  # noqa: BLE001 - a bug in a check must not stop the other tests
         return Verdict(Outcome.ERROR, 0.0, "The grader hit an internal error in this test.",
                        traceback.format_exc())

@@ -37,6 +37,15 @@ def soft_time_limit(settings: Settings) -> int:
     return max(settings.task_time_limit - SOFT_LIMIT_MARGIN, settings.task_time_limit // 2)
 
 
+STORE_MARGIN = 15  # seconds a grading leaves, within the soft limit, to store its result
+
+
+def grading_budget(settings: Settings) -> float:
+    """Seconds one grading may take in all: it then ends with what it has, before the
+    soft time limit asks it to (the soft limit is the backstop)."""
+    return float(max(soft_time_limit(settings) - STORE_MARGIN, 1))
+
+
 def transport_options(settings: Settings) -> dict[str, Any]:
     return {
         "visibility_timeout": settings.visibility_timeout,

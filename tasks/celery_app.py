@@ -16,19 +16,27 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from celery import Celery
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
+from kombu.exceptions import KombuError
+from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from store import leases
+from store import heartbeats, leases
 from store.db import SessionFactory, make_engine, make_session_factory
+from store.models import utcnow
 from tasks.broker import GRADE_TASK, RECONCILE_TASK, WEBHOOKS_TASK, celery_config
+from tasks.health import HostFault
 from tasks.jobs import GradingJob
 from tasks.queueing import CeleryEnqueuer
 from tasks.reconcile import reconcile
 from tasks.sandboxes import SandboxProvider
+from tasks.scratch import enter_process_scratch, leave_process_scratch
 from tasks.settings import Settings
 from tasks.webhooks import WebhookSender
 
@@ -36,6 +44,7 @@ log = logging.getLogger(__name__)
 
 FAILURE_RETRIES = 5  # retries after an exception (database down, ...) before giving up
 GPU_RETRY_SECONDS = 5  # after a GPU wait that timed out (the wait itself was long)
+HANDED_ON_SECONDS = 1  # a job an unhealthy worker hands on waits this long for another
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -64,16 +73,26 @@ class WorkerRuntime:
         self._pid = 0
         self._sandboxes: SandboxProvider | None = None
         self._sandboxes_pid = 0
+        self._scratch: tuple[Path, Path] | None = None  # (this process's folder, base)
 
     def sandboxes(self) -> SandboxProvider:
         if self._sandboxes is None or self._sandboxes_pid != os.getpid():
             self._sandboxes = SandboxProvider.from_settings(self.settings)
             self._sandboxes_pid = os.getpid()
+            # After the provider, which may point tempfile at the Docker work dir: this
+            # process's handins, sandbox roots and agent copy go below a folder of its
+            # own, removed when it stops (atexit never runs in a pool process) or, when
+            # it is killed, by the scratch collector (tasks.scratch).
+            base = Path(tempfile.gettempdir())
+            self._scratch = (enter_process_scratch(base), base)
         return self._sandboxes
 
     def close_sandboxes(self, **_: Any) -> None:
         if self._sandboxes is not None and self._sandboxes_pid == os.getpid():
             self._sandboxes.close()
+            if self._scratch is not None:
+                leave_process_scratch(*self._scratch)
+                self._scratch = None
         self._sandboxes = None
 
     def db_factory(self) -> SessionFactory:
@@ -91,14 +110,37 @@ class WorkerRuntime:
     def job(self, hostname: str | None) -> GradingJob:
         worker = f"{hostname or socket.gethostname()}:{os.getpid()}"
         return GradingJob(self.settings, self.db_factory(), worker=worker,
-                          sandboxes=self.sandboxes())
+                          sandboxes=self.sandboxes(), interrupts=(SoftTimeLimitExceeded,))
+
+    def unhealthy(self, node: str) -> str:
+        """Why ``node`` (this worker) cannot grade now ("" when it can)."""
+        try:
+            with self.db_factory()() as db:
+                return heartbeats.health_of(db, node).problem
+        except SQLAlchemyError:
+            return ""  # the database decides nothing now; the grading will find out
+
+    def report_unhealthy(self, node: str, problem: str) -> None:
+        try:
+            with self.db_factory()() as db:
+                heartbeats.report_unhealthy(db, node, problem, utcnow())
+        except SQLAlchemyError:
+            log.warning("could not record that %s is unhealthy", node, exc_info=True)
 
 
 def _grade_task(runtime: WorkerRuntime) -> Any:
     def grade_submission(self: Any, submission_id: int) -> str:
-        """Grade one submission; the claim makes duplicate deliveries no-ops."""
+        """Grade one submission; the claim makes duplicate deliveries no-ops. A worker
+        that cannot grade (its host is at fault) hands the job to another."""
+        node = self.request.hostname or ""
+        problem = runtime.unhealthy(node)
+        if problem:
+            return hand_on(self, submission_id, problem)
         try:
-            outcome = runtime.job(self.request.hostname).run(submission_id)
+            outcome = runtime.job(node).run(submission_id)
+        except HostFault as fault:
+            runtime.report_unhealthy(node, fault.reason)
+            return hand_on(self, submission_id, fault.reason)
         except Exception as exc:
             if self.request.retries >= FAILURE_RETRIES:
                 raise
@@ -112,6 +154,24 @@ def _grade_task(runtime: WorkerRuntime) -> Any:
         return outcome
 
     return grade_submission
+
+
+def hand_on(task: Any, submission_id: int, problem: str) -> str:
+    """Stop this worker taking work from the queue that delivered ``submission_id``
+    (its main process resumes when the host recovers, ``tasks.worker_main``) and publish
+    the job again for another worker; the reconciler publishes it if this fails."""
+    node = task.request.hostname
+    queue = (task.request.delivery_info or {}).get("routing_key") or "cpu"
+    log.error("%s cannot grade (%s): submission %s goes to another worker", node, problem,
+              submission_id)
+    try:
+        task.app.control.cancel_consumer(queue, destination=[node], reply=False)
+        task.app.send_task(GRADE_TASK, args=[submission_id], queue=queue,
+                           countdown=HANDED_ON_SECONDS, retry=False)
+    except (KombuError, RedisError, OSError) as exc:
+        log.warning("could not hand submission %s on (%s); the reconciler will", submission_id,
+                    exc)
+    return "handed-on"
 
 
 def _until_lease_expiry(runtime: WorkerRuntime, submission_id: int) -> float:

@@ -18,9 +18,16 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
-from store.assignment_folders import MAX_FOLDER_BYTES, FolderError, StoredFolder, add_folder
+from store.assignment_folders import (
+    MAX_FOLDER_BYTES,
+    FolderError,
+    FolderLimits,
+    StoredFolder,
+    add_folder,
+)
 from store.assignment_settings import Changes, SettingsError, apply, parse_when, save_assignment
 from store.models import Assignment, Course, Enrollment, User
+from tasks.broker import grading_budget
 from web.auth import current_user, staff_required
 from web.services import get_db, services
 from web.staff import bp
@@ -163,7 +170,8 @@ def _stored(upload: FileStorage | None, course: Course, *,
         archive = Path(scratch) / name
         upload.save(archive)
         return add_folder(archive, services().settings.data_dir, course.slug,
-                          expected_slug=expected_slug)
+                          expected_slug=expected_slug,
+                          limits=FolderLimits(grading_s=grading_budget(services().settings)))
 
 
 def _refuse_existing(course: Course, slug: str) -> None:

@@ -67,12 +67,13 @@ def test_status_json_follows_the_queue(
     mine = make.submission(world.alice, world.assignment, created_at=base - timedelta(minutes=1))
     auth.login(world.alice.email)
     state = client.get(f"/submissions/{mine.id}/status.json").get_json()
-    assert state == {"id": mine.id, "status": "queued", "position": 3, "wait_s": None,
-                     "message": "queued — position 3 in queue. No grader is running right now: "
+    # One turn per student: bob's second upload waits for alice's first.
+    assert state == {"id": mine.id, "status": "queued", "position": 2, "wait_s": None,
+                     "message": "queued — position 2 in queue. No grader is running right now: "
                                 "your upload is stored safely and will be graded as soon as "
                                 "one starts."}
     page = client.get(f"/submissions/{mine.id}").get_data(as_text=True)
-    assert "queued — position 3 in queue" in page
+    assert "queued — position 2 in queue" in page
     assert "results.js" in page and 'http-equiv="refresh"' in page
 
     mine.status = "running"
@@ -90,8 +91,9 @@ def test_the_wait_is_estimated_from_recent_gradings_and_the_graders_alive(
                         started_at=finished - timedelta(seconds=seconds))
     gpu = make.assignment(world.course, slug="vit", title="ViT", queue="gpu")
     make.submission(world.bob, gpu, created_at=base - timedelta(minutes=9))  # another queue
-    for minutes in (3, 2):
-        make.submission(world.bob, world.assignment, created_at=base - timedelta(minutes=minutes))
+    carol = make.user(email="carol@example.edu")  # one turn each: both go before alice
+    for minutes, student in ((3, world.bob), (2, carol)):
+        make.submission(student, world.assignment, created_at=base - timedelta(minutes=minutes))
     mine = make.submission(world.alice, world.assignment, created_at=base - timedelta(minutes=1))
     beat(make.db, WorkerInfo("cpu.1@a", queues="cpu"), base)
     beat(make.db, WorkerInfo("gpu.2@b", queues="gpu", gpus="0"), base)
@@ -120,8 +122,9 @@ def test_in_a_rush_the_wait_follows_the_pace_the_queue_really_keeps(
         finished = base - timedelta(seconds=60 - 2 * i)
         make.submission(world.bob, world.assignment, status="done", finished_at=finished,
                         started_at=finished - timedelta(seconds=40))
-    for minutes in (3, 2):
-        make.submission(world.bob, world.assignment, created_at=base - timedelta(minutes=minutes))
+    carol = make.user(email="carol@example.edu")  # one turn each: both go before alice
+    for minutes, student in ((3, world.bob), (2, carol)):
+        make.submission(student, world.assignment, created_at=base - timedelta(minutes=minutes))
     mine = make.submission(world.alice, world.assignment, created_at=base - timedelta(minutes=1))
     beat(make.db, WorkerInfo("cpu.1@a", queues="cpu"), base)
     auth.login(world.alice.email)
