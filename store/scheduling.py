@@ -1,68 +1,137 @@
 """Fair queueing: which pending submission a free grader takes next (issue 12, item 8).
 
-A queue (cpu, gpu) is served in *turns*, one per student: a student's pending work —
-what is being graded now, then what waits, oldest first — is numbered 1, 2, 3, ... and
-the waiting submission with the lowest turn goes next (the oldest upload first among
-equal turns). So three uploads of one student are graded one a turn, between everyone
-else's, and a student whose submission is being graded waits behind those who have
-nothing running: a student's pending work counts against their own share, never
-against anyone else's.
+Each queue (cpu, gpu) is served in order of *fair start times*, one student at a time,
+as in start-time fair queueing: a student's submissions, taken in the order they were
+uploaded, each start no earlier than the upload itself and no earlier than the moment
+the student's previous one would have finished had it started at its own fair time. So
+a student's work counts against their own rate only: what one student's gradings cost
+(the time they really took, for those finished in the last :data:`WINDOW`; the time so
+far, at least the usual, for one being graded; the queue's usual time for one waiting)
+pushes their own next submission back, never anyone else's. Three uploads of a handin
+whose every call sleeps near its limit take turns with everyone else's instead of
+holding the only grader for half an hour.
 
 Messages on the broker only wake a worker; the worker then grades :func:`next_up` of its
 queue (:class:`tasks.jobs.GradingJob`), so the broker's first-in, first-out order does
-not decide. :func:`place` is the same order seen from one submission (its position in
-the queue, and what is ahead of it, for the wait a student is told).
+not decide. :func:`place` is the same order seen from one submission (its position, and
+what goes before it, for the wait a student is told).
 """
 
 from __future__ import annotations
 
+import statistics
+import threading
+import time
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, Subquery, and_, case, func, or_, select
+from sqlalchemy import Row, Select, select
 from sqlalchemy.orm import Session
 
-from store.leases import lease_expired
 from store.models import Assignment, Submission
 
 PENDING = ("queued", "running")
+WINDOW = timedelta(hours=1)  # finished gradings that still count against their student
+USUAL_S = 30.0  # a grading's cost before any has finished in the queue
+HISTORY = 5000  # finished gradings read, at most
 
 
-def _live(now: datetime) -> ColumnElement[bool]:
-    """Being graded now: running under a lease that has not expired."""
-    return and_(Submission.status == "running", ~lease_expired(now))
+@dataclass(frozen=True)
+class Pending:
+    id: int
+    user_id: int
+    assignment_id: int
+    created_at: datetime
+    started_at: datetime | None
+    live: bool  # being graded now (running under a lease that has not expired)
+    fair_start: datetime
 
 
-def turns(queues: Sequence[str] | None, now: datetime) -> Subquery:
-    """Every pending submission of ``queues`` (None: all) with its student's turn."""
-    live = _live(now)
-    query = (
-        select(
-            Submission.id, Submission.user_id, Submission.assignment_id,
-            Submission.created_at, Submission.started_at,
-            case((live, 1), else_=0).label("live"),
-            func.row_number().over(
-                partition_by=Submission.user_id,
-                order_by=(case((live, 0), else_=1), Submission.created_at, Submission.id),
-            ).label("turn"),
-        )
-        .join(Assignment, Submission.assignment_id == Assignment.id)
-        .where(Submission.status.in_(PENDING))
-    )
+@dataclass(frozen=True)
+class Order:
+    """A queue's pending submissions: those being graded, then the waiting ones (queued,
+    or running under an expired lease) by fair start time."""
+
+    live: list[Pending]
+    waiting: list[Pending]
+    usual_s: float
+
+    def position(self, submission_id: int) -> int | None:
+        for index, item in enumerate(self.live):
+            if item.id == submission_id:
+                return index + 1
+        for index, item in enumerate(self.waiting):
+            if item.id == submission_id:
+                return len(self.live) + index + 1
+        return None
+
+
+def order(db: Session, queues: Sequence[str] | None, now: datetime) -> Order:
+    """The fair order of ``queues`` (None: all of them) at ``now``."""
+    pending = db.execute(_in_queues(select(
+        Submission.id, Submission.user_id, Submission.assignment_id, Submission.status,
+        Submission.created_at, Submission.started_at, Submission.lease_until,
+    ).where(Submission.status.in_(PENDING)), queues)).all()
+    finished = db.execute(_in_queues(select(
+        Submission.user_id, Submission.started_at, Submission.finished_at,
+    ).where(Submission.status.in_(("done", "error")), Submission.finished_at >= now - WINDOW,
+            Submission.started_at.is_not(None)), queues)
+        .order_by(Submission.finished_at.desc()).limit(HISTORY)).all()
+    took = [(r.finished_at - r.started_at).total_seconds() for r in finished]
+    usual = statistics.median(took) if took else USUAL_S
+    users = {row.user_id for row in pending}
+    history: dict[int, list[tuple[datetime, float]]] = defaultdict(list)
+    for row, seconds in zip(finished, took, strict=True):
+        if row.user_id in users:  # when it really started, and what it took
+            history[row.user_id].append((row.started_at, max(seconds, 0.0)))
+    rows: dict[int, list[Row[Any]]] = defaultdict(list)
+    for row in pending:
+        rows[row.user_id].append(row)
+    items = [item for user, own in rows.items()
+             for item in _fair_starts(history[user], own, usual, now)]
+    live_items = sorted((i for i in items if i.live),
+                        key=lambda i: (i.started_at or now, i.id))
+    waiting = sorted((i for i in items if not i.live),
+                     key=lambda i: (i.fair_start, i.created_at, i.id))
+    return Order(live_items, waiting, usual)
+
+
+def _fair_starts(history: list[tuple[datetime, float]], own: list[Row[Any]], usual: float,
+                 now: datetime) -> list[Pending]:
+    """The student's pending submissions with their fair start times, after what their
+    finished ones (in upload order) cost."""
+    free: datetime | None = None  # when the student's previous work fairly finished
+    for started_at, seconds in sorted(history):
+        start = started_at if free is None else max(started_at, free)
+        free = start + timedelta(seconds=seconds)
+    found = []
+    for row in sorted(own, key=lambda r: (r.created_at, r.id)):
+        live = row.status == "running" and row.lease_until is not None and row.lease_until > now
+        cost = usual if not live or row.started_at is None else max(
+            usual, (now - row.started_at).total_seconds())
+        start = row.created_at if free is None else max(row.created_at, free)
+        free = start + timedelta(seconds=cost)
+        found.append(Pending(int(row.id), int(row.user_id), int(row.assignment_id),
+                             row.created_at, row.started_at, live, start))
+    return found
+
+
+def _in_queues(query: Select[Any], queues: Sequence[str] | None) -> Select[Any]:
+    query = query.join(Assignment, Submission.assignment_id == Assignment.id)
     if queues is not None:
         query = query.where(Assignment.queue.in_(list(queues)))
-    return query.subquery("turns")
+    return query
 
 
 def next_up(db: Session, queues: Sequence[str] | None, now: datetime,
             exclude: Sequence[int] = ()) -> int | None:
     """The claimable submission of ``queues`` to grade next (None when none waits)."""
-    order = turns(queues, now)
-    query = select(order.c.id).where(order.c.live == 0)
-    if exclude:
-        query = query.where(order.c.id.not_in(list(exclude)))
-    return db.scalar(query.order_by(order.c.turn, order.c.created_at, order.c.id).limit(1))
+    skip = set(exclude)
+    return next((item.id for item in order(db, queues, now).waiting if item.id not in skip),
+                None)
 
 
 def queue_of(db: Session, submission_id: int) -> str | None:
@@ -83,29 +152,46 @@ class Place:
     """Where a pending submission stands in its queue."""
 
     position: int  # 1-based: how many are graded before it finishes, itself included
-    ahead: list[Ahead]  # those being graded now and those that go before it, and itself
+    ahead: list[Ahead]  # those being graded now, those that go before it, and itself
 
 
-def place(db: Session, submission: Submission, now: datetime) -> Place | None:
-    """The submission's place in its queue's fair order (what is being graded first, then
-    the waiting ones by turn); None once it has finished."""
+class OrderCache:
+    """:func:`order` per queue, reused for ``ttl`` seconds: every waiting student's page
+    asks for its place every few seconds, and the order changes only as gradings start."""
+
+    def __init__(self, ttl: float = 2.0) -> None:
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._orders: dict[tuple[str, str], tuple[float, Order]] = {}
+
+    def get(self, db: Session, queue: str, now: datetime) -> Order:
+        key = (str(db.get_bind().url), queue)
+        with self._lock:
+            cached = self._orders.get(key)
+            if cached is not None and time.monotonic() - cached[0] < self.ttl:
+                return cached[1]
+        found = order(db, [queue], now)
+        with self._lock:
+            self._orders[key] = (time.monotonic(), found)
+        return found
+
+
+def place(db: Session, submission: Submission, now: datetime,
+          cache: OrderCache | None = None) -> Place | None:
+    """The submission's place in its queue's fair order; None once it has finished."""
     if submission.status not in PENDING:
         return None
     queue = queue_of(db, submission.id)
     if queue is None:
         return None
-    order = turns([queue], now)
-    mine = db.execute(select(order.c.live, order.c.turn, order.c.created_at)
-                      .where(order.c.id == submission.id)).first()
-    if mine is None:
-        return None
-    same_turn_earlier = and_(order.c.turn == mine.turn, or_(
-        order.c.created_at < mine.created_at,
-        and_(order.c.created_at == mine.created_at, order.c.id <= submission.id)))
-    earlier = or_(order.c.turn < mine.turn, same_turn_earlier)
-    before = and_(order.c.live == 1, earlier) if mine.live else or_(order.c.live == 1, and_(
-        order.c.live == 0, earlier))
-    rows = db.execute(select(order.c.assignment_id, order.c.started_at, order.c.live)
-                      .where(before)).all()
-    ahead = [Ahead(int(r.assignment_id), r.started_at if r.live else None) for r in rows]
-    return Place(len(ahead), ahead)
+    found = cache.get(db, queue, now) if cache is not None else order(db, [queue], now)
+    position = found.position(submission.id)
+    if position is None:  # newer than a cached order: it waits behind all of it
+        items = [*found.live, *found.waiting]
+        return Place(len(items) + 1, [*_ahead(items), Ahead(submission.assignment_id, None)])
+    items = [*found.live, *found.waiting][:position]
+    return Place(position, _ahead(items))
+
+
+def _ahead(items: list[Pending]) -> list[Ahead]:
+    return [Ahead(item.assignment_id, item.started_at if item.live else None) for item in items]

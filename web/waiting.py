@@ -39,6 +39,7 @@ OBSERVED_WINDOW_S = 300.0  # finishes this recent show the queue's current pace
 OBSERVED_MINIMUM = 5  # ... when there are at least this many
 OWN_MINIMUM = 3  # an assignment's own gradings that make its typical time
 OVERDUE = 2.0  # a grading running this many times its typical time runs long
+ORDERS = scheduling.OrderCache()  # every waiting student polls; the order is read once
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class Wait:
 
 def wait_of(db: Session, submission: Submission, now: datetime, alive_within_s: float) -> Wait:
     """The wait of a queued or running submission."""
-    found = scheduling.place(db, submission, now)
+    found = scheduling.place(db, submission, now, ORDERS)
     queue = submission.assignment.queue
     wait = queue_wait(db, queue, found.position if found else 1, now, alive_within_s)
     if found is None or wait.typical_s is None:
