@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from store.models import Assignment, Submission
@@ -71,23 +71,25 @@ class Order:
 
 def order(db: Session, queues: Sequence[str] | None, now: datetime) -> Order:
     """The fair order of ``queues`` (None: all of them) at ``now``."""
-    pending = db.execute(_in_queues(select(
+    pending = db.execute(select(
         Submission.id, Submission.user_id, Submission.assignment_id, Submission.status,
         Submission.created_at, Submission.started_at, Submission.lease_until,
-    ).where(Submission.status.in_(PENDING)), queues)).all()
-    finished = db.execute(_in_queues(select(
+    ).join(Assignment, Submission.assignment_id == Assignment.id)
+        .where(Submission.status.in_(PENDING), *_in_queues(queues))).all()
+    finished = db.execute(select(
         Submission.user_id, Submission.started_at, Submission.finished_at,
-    ).where(Submission.status.in_(("done", "error")), Submission.finished_at >= now - WINDOW,
-            Submission.started_at.is_not(None)), queues)
+    ).join(Assignment, Submission.assignment_id == Assignment.id)
+        .where(Submission.status.in_(("done", "error")), Submission.finished_at >= now - WINDOW,
+               Submission.started_at.is_not(None), *_in_queues(queues))
         .order_by(Submission.finished_at.desc()).limit(HISTORY)).all()
     took = [(r.finished_at - r.started_at).total_seconds() for r in finished]
     usual = statistics.median(took) if took else USUAL_S
     users = {row.user_id for row in pending}
     history: dict[int, list[tuple[datetime, float]]] = defaultdict(list)
-    for row, seconds in zip(finished, took, strict=True):
-        if row.user_id in users:  # when it really started, and what it took
-            history[row.user_id].append((row.started_at, max(seconds, 0.0)))
-    rows: dict[int, list[Row[Any]]] = defaultdict(list)
+    for done, seconds in zip(finished, took, strict=True):
+        if done.user_id in users:  # when it really started, and what it took
+            history[done.user_id].append((done.started_at, max(seconds, 0.0)))
+    rows: dict[int, list[Any]] = defaultdict(list)
     for row in pending:
         rows[row.user_id].append(row)
     items = [item for user, own in rows.items()
@@ -99,7 +101,7 @@ def order(db: Session, queues: Sequence[str] | None, now: datetime) -> Order:
     return Order(live_items, waiting, usual)
 
 
-def _fair_starts(history: list[tuple[datetime, float]], own: list[Row[Any]], usual: float,
+def _fair_starts(history: list[tuple[datetime, float]], own: list[Any], usual: float,
                  now: datetime) -> list[Pending]:
     """The student's pending submissions with their fair start times, after what their
     finished ones (in upload order) cost."""
@@ -119,11 +121,8 @@ def _fair_starts(history: list[tuple[datetime, float]], own: list[Row[Any]], usu
     return found
 
 
-def _in_queues(query: Select[Any], queues: Sequence[str] | None) -> Select[Any]:
-    query = query.join(Assignment, Submission.assignment_id == Assignment.id)
-    if queues is not None:
-        query = query.where(Assignment.queue.in_(list(queues)))
-    return query
+def _in_queues(queues: Sequence[str] | None) -> list[ColumnElement[bool]]:
+    return [] if queues is None else [Assignment.queue.in_(list(queues))]
 
 
 def next_up(db: Session, queues: Sequence[str] | None, now: datetime,
@@ -165,7 +164,7 @@ class OrderCache:
         self._orders: dict[tuple[str, str], tuple[float, Order]] = {}
 
     def get(self, db: Session, queue: str, now: datetime) -> Order:
-        key = (str(db.get_bind().url), queue)
+        key = (str(db.get_bind().engine.url), queue)
         with self._lock:
             cached = self._orders.get(key)
             if cached is not None and time.monotonic() - cached[0] < self.ttl:
