@@ -19,6 +19,8 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
+import socket
 import tempfile
 import time
 from dataclasses import dataclass
@@ -77,7 +79,7 @@ class ArchiveStore:
         :meth:`keep` is a rename. Raises ArchiveTooLarge past max_bytes (nothing left)."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(dir=self.root, prefix=STAGING_PREFIX)
+            fd, temporary = tempfile.mkstemp(dir=self.root, prefix=staging_prefix())
         except OSError as exc:
             _raise_if_full(exc)
             raise
@@ -136,11 +138,22 @@ def _raise_if_full(exc: OSError) -> None:
             from exc
 
 
+def host_tag() -> str:
+    """This host's name as it appears in staging file names (no '-')."""
+    return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())[:40]
+
+
+def staging_prefix() -> str:
+    """``.upload-<host>-<pid>-``: whose upload a staged file is."""
+    return f"{STAGING_PREFIX}{host_tag()}-{os.getpid()}-"
+
+
 def remove_stale_staging(store: ArchiveStore, older_than_s: float = STALE_STAGING_S,
                          now: float | None = None) -> list[Path]:
-    """Remove staged uploads (``.upload-*``) not written for ``older_than_s`` seconds:
-    what uploads that were killed mid-way left (a web process starting calls this; an
-    upload in progress writes its file continuously and keeps or discards it at once)."""
+    """Remove what uploads killed mid-way left staged (``.upload-*``): at once when the
+    process that wrote it (on this host) is gone, else once it has not been written for
+    ``older_than_s`` seconds (an upload in progress writes its file continuously and
+    keeps or discards it at once). A web process calls this when it starts."""
     cutoff = (time.time() if now is None else now) - older_than_s
     removed: list[Path] = []
     if not store.root.is_dir():
@@ -149,9 +162,23 @@ def remove_stale_staging(store: ArchiveStore, older_than_s: float = STALE_STAGIN
         if not path.name.startswith(STAGING_PREFIX):
             continue
         try:
-            if path.is_file() and path.stat().st_mtime < cutoff:
+            if path.is_file() and (_writer_gone(path.name) or path.stat().st_mtime < cutoff):
                 path.unlink()
                 removed.append(path)
         except FileNotFoundError:  # kept or discarded meanwhile
             continue
     return removed
+
+
+def _writer_gone(name: str) -> bool:
+    host, _, rest = name[len(STAGING_PREFIX):].partition("-")
+    pid, _, _ = rest.partition("-")
+    if host != host_tag() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

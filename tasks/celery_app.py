@@ -84,7 +84,10 @@ class WorkerRuntime:
             # own, removed when it stops (atexit never runs in a pool process) or, when
             # it is killed, by the scratch collector (tasks.scratch).
             base = Path(tempfile.gettempdir())
-            self._scratch = (enter_process_scratch(base), base)
+            try:
+                self._scratch = (enter_process_scratch(base), base)
+            except OSError as exc:  # a full disk: the grading will find out, as a host fault
+                log.error("no scratch folder of this process below %s: %s", base, exc)
         return self._sandboxes
 
     def close_sandboxes(self, **_: Any) -> None:

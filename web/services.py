@@ -8,6 +8,7 @@ Everything lives on ``app.extensions["dlgrade"]``; views reach it through
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any, cast
 
 from flask import Flask, current_app, g
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from store import heartbeats
@@ -92,5 +94,11 @@ def get_db() -> Session:
 
 def close_db(exc: BaseException | None = None) -> None:
     db = g.pop("db", None)
-    if db is not None:
+    if db is None:
+        return
+    try:
         db.close()
+    except SQLAlchemyError as error:  # the database went away mid-request: nothing to end
+        log.warning("closing the request's database session failed (%s)", type(error).__name__)
+        with contextlib.suppress(SQLAlchemyError):
+            db.invalidate()
