@@ -21,7 +21,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
-from kombu.exceptions import KombuError
+from kombu.exceptions import ChannelError, KombuError
 from redis.exceptions import RedisError
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -100,9 +100,9 @@ class CeleryEnqueuer:
             try:
                 channel = self._connect().default_channel
                 return int(channel.queue_declare(queue=queue, passive=True).message_count)
-            except BROKER_ERRORS as exc:
-                if "NOT_FOUND" in str(exc) or "no queue" in str(exc).lower():
-                    return 0  # never declared: nothing was ever published to it
+            except ChannelError:  # no such queue: no message waits in it
+                return 0
+            except BROKER_ERRORS:
                 self._drop()
                 return None
 

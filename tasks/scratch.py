@@ -41,7 +41,6 @@ PER_PROCESS = (("dlgrade-agent-", "agent copy"),)
 CHANNEL = re.compile(r"[0-9a-f]{16}-")  # sandbox.docker_backend's channel folders
 LONG_LIVED_S = 24 * 3600.0
 MARGIN_S = 600.0  # beyond the task time limit, before a grading's folder is judged old
-PROCESS_MIN_AGE_S = 60.0  # a dead process's folder younger than this is left (a race)
 
 
 @dataclass(frozen=True)
@@ -103,7 +102,7 @@ def _garbage(root: Path, older_than_s: float, now: float) -> Iterator[tuple[Path
         name = path.name
         age = now - _mtime(path)
         if name.startswith(PROCESS_PREFIX):
-            if age > PROCESS_MIN_AGE_S and _process_gone(name):
+            if _process_gone(name):
                 yield path, "dead process's scratch"
             continue
         kind = _kind(name, PER_GRADING)

@@ -29,6 +29,10 @@ from tests.reliability.stack import (
     Tmpfs,
     Told,
     Web,
+    check_once_each,
+    course_with,
+    graded,
+    handins,
     integrity,
     students,
     upload,
@@ -36,39 +40,6 @@ from tests.reliability.stack import (
 from tests.services import trivial_handin, write_assignment
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow]
-
-
-def course_with(cluster: Cluster, tmp_path: Path, body: str = "return 1.0") -> tuple[str, int]:
-    """An assignment "fast" (one test, ``body``) in a fresh course: (slug, course id)."""
-    world = cluster.world()
-    folder = write_assignment(tmp_path / "fast", "fast", f"f_{secrets.token_hex(4)}.ok", body)
-    world.assignment(slug="fast", folder=folder)
-    return "fast", world.course_id
-
-
-def handins(tmp_path: Path, count: int) -> list[bytes]:
-    base = trivial_handin(tmp_path / "handin")
-    return [base + bytes(n) for n in range(count)]  # different bytes, still a .tar.gz
-
-
-def graded(cluster: Cluster, keys: list[str], timeout: float) -> None:
-    def done() -> bool:
-        state = integrity(cluster, keys)
-        return bool(state.statuses) and set(state.statuses.values()) == {"done"} \
-            and len(state.statuses) == len(keys)
-
-    cluster.wait(done, timeout, f"{len(keys)} uploads graded")
-
-
-def check_once_each(cluster: Cluster, told: list[Told]) -> None:
-    """Every upload accepted once, one submission per key, one result each, no staging."""
-    assert all(t.accepted is not None for t in told), [t.answers for t in told
-                                                        if t.accepted is None]
-    state = integrity(cluster, [t.key for t in told])
-    assert set(state.submissions_per_key.values()) == {1}
-    assert set(state.results_per_submission.values()) == {1}
-    assert {int(t.accepted["id"]) for t in told if t.accepted} == set(state.statuses)  # type: ignore[call-overload]
-    assert state.staged == []
 
 
 def test_a_postgres_restart_mid_burst_loses_and_duplicates_nothing(
