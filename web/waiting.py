@@ -83,6 +83,8 @@ class Wait:
         graders = f"{self.graders} grader{'' if self.graders == 1 else 's'}"
         pace = (f"about {duration(max(round(self.typical_s), 1))} per grading"
                 if rate * 60 < 10 else f"grading about {round(rate * 60)} a minute")
+        if self.overdue:
+            pace = "a grading ahead of yours is taking longer than usual"
         return f"{head}, about {duration(max(seconds, 1))} to go ({graders}, {pace})"
 
 
