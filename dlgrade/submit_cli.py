@@ -17,6 +17,7 @@ second one. Polling retries the same way.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import secrets
@@ -164,6 +165,9 @@ class Client:
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise Transient(f"could not reach {self.base} ({reason}).") from None
+        except http.client.HTTPException as exc:  # the connection dropped mid-answer
+            raise Transient(f"{self.base} stopped answering mid-way ({type(exc).__name__})."
+                            ) from None
         except ValueError:
             raise SubmitError(f"{self.base} did not answer like a dlgrade server.") from None
 

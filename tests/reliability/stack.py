@@ -7,6 +7,7 @@ records every answer it was given."""
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import pwd
@@ -289,7 +290,7 @@ def upload(url: str, token: str, slug: str, archive: bytes, *, key: str | None =
             told.answers.append((error.code, parsed, error.headers.get("Retry-After")))
             if error.code < 500:
                 return told
-        except OSError as error:
+        except (OSError, http.client.HTTPException) as error:  # dropped mid-answer
             told.answers.append((0, {"error": str(error)}, None))
         time.sleep(delay)
     return told

@@ -325,3 +325,18 @@ def test_concurrent_runs_grade_once(world: World, sqlite_url: str) -> None:
     with world.db_factory() as db:
         assert db.scalar(select(func.count(TestScore.id))) == 8
     assert world.get(submission_id).attempt == 1
+
+
+def test_an_assignment_whose_tests_outlast_the_task_limit_is_refused_at_load(
+    world: World, sqlite_url: str
+) -> None:
+    """mytorch-cnn's test timeouts add up to 540 s; with a 300 s task limit a grading could
+    be killed with tests left, so the job refuses it as misconfigured (for staff)."""
+    submission_id = world.submission(world.assignment(), tar_gz(MYTORCH_SOLUTION))
+    job = job_for(world, sqlite_url, task_time_limit=300, visibility_timeout=600)
+    assert job.run(submission_id) == "error"
+    row = world.get(submission_id)
+    assert row.error == MISCONFIGURED
+    assert row.staff_detail is not None and row.staff_detail.startswith(
+        "mytorch-cnn: its tests' timeouts add up to 540 s, more than the 255 s a grading may "
+        "take (DLGRADE_TASK_TIME_LIMIT=300 s")
