@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dlgrade.course_cli import add_new_assignment_command
 from dlgrade.service_cli import CommandError, SubParsers, database, database_settings
 from sandbox.select import BACKENDS, choose_backend
 
@@ -44,6 +45,15 @@ def add_assignment_commands(listing: argparse.ArgumentParser) -> None:
                      help="grade solution/ and bugs/ first; refuse unless they behave")
     add.add_argument("--sandbox", choices=BACKENDS, default="auto", help="for --verify")
     add.set_defaults(run=run_assignments_add)
+    add_new_assignment_command(actions)
+    verify = actions.add_parser("verify", help="grade an assignment folder's solution/ and "
+                                "bugs/ strictly and print a table per bug")
+    verify.add_argument("path", type=Path, help="assignment folder or built-in slug")
+    verify.add_argument("--spec", default="spec.toml", help="the spec file of the folder")
+    verify.add_argument("--sandbox", choices=BACKENDS, default="auto")
+    verify.add_argument("--no-hints", action="store_true",
+                        help="do not require each bug's hint in its message")
+    verify.set_defaults(run=run_assignments_verify)
 
 
 def add_export_command(commands: SubParsers[argparse.ArgumentParser]) -> None:
@@ -100,14 +110,28 @@ def _changes(args: argparse.Namespace) -> Changes:
     return changes
 
 
-def _verify(spec: AssignmentSpec, sandbox: str) -> None:
-    from grader.verify import verify_assignment
+def _verify(spec: AssignmentSpec, sandbox: str, *, hints: bool = True,
+            table: bool = False) -> None:
+    """Strict verify; the per-bug table is printed on success (always with ``table``)."""
+    from grader.verify import render_report, verify_strict
 
-    problems = verify_assignment(spec, choose_backend(sandbox))
-    if problems:
-        raise CommandError("--verify refused the assignment:\n" + "\n".join(problems))
-    print(f"Verified {spec.slug}: the solution scores {spec.max_score:g}/{spec.max_score:g} "
-          "and every known bug fails its tests.")
+    report = verify_strict(spec, choose_backend(sandbox), hints=hints)
+    if table or not report.problems:
+        print(render_report(report))
+    if report.problems:
+        raise CommandError("--verify refused the assignment:\n" + "\n".join(report.problems))
+    print(f"Verified {spec.slug}: the solution scores {spec.max_score:g}/{spec.max_score:g}, "
+          "every known bug loses exactly its tests"
+          + (", and each hint appears." if hints else " (hints not required)."))
+
+
+def run_assignments_verify(args: argparse.Namespace) -> int:
+    from grader.spec import builtin_assignments, load_spec
+
+    folder = builtin_assignments().get(str(args.path), args.path)
+    _verify(load_spec(Path(folder), args.spec), args.sandbox, hints=not args.no_hints,
+            table=True)
+    return 0
 
 
 def run_export_gradescope(args: argparse.Namespace) -> int:

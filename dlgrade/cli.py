@@ -17,18 +17,28 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from dlgrade.assignment_cli import add_assignment_commands, add_export_command
+from dlgrade.course_cli import add_course_commands
 from dlgrade.service_cli import CommandError as ServiceCommandError
 from dlgrade.service_cli import add_service_commands
 from dlgrade.submit_cli import SubmitError, add_submit_command
-from grader.grade import grade_path
+from grader.grade import grade_path, sandbox_config
 from grader.results import GradingResult
-from grader.spec import SpecError, builtin_assignments, load_spec, resolve_assignment
+from grader.spec import (
+    AssignmentSpec,
+    SpecError,
+    builtin_assignments,
+    load_spec,
+    resolve_assignment,
+)
+from sandbox.output import neutralise
+from sandbox.runtimes import RuntimeStore, RuntimeUnavailable, default_store_root
 from sandbox.select import BACKENDS, BackendUnavailable, choose_backend
 
 
@@ -57,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print only Gradescope results.json")
     check.add_argument("--sandbox", choices=BACKENDS, default="auto")
     check.add_argument("--seed", type=int, default=None, help="fix the hidden-input seed")
+    check.add_argument("--variant", default=None, metavar="NAME",
+                       help="grade as this handout version (see the assignment's [[variants]]); "
+                            "default: the spec's choice, usually recognised per handin")
+    check.add_argument("--test", action="append", metavar="NAME", dest="tests",
+                       help="grade only the test of this name (repeatable)")
     check.set_defaults(run=run_check)
 
     listing = commands.add_parser("assignments", help="list the built-in assignments, or "
@@ -70,28 +85,53 @@ def build_parser() -> argparse.ArgumentParser:
     handout.add_argument("-o", "--output", type=Path, required=True)
     handout.set_defaults(run=run_handout)
     add_sandbox_commands(commands)
+    add_runtime_commands(commands)
     add_service_commands(commands)
     add_submit_command(commands)
+    add_course_commands(commands)
     return parser
 
 
 def run_check(args: argparse.Namespace) -> int:
     spec = resolve_assignment(args.assignment)
+    if args.variant is not None:
+        spec = spec.pinned(args.variant)
     path: Path = args.path
     if not path.exists():
         raise CommandError(f"{path} does not exist.")
+    only = selected_tests(spec, args.tests)
     backend = choose_backend(args.sandbox)
-    result = grade_path(spec, path, backend, seed=args.seed)
+    unlimited = getattr(backend, "unlimited", None)
+    if unlimited:  # a local check may run so; a worker in production refuses (12.6)
+        print(f"dlgrade: warning: the sandbox limits each process, not the whole sandbox "
+              f"({unlimited}).", file=sys.stderr)
+    result = grade_path(spec, path, backend, seed=args.seed, only=only)
     if result.rejected is not None:
         raise CommandError(result.rejected)
     if result.infrastructure_error:
         raise CommandError(f"the sandbox could not start, so nothing was graded "
                            f"({result.infrastructure_error}).")
     if args.json:
-        print(json.dumps(result.to_gradescope(), indent=2))
+        print(json.dumps(result.to_gradescope(), indent=2))  # JSON escapes control characters
     else:
-        print(render_table(result))
+        if result.variant is not None:
+            print(neutralise(result.output))
+        print(neutralise(render_table(result)))
     return 0
+
+
+def selected_tests(spec: AssignmentSpec, names: Sequence[str] | None) -> set[str] | None:
+    """The test names ``--test`` chose (None: all); an unknown name is an error that lists
+    the assignment's tests."""
+    if not names:
+        return None
+    known = [test.name for test in spec.tests]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        listed = "; ".join(known)
+        raise CommandError(f"{spec.slug} has no test called {unknown[0]!r}; its tests are: "
+                           f"{listed}.")
+    return set(names)
 
 
 def render_table(result: GradingResult) -> str:
@@ -147,6 +187,54 @@ def add_sandbox_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     reap.add_argument("--older-than", type=float, default=24.0, metavar="HOURS",
                       help="also remove any sandbox older than this (default 24)")
     reap.set_defaults(run=run_sandbox_reap)
+
+
+def add_runtime_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``dlgrade runtimes list [--keys]`` and ``dlgrade runtimes build [ASSIGNMENT ...]``."""
+    runtimes = commands.add_parser("runtimes", help="the sandbox runtimes (NumPy / PyTorch "
+                                   "versions) the assignments need: docs/runtimes.md")
+    actions = runtimes.add_subparsers(required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="each assignment's runtime and where it comes from")
+    listing.add_argument("assignments", nargs="*", help="slugs or folders (default: built-in)")
+    listing.add_argument("--keys", action="store_true", help="only the runtime keys, one a line")
+    listing.set_defaults(run=run_runtimes_list)
+    build = actions.add_parser("build", help="build the runtimes this worker lacks, now")
+    build.add_argument("assignments", nargs="*", help="slugs or folders (default: built-in)")
+    build.add_argument("--store", type=Path, default=None, help="the runtime store "
+                       "(default: DLGRADE_RUNTIME_DIR, else ~/.cache/dlgrade/runtimes)")
+    build.set_defaults(run=run_runtimes_build)
+
+
+def _runtime_specs(names: Sequence[str]) -> list[AssignmentSpec]:
+    return [resolve_assignment(name) for name in names or list(builtin_assignments())]
+
+
+def _store(path: Path | None) -> RuntimeStore:
+    root = path or Path(os.environ.get("DLGRADE_RUNTIME_DIR") or default_store_root())
+    return RuntimeStore(root)
+
+
+def run_runtimes_list(args: argparse.Namespace) -> int:
+    requests = {spec.slug: sandbox_config(spec, Path(".")).runtime_request()
+                for spec in _runtime_specs(args.assignments)}
+    if args.keys:
+        print("\n".join(sorted({request.key for request in requests.values()})))
+        return 0
+    for slug, request in requests.items():
+        print(f"{slug:<24} {request.key:<28} {request.describe()}")
+    return 0
+
+
+def run_runtimes_build(args: argparse.Namespace) -> int:
+    store = _store(args.store)
+    for spec in _runtime_specs(args.assignments):
+        request = sandbox_config(spec, Path(".")).runtime_request()
+        try:
+            runtime = store.resolve(request)
+        except RuntimeUnavailable as exc:
+            raise CommandError(f"{spec.slug}: {exc}") from None
+        print(f"{spec.slug}: {runtime.describe()}")
+    return 0
 
 
 def _docker_client() -> object:

@@ -31,6 +31,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from sandbox.output import neutralise
+
 CHUNK = 64 << 10
 RETRIES = 5  # resends after a dropped connection or a 5xx
 MAX_DELAY = 30.0  # seconds between two tries, at most
@@ -82,8 +84,10 @@ def run_submit(args: argparse.Namespace) -> int:
         if progress is not None:
             progress.end()
     if body["status"] == "error":
-        raise SubmitError(f"submission {body['id']} could not be graded: {body.get('error')}")
-    print(json.dumps(body, indent=2) if args.json else render(body))
+        raise SubmitError(neutralise(f"submission {body['id']} could not be graded: "
+                                     f"{body.get('error')}"))
+    # The server's text is shown as text: no terminal escape in it acts (issue 12.9).
+    print(json.dumps(body, indent=2) if args.json else neutralise(render(body)))
     return 0
 
 

@@ -47,6 +47,9 @@ class CheckContext:
     metrics: dict[str, float] = field(default_factory=dict)
     # Replaces the sandbox with a new one in which no student code has run yet.
     restart_session: Callable[[], Session] | None = None
+    # Shared by every check of one grading (one handin): e.g. a course test file's run,
+    # made once and read by each spec test that maps to its tests.
+    grading: dict[str, Any] = field(default_factory=dict)
 
     @property
     def session(self) -> Session:

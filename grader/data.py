@@ -273,7 +273,7 @@ def hidden_paths(extra: tuple[Path, ...] = ()) -> tuple[str, ...]:
     folders; Fashion-MNIST's folder) and ``extra`` (a course's own data files), resolved.
 
     The sandbox mounts the host runtime read-only, packages and all, so student code
-    could otherwise read the held-out labels (SECURITY.md C1, G1). The backends mask each
+    could otherwise read the held-out labels (docs/security.md C1, G1). The backends mask each
     path in the sandbox with an empty file or folder; the trusted side reads them as usual.
     """
     found = set(_packaged_copies())
@@ -346,14 +346,15 @@ def fashion_mnist(root: str = str(FASHION_MNIST_ROOT)) -> Dataset:
     return mnist_folder(Path(root), "fashion_mnist")
 
 
-def _text(name: str, path: str | None = None, vocab_size: int = 20000, length: int = 64
-          ) -> Dataset:
-    """A text dataset as token ids (N, length), the vocabulary built from its train split."""
+def _text(name: str, path: str | None = None, vocab_size: int = 20000, length: int = 64,
+          pad: str = "right", unknown: str = "map") -> Dataset:
+    """A text dataset as token ids (N, length), the vocabulary built from its train split
+    (``pad`` / ``unknown``: see ``grader.text_data.Vocabulary.encode``)."""
     from grader import text_data  # text_data builds on this module
 
     texts = (text_data.rotten_tomatoes(None if path is None else Path(path))
              if name == "rotten_tomatoes" else text_data.imdb_folder(Path(str(path))))
-    return text_data.encoded(texts, int(vocab_size), int(length))
+    return text_data.encoded(texts, int(vocab_size), int(length), str(pad), str(unknown))
 
 
 LOADERS: dict[str, Callable[..., Dataset]] = {
@@ -365,6 +366,16 @@ LOADERS: dict[str, Callable[..., Dataset]] = {
     "rotten_tomatoes": lambda **options: _text("rotten_tomatoes", **options),
     "imdb": lambda **options: _text("imdb", **options),
 }
+
+
+def register(name: str, loader: Callable[..., Dataset]) -> None:
+    """Add a dataset loader under ``name`` (``grader.api.register_dataset``): the same
+    loader again is a no-op, another one under a taken name is an error."""
+    taken = LOADERS.get(name)
+    if taken is not None and taken is not loader and getattr(taken, "__qualname__", None) != (
+            getattr(loader, "__qualname__", "")):
+        raise ValueError(f"dataset {name!r} is already registered with another loader")
+    LOADERS[name] = loader
 
 
 def available() -> dict[str, bool]:

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import errno
 import math
+import os
 import secrets
 import shutil
 import tarfile
 import tempfile
 import time
 import traceback
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,14 +31,17 @@ from typing import Any
 import numpy as np
 
 from grader import data as datasets
+from grader import given, variants
 from grader.context import CheckContext, CheckFailed
 from grader.extract import ExtractionError, extract_archive
+from grader.interface import mismatch
 from grader.outcomes import Outcome
 from grader.policy import Violation, forbidden_imports, large_literals, matches
 from grader.registry import load_folder_checks, lookup
 from grader.results import GradingResult, LeaderboardEntry, TestResult
-from grader.spec import AssignmentSpec, TestSpec
+from grader.spec import BUILTIN_ROOT, AssignmentSpec, TestSpec
 from sandbox.backend import Backend, SandboxConfig
+from sandbox.runtimes import RuntimeRequest, RuntimeUnavailable
 from sandbox.session import Session, SessionDied, SessionLimits, StudentException
 
 MEMORY_EXCEPTIONS = ("MemoryError", "OutOfMemoryError")
@@ -61,12 +66,18 @@ class Verdict:
 class Sessions:
     """Hands out one live session at a time; a dead one is replaced on next use."""
 
-    def __init__(self, backend: Backend, config: SandboxConfig, limits: SessionLimits) -> None:
+    def __init__(self, backend: Backend, config: SandboxConfig, limits: SessionLimits,
+                 hung_imports: dict[str, str] | None = None) -> None:
         self.backend, self.config, self.limits = backend, config, limits
         self.current: Session | None = None
         self.started = 0
         self.deadline: float | None = None
-        self.hung_imports: dict[str, str] = {}  # shared by this handin's sessions
+        # CheckContext.grading: shared by the checks that use this sandbox lineage (a course
+        # test file runs once for them all; a hidden test's own Sessions runs its own)
+        self.grading: dict[str, Any] = {}
+        # Imports that hung (Session.import_module), shared by all of a handin's sessions:
+        # tests run in the order they are shown, so this flows only to later-shown tests.
+        self.hung_imports: dict[str, str] = {} if hung_imports is None else hung_imports
 
     def get(self) -> Session:
         if self.current is None or self.current.dead is not None:
@@ -105,22 +116,30 @@ class Sessions:
 
 
 def sandbox_config(spec: AssignmentSpec, handin: Path) -> SandboxConfig:
-    """The sandbox of one handin. Every held-out dataset file on this host (and any data
-    file a test names) is hidden from it, whatever the assignment: the runtime it mounts
-    carries packages with labelled data."""
+    """The sandbox of one handin: the assignment's runtime (``[runtime]``, else the
+    worker's NumPy and, unless the policy forbids torch, its PyTorch) and import path.
+    Every held-out dataset file on this host (and any data file a test names), the
+    assignment's folder and the built-in assignments are hidden wherever a mount would
+    show them (the backends add site-packages folders and dlgrade's own packages)."""
     box = spec.sandbox
     course_data = datasets.course_data_paths(spec.folder, [test.params for test in spec.tests])
+    hidden = {*datasets.hidden_paths(course_data), os.path.realpath(spec.folder),
+              os.path.realpath(BUILTIN_ROOT)}
+    runtime = None if spec.runtime is None else RuntimeRequest(spec.runtime.numpy,
+                                                               spec.runtime.torch)
     return SandboxConfig(
         submission_dir=handin, data_dir=spec.public_data, memory_mb=box.memory_mb,
         cpu_seconds=box.cpu_seconds, max_processes=box.max_processes, tmp_mb=box.tmp_mb,
         threads=box.threads, deny_imports=spec.policy.forbidden_imports,
-        deny_reason=spec.policy.reason, hidden_paths=datasets.hidden_paths(course_data),
+        deny_reason=spec.policy.reason, hidden_paths=tuple(sorted(hidden)), runtime=runtime,
+        python_path=spec.submission.python_path, allow_imports_in=spec.policy.allow_in,
     )
 
 
 def grade_archive(
     spec: AssignmentSpec, archive: Path, backend: Backend, *, seed: int | None = None,
-    budget_s: float | None = None, interrupts: Interrupts = (),
+    only: Collection[str] | None = None, budget_s: float | None = None,
+    interrupts: Interrupts = (),
 ) -> GradingResult:
     """Extract ``archive`` safely into a fresh directory, grade it, clean up."""
     try:
@@ -140,14 +159,15 @@ def grade_archive(
             return host_fault(spec, f"the handin could not be unpacked into {workdir} ({exc})")
         extracted.root.chmod(0o755)
         workdir.chmod(0o755)
-        return grade_directory(spec, extracted.root, backend, seed=seed, budget_s=budget_s,
-                               interrupts=interrupts)
+        return grade_directory(spec, extracted.root, backend, seed=seed, only=only,
+                               budget_s=budget_s, interrupts=interrupts)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
 def grade_path(
-    spec: AssignmentSpec, path: Path, backend: Backend, *, seed: int | None = None
+    spec: AssignmentSpec, path: Path, backend: Backend, *, seed: int | None = None,
+    only: Collection[str] | None = None,
 ) -> GradingResult:
     """Grade a handin given as an archive or as a directory.
 
@@ -156,13 +176,13 @@ def grade_path(
     normalised permissions, and links or special files are refused the same way.
     """
     if not path.is_dir():
-        return grade_archive(spec, path, backend, seed=seed)
+        return grade_archive(spec, path, backend, seed=seed, only=only)
     with tempfile.TemporaryDirectory(prefix="dlgrade-pack-") as scratch:
         archive = Path(scratch) / "handin.tar"
         with tarfile.open(archive, "w") as tar:
             for child in sorted(path.iterdir()):
                 tar.add(child, arcname=child.name, recursive=True)
-        return grade_archive(spec, archive, backend, seed=seed)
+        return grade_archive(spec, archive, backend, seed=seed, only=only)
 
 
 def host_fault(spec: AssignmentSpec, reason: str) -> GradingResult:
@@ -180,7 +200,11 @@ NOT_GRADED_HERE = "The grading host had a fault; this handin will be graded agai
 
 
 def rejected(spec: AssignmentSpec, reason: str) -> GradingResult:
-    """The result for a handin that could not be unpacked: every test scores 0."""
+    """The result for a handin that could not be unpacked: every test scores 0 (with
+    handout variants, those of the pinned one, else of the fallback)."""
+    if spec.variants:
+        spec = spec.with_variant(spec.variants[-1].name if spec.variant == variants.AUTO
+                                 else spec.variant)
     tests = [
         _result(spec, index, test, Verdict(Outcome.ERROR, 0.0, f"Not graded: {reason}"))
         for index, test in enumerate(spec.tests)
@@ -189,53 +213,104 @@ def rejected(spec: AssignmentSpec, reason: str) -> GradingResult:
                          rejected=reason)
 
 
+# When a student sees a test's result (web.visibility): sooner first. Tests run in this
+# order, so no test shown sooner runs after one shown later (issue 12.7).
+EXPOSURE = {"visible": 0, "after_due_date": 1, "after_published": 2, "hidden": 3}
+
+
 def grade_directory(
     spec: AssignmentSpec, handin: Path, backend: Backend, *, seed: int | None = None,
-    budget_s: float | None = None, interrupts: Interrupts = (),
+    only: Collection[str] | None = None, budget_s: float | None = None,
+    interrupts: Interrupts = (),
 ) -> GradingResult:
     """Grade an already extracted handin directory (read-only to the sandbox) within
-    ``budget_s`` seconds (at most the spec's ``time_budget_s``)."""
+    ``budget_s`` seconds (at most the spec's ``time_budget_s``).
+
+    ``only``: grade just the tests of these names (the rest are left out of the result).
+
+    Visible tests share one sandbox (replaced when it dies). A test the student does not
+    see now (``after_due_date``, ``after_published``, ``hidden``) gets sandboxes of its own,
+    closed when it ends, so nothing it received or computed can reach a test the student
+    sees sooner; and the tests run in the order in which they are shown (visible first),
+    so not even its timing can. Results keep the spec's order.
+    """
     started = time.monotonic()
     budget = spec.time_budget_s if budget_s is None else min(budget_s, spec.time_budget_s)
     seed = secrets.randbits(63) if seed is None else seed
+    choice = variants.choose(spec, handin)
+    if choice is not None:
+        spec = spec.with_variant(choice.name)
     files = sorted(p.relative_to(handin).as_posix() for p in handin.rglob("*") if p.is_file())
-    violations = forbidden_imports(handin, files, spec.policy.forbidden_imports)
+    restricted = [f for f in files if not matches(f, spec.policy.allow_in)]
+    violations = forbidden_imports(handin, restricted, spec.policy.forbidden_imports)
     flags = large_literals(handin, files)
     limits = SessionLimits(call_timeout_s=spec.sandbox.call_timeout_s)
-    sessions = Sessions(backend, sandbox_config(spec, handin), limits)
+    config = sandbox_config(spec, handin)
+    shared = Sessions(backend, config, limits)
     broken = _load_checks(spec)
-    results = []
-    faults = []
+    chosen = [index for index, test in enumerate(spec.tests) if only is None or test.name in only]
+    order = sorted(chosen, key=lambda index: (EXPOSURE.get(spec.tests[index].visibility, 3),
+                                              index))
+    verdicts: dict[int, Verdict] = {}
+    sessions_started = 0
     clock = Budget(time.monotonic() + budget, budget)  # the handin's time from here
     try:
-        for index, test in enumerate(spec.tests):
+        for index in order:
+            test = spec.tests[index]
             verdict = broken or _precheck(spec, test, files, violations)
             if verdict is None and clock.spent:
                 verdict = Verdict(Outcome.TIMEOUT, 0.0, clock.not_run())
             if verdict is None:
+                own = test.visibility != "visible"
+                sessions = Sessions(backend, config, limits, shared.hung_imports) if own \
+                    else shared
                 try:
                     verdict = _run_test(spec, test, index, seed, sessions, clock.deadline,
                                         interrupts)
                 except interrupts:
                     clock.interrupted = True
                     verdict = Verdict(Outcome.TIMEOUT, 0.0, clock.cut_short())
+                finally:
+                    if own:
+                        sessions.close()
+                        sessions_started += sessions.started
                 verdict = clock.explain(verdict)
-            results.append(_result(spec, index, test, verdict))
-            if verdict.infrastructure:
-                faults.append(f"{test.name}: {verdict.infrastructure}")
+            verdicts[index] = verdict
     finally:
-        sessions.close()
+        shared.close()
+    sessions_started += shared.started
+    results = [_result(spec, index, spec.tests[index], verdicts[index]) for index in chosen]
+    faults = [f"{spec.tests[index].name}: {verdicts[index].infrastructure}"
+              for index in chosen if verdicts[index].infrastructure]
     result = GradingResult(spec.slug, results, time.monotonic() - started, sandbox=backend.name,
                            leaderboard=leaderboard(spec, results),
                            infrastructure_error="; ".join(faults) or None)
-    result.staff_log.append(f"seed={seed} sessions={sessions.started} backend={backend.name}")
+    result.staff_log.append(f"seed={seed} sessions={sessions_started} backend={backend.name} "
+                            f"runtime={_runtime_key(config)}")
     if clock.interrupted or clock.spent:
         result.staff_log.append(f"time budget of {budget:g} s spent"
                                 + (" (the task's soft time limit)" if clock.interrupted else ""))
+    if choice is not None:
+        result.variant = choice.name
+        result.output = f"Graded as the {spec.variant_title} ({choice.reason})."
+        result.staff_log.append(f"variant={choice.name}: {choice.reason}")
+    handout = spec.folder / "handout"
+    if spec.given and handout.is_dir():
+        edited = given.changed(handout, handin, spec.given)
+        if edited:
+            result.staff_log.append("Given code changed from the handout (never graded): "
+                                    + ", ".join(edited))
     if flags:
         result.staff_log.append("Big enough to hold trained weights (check that the model "
                                 "learns what it answers): " + "; ".join(flags))
     return result
+
+
+def _runtime_key(config: SandboxConfig) -> str:
+    try:
+        return config.runtime_request().key
+    except RuntimeUnavailable as exc:
+        return f"unavailable ({exc})"
 
 
 def leaderboard(spec: AssignmentSpec, results: list[TestResult]) -> list[LeaderboardEntry]:
@@ -243,6 +318,8 @@ def leaderboard(spec: AssignmentSpec, results: list[TestResult]) -> list[Leaderb
     by_name = {result.name: result for result in results}
     entries = []
     for wanted in spec.leaderboard:
+        if wanted.test not in by_name:  # not graded this time (dlgrade check --test)
+            continue
         value = by_name[wanted.test].metrics.get(wanted.metric)
         if value is not None:
             entries.append(LeaderboardEntry(wanted.name, float(value), wanted.order))
@@ -311,7 +388,8 @@ def _run_test(
 ) -> Verdict:
     rng = np.random.default_rng([seed, index])
     sessions.between_tests()
-    context = CheckContext(spec, test, rng, sessions.get, restart_session=sessions.restart)
+    context = CheckContext(spec, test, rng, sessions.get, restart_session=sessions.restart,
+                           grading=sessions.grading)
     sessions.deadline = min(time.monotonic() + test.timeout_s, total_deadline or math.inf)
     try:
         verdict = _verdict(test, context, interrupts)
@@ -357,6 +435,9 @@ def _student_exception(exc: StudentException, context: CheckContext) -> Verdict:
         limit = context.spec.sandbox.memory_mb
         return Verdict(Outcome.OOM, 0.0,
                        f"Your code exceeded the {limit} MB memory limit{during} ({exc.type_name}).")
+    interface = mismatch(exc)
+    if interface is not None:
+        return Verdict(Outcome.FAILED, 0.0, interface)
     message = f"Your code raised {exc.type_name}{during}: {exc.message}"
     if exc.traceback.strip():
         message += f"\n{exc.traceback.rstrip()}"

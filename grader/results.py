@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grader.outcomes import Outcome, gradescope_status
+from sandbox.output import neutralise
 
 MAX_TEST_OUTPUT_CHARS = 16_000
 
@@ -32,6 +33,13 @@ class TestResult:
     staff_detail: str = ""
     extra_data: dict[str, Any] = field(default_factory=dict)  # JSON data, e.g. curves
     metrics: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Every surface (CLI, web, API, Gradescope, staff views) shows these: no terminal
+        # escape that student code printed or put in a message survives (issue 12.9).
+        self.name = neutralise(self.name)
+        self.output = neutralise(self.output)
+        self.staff_detail = neutralise(self.staff_detail)
 
     @property
     def passed(self) -> bool:
@@ -82,7 +90,13 @@ class GradingResult:
     # the handin, so a service retries instead of storing them.
     infrastructure_error: str | None = None
     staff_log: list[str] = field(default_factory=list)
+    variant: str | None = None  # the handout version that graded it (grader.variants)
     leaderboard: list[LeaderboardEntry] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.output = neutralise(self.output)
+        if self.infrastructure_error is not None:
+            self.infrastructure_error = neutralise(self.infrastructure_error)
 
     @property
     def score(self) -> float:

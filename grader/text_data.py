@@ -76,12 +76,22 @@ class Vocabulary:
     def __len__(self) -> int:
         return len(self.tokens)
 
-    def encode(self, texts: Sequence[str], length: int) -> np.ndarray:
-        """int64 (N, length): the first ``length`` token ids of each text, zero-padded."""
+    def encode(self, texts: Sequence[str], length: int, pad: str = "right",
+               unknown: str = "map") -> np.ndarray:
+        """int64 (N, length): the first ``length`` token ids of each text, zero-padded after
+        the text (``pad="right"``) or before it (``"left"``: a sequence model read at its
+        last step then ends on the text). Words not in the vocabulary become id 1
+        (``unknown="map"``) or are left out (``"drop"``, as a bag-of-words tokenizer that
+        knows only its vocabulary does)."""
+        if pad not in ("right", "left") or unknown not in ("map", "drop"):
+            raise ValueError(f"pad must be right or left and unknown map or drop, got "
+                             f"{pad!r} and {unknown!r}")
         out = np.zeros((len(texts), length), dtype=np.int64)
         for row, text in enumerate(texts):
-            ids = [self.ids.get(t, 1) for t in tokenize(text)[:length]]
-            out[row, : len(ids)] = ids
+            ids = [self.ids.get(t, 1) for t in tokenize(text)]
+            ids = [i for i in ids if i != 1 or unknown == "map"][:length]
+            start = length - len(ids) if pad == "left" else 0
+            out[row, start:start + len(ids)] = ids
         return out
 
 
@@ -124,11 +134,13 @@ def rotten_tomatoes(path: Path | None = None) -> TextDataset:
                        y[test])
 
 
-def encoded(texts: TextDataset, vocab_size: int, length: int) -> Dataset:
-    """Token ids (N, length) int64 for both splits; the vocabulary comes from the train texts."""
+def encoded(texts: TextDataset, vocab_size: int, length: int, pad: str = "right",
+            unknown: str = "map") -> Dataset:
+    """Token ids (N, length) int64 for both splits; the vocabulary comes from the train texts
+    (``pad`` and ``unknown`` as in ``Vocabulary.encode``)."""
     vocabulary = Vocabulary.build(texts.train_texts, max_size=vocab_size)
-    x_train = vocabulary.encode(texts.train_texts, length)
-    x_test = vocabulary.encode(texts.test_texts, length)
+    x_train = vocabulary.encode(texts.train_texts, length, pad, unknown)
+    x_test = vocabulary.encode(texts.test_texts, length, pad, unknown)
     for array in (x_train, x_test, texts.y_train, texts.y_test):
         array.flags.writeable = False
     return Dataset(texts.name, x_train, texts.y_train, x_test, texts.y_test, texts.classes)

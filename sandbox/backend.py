@@ -8,22 +8,36 @@ later module, the Docker backend all plug in here.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from sandbox.runtimes import (
+    Runtime,
+    RuntimeRequest,
+    RuntimeStore,
+    RuntimeUnavailable,
+    base_python,
+    default_store,
+    masked_locations,
+    worker_request,
+)
 from sandbox.session import Sandbox, Session, SessionDied, SessionLimits
 
+# Run as ``python -I -S -c AGENT_BOOTSTRAP AGENT_ROOT RUNTIME_SITE ...``: isolated mode and
+# no site module, so sys.path is the standard library, the agent and the runtime's site
+# folder, never a site-packages folder of the interpreter or of the worker.
 AGENT_BOOTSTRAP = (
-    "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+    "import sys; sys.path.insert(0, sys.argv.pop(1)); sys.path.append(sys.argv.pop(1)); "
     "from sandbox.agent import main; main(sys.argv[1:])"
 )
+PYTHON_FLAGS = ("-I", "-S")
 PASSTHROUGH_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LD_LIBRARY_PATH")
 
 
@@ -45,8 +59,25 @@ class SandboxConfig:
     deny_reason: str = "this assignment does not allow that package"
     extra_env: dict[str, str] = field(default_factory=dict)
     # Host files and folders (resolved) that must read as empty inside the sandbox even
-    # where a mount would show them: the grader's held-out datasets (grader.data).
+    # where a mount would show them: the grader's held-out datasets (grader.data), the
+    # assignment's folder. The backends add the site-packages folders and dlgrade's own
+    # packages (sandbox.runtimes.masked_locations).
     hidden_paths: tuple[str, ...] = ()
+    # The Python packages student code sees (sandbox.runtimes); None: the worker's own
+    # NumPy, and its PyTorch unless torch is a denied import.
+    runtime: RuntimeRequest | None = None
+    # Folders of the handin put first on sys.path, in order ("" = the handin root).
+    python_path: tuple[str, ...] = ("",)
+    # Handin files (patterns) that may import the denied packages all the same: the agent
+    # allows such an import only while nothing but those files is on the call stack.
+    allow_imports_in: tuple[str, ...] = ()
+
+    def runtime_request(self) -> RuntimeRequest:
+        return self.runtime or worker_request(torch="torch" not in self.deny_imports)
+
+    def masked(self) -> tuple[str, ...]:
+        """Every host path the sandbox must not read, wherever a bind would show it."""
+        return tuple(sorted({*self.hidden_paths, *masked_locations()}))
 
 
 @dataclass(frozen=True)
@@ -64,12 +95,17 @@ def masks(hidden: Sequence[str], binds: Sequence[tuple[str, str]]) -> list[Mask]
     found: dict[str, Mask] = {}
     for path in hidden:
         path = os.path.normpath(path)
+        if not os.path.lexists(path):
+            continue
         for source, target in binds:
             for root in {os.path.normpath(source), os.path.realpath(source)}:
                 if path == root or path.startswith(root.rstrip("/") + "/"):
                     inside = os.path.normpath(target + path[len(root):])
                     found[inside] = Mask(inside, os.path.isdir(path))
-    return [found[target] for target in sorted(found)]
+    folders = [target for target, mask in found.items() if mask.folder]
+    # A mask inside a masked folder has nothing left to cover (and no mount point).
+    return [found[target] for target in sorted(found)
+            if not any(target.startswith(f.rstrip("/") + "/") for f in folders)]
 
 
 class Backend(Protocol):
@@ -125,14 +161,27 @@ def agent_dir() -> Path:
 
 
 def agent_args(
-    python: str, agent_root: str, request_fd: int, reply_fd: int,
+    python: str, agent_root: str, site_dir: str, request_fd: int, reply_fd: int,
     config: SandboxConfig, limits: SessionLimits,
 ) -> list[str]:
-    return [
-        python, "-I", "-c", AGENT_BOOTSTRAP, agent_root,
-        str(request_fd), str(reply_fd), str(limits.max_request_bytes),
-        ",".join(config.deny_imports), config.deny_reason,
-    ]
+    return [python, *PYTHON_FLAGS, "-c", AGENT_BOOTSTRAP, agent_root, site_dir,
+            str(request_fd), str(reply_fd), *agent_options(config, limits)]
+
+
+def agent_options(config: SandboxConfig, limits: SessionLimits) -> list[str]:
+    """The agent's arguments after its channel: ``MAX_REQUEST DENIED REASON PYTHON_PATH
+    ALLOWED_IN``."""
+    return [str(limits.max_request_bytes), ",".join(config.deny_imports), config.deny_reason,
+            json.dumps(list(config.python_path)), json.dumps(list(config.allow_imports_in))]
+
+
+def resolve_runtime(store: RuntimeStore, config: SandboxConfig) -> Runtime:
+    """The config's runtime on this host; a missing one is a sandbox that cannot start
+    (a fault of the host, never a verdict on the handin)."""
+    try:
+        return store.resolve(config.runtime_request())
+    except RuntimeUnavailable as exc:
+        raise SessionDied("start", f"the sandbox runtime is not available: {exc}") from None
 
 
 def spawn(
@@ -143,6 +192,7 @@ def spawn(
     limits: SessionLimits,
     backend: str,
     cleanup: Sequence[Callable[[], object]] = (),
+    oom: Callable[[], str | None] | None = None,
 ) -> Session:
     """Start ``build_command(request_fd, reply_fd)`` with fresh pipes and wait for the agent."""
     request_r, request_w = os.pipe()
@@ -163,21 +213,27 @@ def spawn(
         raise SessionDied("start", f"the sandbox could not start: {exc}") from exc
     for fd in (request_r, reply_w, out_w, err_w):
         os.close(fd)
-    sandbox = Sandbox(process, request_w, reply_r, out_r, err_r, backend, list(cleanup))
+    sandbox = Sandbox(process, request_w, reply_r, out_r, err_r, backend, list(cleanup), oom)
     return Session(sandbox, limits)
 
 
 class LocalBackend:
-    """No isolation at all: a plain child process. For trusted local checks only."""
+    """No isolation at all: a plain child process. For trusted local checks only. It runs
+    the same runtime as the sandboxes (a folder of links to its entries)."""
 
     name = "none"
+
+    def __init__(self, store: RuntimeStore | None = None) -> None:
+        self.store = store or default_store()
 
     def start(self, config: SandboxConfig, limits: SessionLimits) -> Session:
         env = sandbox_env(config, tempfile.gettempdir())
         root = str(agent_dir())
+        site_dir = str(self.store.view(resolve_runtime(self.store, config)))
 
         def command(request_fd: int, reply_fd: int) -> list[str]:
-            return agent_args(sys.executable, root, request_fd, reply_fd, config, limits)
+            return agent_args(base_python(), root, site_dir, request_fd, reply_fd, config,
+                              limits)
 
         return spawn(command, cwd=str(config.submission_dir), env=env, limits=limits,
                      backend=self.name)

@@ -28,12 +28,15 @@ container's ``State`` so an OOM kill becomes reason ``"oom"``.
 Images
 ------
 ``dlgrade sandbox build-local`` imports a tiny image of empty mount points
-(label ``dlgrade.runtime=host``): the host's Python runtime is then bind-mounted
-read-only at run time (``/usr``, ``/lib*``, ``/bin``, ``/etc``, the base Python,
-and this virtualenv at ``/opt/venv``), so it needs no registry. The production
-images (``sandbox/images/Dockerfile.*``, label ``dlgrade.runtime=image``) carry
-their own Python; only the agent, the handin, public data and the channel are
-mounted into them.
+(label ``dlgrade.runtime=host``): the host's base interpreter is then bind-mounted
+read-only at run time (``/usr``, ``/lib*``, ``/bin``, ``/etc``, the base Python's
+prefix, its site-packages masked) and the session's runtime (``sandbox.runtimes``)
+is assembled at ``/runtime`` from one read-only bind per entry; the worker's
+virtualenv is never mounted. So it needs no registry. The production images
+(``sandbox/images/Dockerfile``, label ``dlgrade.runtime=image``) carry their own
+Python and their runtimes under ``/opt/dlgrade/runtimes/<key>`` (listed in the label
+``dlgrade.runtimes``); only the agent, the handin, public data and the channel are
+mounted into them, and a job whose runtime the image lacks cannot start.
 
 Also here: :func:`reap_orphans` (containers of dead workers, run when a backend
 is built and by ``dlgrade sandbox reap``), :func:`build_local_image`, and
@@ -67,14 +70,31 @@ import requests.exceptions
 from docker.models.containers import Container
 from docker.types import DeviceRequest, LogConfig, Mount, Ulimit
 
-from sandbox.backend import SandboxConfig, agent_dir, masks, sandbox_env
+from sandbox.backend import (
+    PYTHON_FLAGS,
+    SandboxConfig,
+    agent_dir,
+    agent_options,
+    masks,
+    resolve_runtime,
+    sandbox_env,
+)
 from sandbox.gpus import GpuLease, GpuPool, GpuUnavailable
+from sandbox.runtimes import (
+    IMAGE_RUNTIMES,
+    SANDBOX_SITE,
+    Runtime,
+    RuntimeStore,
+    base_python,
+    default_store,
+)
 from sandbox.seccomp import security_opt
 from sandbox.session import Sandbox, Session, SessionDied, SessionLimits, StudentException
 
 LOCAL_IMAGE = "dlgrade-sandbox:local"
 LABEL_SESSION, LABEL_WORKER, LABEL_CREATED = "dlgrade.session", "dlgrade.worker", "dlgrade.created"
 LABEL_RUNTIME, LABEL_PYTHON = "dlgrade.runtime", "dlgrade.python"
+LABEL_RUNTIMES, LABEL_MASK = "dlgrade.runtimes", "dlgrade.mask"
 # Not /sbin: Docker mounts its init (tini) at /sbin/docker-init, and Python needs no sbin.
 HOST_PATHS = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/etc")
 MOUNT_POINTS = ("submission", "agent", "data", "channel", "tmp", "proc", "sys", "dev", "opt/venv")
@@ -90,8 +110,9 @@ def connect():
 request, reply, out, err = (connect() for _ in range(4))
 os.dup2(out, 1); os.dup2(err, 2); os.close(out); os.close(err)
 sys.path.insert(0, sys.argv[2])
+sys.path.append(sys.argv[3])
 from sandbox.agent import main
-main([str(request), str(reply)] + sys.argv[3:])
+main([str(request), str(reply)] + sys.argv[4:])
 """
 
 
@@ -119,24 +140,27 @@ class DockerSettings:
 
 
 @dataclass(frozen=True)
-class Runtime:
-    """Where Python lives in the container, and what must be mounted for it."""
+class Interpreter:
+    """Where Python lives in the container, and what must be mounted for it.
+
+    ``runtimes`` is None for the host runtime (the session's runtime is bound in from the
+    runtime store), else the runtime keys the image carries under IMAGE_RUNTIMES;
+    ``masked`` are folders of the image to cover (its interpreter's site-packages)."""
 
     python: str
     mounts: tuple[tuple[str, str], ...] = ()
+    runtimes: tuple[str, ...] | None = None
+    masked: tuple[str, ...] = ()
 
 
-def host_runtime() -> Runtime:
-    """This host's Python, bind-mounted read-only; a virtualenv goes to /opt/venv."""
+def host_runtime() -> Interpreter:
+    """This host's base interpreter, bind-mounted read-only at its own paths."""
     mounts = [(p, p) for p in HOST_PATHS if os.path.isdir(p)]
-    base = os.path.realpath(sys.base_prefix)
-    if not any(base == p or base.startswith(p + "/") for p, _ in mounts):
-        mounts.append((base, base))
-    python = os.path.realpath(sys.executable)
-    if sys.prefix != sys.base_prefix:
-        mounts.append((os.path.realpath(sys.prefix), "/opt/venv"))
-        python = f"/opt/venv/bin/{os.path.basename(sys.executable)}"
-    return Runtime(python, tuple(mounts))
+    python = base_python()
+    for path in (os.path.realpath(sys.base_prefix), os.path.dirname(python)):
+        if not any(path == p or path.startswith(p + "/") for p, _ in mounts):
+            mounts.append((path, path))
+    return Interpreter(python, tuple(mounts))
 
 
 def worker_label() -> str:
@@ -144,25 +168,33 @@ def worker_label() -> str:
 
 
 def container_kwargs(
-    config: SandboxConfig, limits: SessionLimits, settings: DockerSettings, runtime: Runtime,
-    *, token: str, channel: Path, gpu: str | None = None,
+    config: SandboxConfig, limits: SessionLimits, settings: DockerSettings,
+    interpreter: Interpreter, *, token: str, channel: Path, gpu: str | None = None,
+    runtime: Runtime | None = None,
 ) -> dict[str, Any]:
-    """Everything ``containers.create`` gets (SECURITY.md §2.2). Pure: unit-tested."""
-    binds = [*runtime.mounts, (str(agent_dir()), "/agent"), (str(channel), "/channel"),
+    """Everything ``containers.create`` gets (docs/security.md §2.2). Pure: unit-tested.
+
+    ``runtime`` is the session's runtime for the host interpreter (bound at /runtime);
+    an image's own runtimes are chosen by the config's runtime key."""
+    binds = [*interpreter.mounts, (str(agent_dir()), "/agent"), (str(channel), "/channel"),
              (str(Path(config.submission_dir).resolve()), "/submission")]
     if config.data_dir is not None:
         binds.append((str(Path(config.data_dir).resolve()), "/data"))
+    site_dir, runtime_binds = image_site(config, interpreter, runtime)
     mb = 1 << 20
     env = sandbox_env(config, "/tmp")
+    covers = [*hidden_mounts(config.masked(), binds),
+              *hidden_mounts(config.hidden_paths, runtime_binds),
+              *(Mount(path, None, type="tmpfs", read_only=True, tmpfs_size=4096,
+                      tmpfs_mode=0o555) for path in interpreter.masked)]
     kwargs: dict[str, Any] = dict(
         image=settings.image, name=f"dlgrade-{token}", hostname="sandbox",
-        command=[runtime.python, "-I", "-c", DOCKER_BOOTSTRAP, f"/channel/{SOCKET}", "/agent",
-                 str(limits.max_request_bytes), ",".join(config.deny_imports),
-                 config.deny_reason],
+        command=[interpreter.python, *PYTHON_FLAGS, "-c", DOCKER_BOOTSTRAP,
+                 f"/channel/{SOCKET}", "/agent", site_dir, *agent_options(config, limits)],
         user=settings.user, working_dir="/submission", environment=env,
         network_mode="none", ipc_mode="private", read_only=True, init=settings.init,
-        mounts=[*(Mount(target, source, type="bind", read_only=True) for source, target in binds),
-                *hidden_mounts(config, binds)],
+        mounts=[*(Mount(target, source, type="bind", read_only=True)
+                  for source, target in [*binds, *runtime_binds]), *covers],
         tmpfs={"/tmp": f"rw,nosuid,nodev,size={config.tmp_mb}m,mode=1777"},
         shm_size=f"{config.shm_mb}m",
         cap_drop=["ALL"],
@@ -187,14 +219,30 @@ def container_kwargs(
     return kwargs
 
 
-def hidden_mounts(config: SandboxConfig, binds: list[tuple[str, str]]) -> list[Mount]:
-    """Empty read-only covers over the config's hidden paths wherever a bind shows them
-    (the engine mounts deeper targets after their parents)."""
+def image_site(config: SandboxConfig, interpreter: Interpreter,
+               runtime: Runtime | None) -> tuple[str, list[tuple[str, str]]]:
+    """The runtime's site folder in the container, and the binds that make it."""
+    if interpreter.runtimes is None:
+        if runtime is None:
+            raise ValueError("the host interpreter needs the session's runtime")
+        return SANDBOX_SITE, runtime.binds()
+    key = config.runtime_request().key
+    if key not in interpreter.runtimes:
+        carried = ", ".join(interpreter.runtimes) or "none"
+        raise SessionDied("start", f"the sandbox image does not carry the runtime {key} "
+                                   f"(it has: {carried}); rebuild it with that runtime "
+                                   "(sandbox/images/README.md)")
+    return f"{IMAGE_RUNTIMES}/{key}", []
+
+
+def hidden_mounts(hidden: tuple[str, ...], binds: list[tuple[str, str]]) -> list[Mount]:
+    """Empty read-only covers over hidden host paths wherever a bind shows them (the
+    engine mounts deeper targets after their parents)."""
     return [
         Mount(mask.target, None, type="tmpfs", read_only=True, tmpfs_size=4096,
               tmpfs_mode=0o555) if mask.folder else
         Mount(mask.target, "/dev/null", type="bind", read_only=True)
-        for mask in masks(config.hidden_paths, binds)
+        for mask in masks(hidden, binds)
     ]
 
 
@@ -299,11 +347,13 @@ class DockerBackend:
     name = "docker"
 
     def __init__(self, settings: DockerSettings | None = None, *, client: Any = None,
-                 gpus: GpuPool | None = None, reap: bool = True) -> None:
+                 gpus: GpuPool | None = None, reap: bool = True,
+                 store: RuntimeStore | None = None) -> None:
         self.settings = settings or DockerSettings()
         self.client = client or connect(self.settings.api_timeout_s)
         self.gpus = gpus
-        self.runtime = image_runtime(self.client, self.settings.image)
+        self.store = store or default_store()
+        self.interpreter = image_runtime(self.client, self.settings.image)
         self.settings.run_dir.mkdir(mode=0o711, parents=True, exist_ok=True)
         agent_dir()  # staged once, before a warm pool's thread can race for it
         if reap:
@@ -316,13 +366,16 @@ class DockerBackend:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         cleanup.append(listener.close)  # closed by _accept already in the normal case
         try:
+            runtime = None
+            if self.interpreter.runtimes is None:
+                runtime = resolve_runtime(self.store, config)
             lease = self._lease_gpu()
             if lease is not None:
                 cleanup.append(lease.release)
             self._listen(listener, channel)
             gpu = None if lease is None else lease.device
-            kwargs = container_kwargs(config, limits, self.settings, self.runtime, token=token,
-                                      channel=channel, gpu=gpu)
+            kwargs = container_kwargs(config, limits, self.settings, self.interpreter,
+                                      token=token, channel=channel, gpu=gpu, runtime=runtime)
             container = self.client.containers.create(**kwargs)
             cleanup.insert(0, lambda: _remove(container))
             fds = self._accept(listener, container, limits.start_timeout_s)
@@ -414,17 +467,20 @@ def connect(timeout: float = 30.0) -> Any:
     return client
 
 
-def image_runtime(client: Any, image: str) -> Runtime:
-    """How to run Python in ``image``: the host's runtime, or the image's own."""
+def image_runtime(client: Any, image: str) -> Interpreter:
+    """How to run Python in ``image``: the host's interpreter, or the image's own (with the
+    runtimes its label lists and the folders it asks to mask)."""
     try:
         labels = client.images.get(image).labels or {}
     except docker.errors.ImageNotFound:
         raise DockerUnavailable(
             f"the sandbox image {image} does not exist; build it with "
-            "'dlgrade sandbox build-local' (or build sandbox/images/Dockerfile.cpu)") from None
+            "'dlgrade sandbox build-local' (or scripts/build-images.sh)") from None
     if labels.get(LABEL_RUNTIME) == "host":
         return host_runtime()
-    return Runtime(labels.get(LABEL_PYTHON, "/usr/local/bin/python"))
+    return Interpreter(labels.get(LABEL_PYTHON, "/usr/local/bin/python"),
+                       runtimes=tuple(labels.get(LABEL_RUNTIMES, "").replace(",", " ").split()),
+                       masked=tuple(labels.get(LABEL_MASK, "").replace(",", " ").split()))
 
 
 def unavailable_reason(image: str = LOCAL_IMAGE) -> str | None:

@@ -9,7 +9,7 @@ test it: a device id is just a string ("0", "1" or a UUID such as "GPU-3b1f…")
 
 The pool decides *which* GPU a sandbox gets; the Docker backend makes that the only
 GPU the sandbox can reach (device cgroup and device nodes, never
-``CUDA_VISIBLE_DEVICES`` alone; see SECURITY.md §2.4).
+``CUDA_VISIBLE_DEVICES`` alone; see docs/security.md §2.4).
 """
 
 from __future__ import annotations

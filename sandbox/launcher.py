@@ -4,6 +4,8 @@ Run by ``sandbox.process_backend`` as ``unshare --mount --net --pid ... python -
 launcher.py CONFIG_JSON``: it is still trusted code (no student code has run),
 holding root inside the new mount namespace. It
 
+0. moves itself into the sandbox's cgroup (``sandbox/cgroups.py``: memory, pids and CPU
+   limits for the whole sandbox), when the backend made one;
 1. makes every mount private, so nothing leaks back to the host;
 2. assembles a new root on a small tmpfs: the host runtime (/usr, /lib, /etc,
    the Python prefixes) bound read-only, the submission read-only at
@@ -168,8 +170,17 @@ def install_seccomp(program: list[list[int]]) -> None:
         raise OSError(errno, f"prctl(PR_SET_SECCOMP): {os.strerror(errno)}")
 
 
+def join_cgroups(procs_files: list[str]) -> None:
+    """Move this process (and so everything it starts) into the sandbox's cgroup, before
+    anything else happens; fails closed."""
+    for path in procs_files:
+        with open(path, "w") as handle:
+            handle.write("0")
+
+
 def main(argv: list[str]) -> None:
     config = json.loads(argv[0])
+    join_cgroups(config.get("cgroup_procs", []))
     root = build_root(config)
     os.chroot(root)
     os.chdir("/submission")

@@ -1,6 +1,27 @@
-"""Capped capture of a stream: keep the head and the tail, count what was dropped."""
+"""Capped capture of a stream: keep the head and the tail, count what was dropped; and
+:func:`neutralise`, which makes captured text safe to show on any terminal or page."""
 
 from __future__ import annotations
+
+import re
+
+# Everything a terminal could act on, or that reorders or hides text (issue 12.9): the C0
+# controls but tab and newline (ESC starts ANSI sequences; CR, BS and VT overwrite what
+# was printed), DEL and the C1 controls (U+009B is a one-character CSI), and the Unicode
+# bidirectional and line controls ("Trojan Source").
+UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029"
+                    "\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(found: re.Match[str]) -> str:
+    code = ord(found.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def neutralise(text: str) -> str:
+    """``text`` with every control character written out as an escape (``\\x1b``), so
+    that it prints as itself: tabs and newlines stay, ``\\r\\n`` becomes a newline."""
+    return UNSAFE.sub(_escape, text.replace("\r\n", "\n"))
 
 
 class CappedText:
@@ -35,9 +56,10 @@ class CappedText:
             self.dropped += excess
 
     def take(self) -> str:
-        text = self.head.decode("utf-8", "replace")
+        """What arrived since the last call, control characters neutralised."""
+        text = neutralise(self.head.decode("utf-8", "replace"))
         if self.dropped:
             text += f"\n…[{self.dropped} bytes elided]…\n"
-        text += self.tail.decode("utf-8", "replace")
+        text += neutralise(self.tail.decode("utf-8", "replace"))
         self._reset()
         return text

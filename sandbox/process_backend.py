@@ -7,11 +7,12 @@ the filter is the Docker profile's deny-list, ``sandbox/seccomp_bpf.py``). The n
 namespace has no interface but a downed loopback; the PID namespace dies with
 its first process, so killing the process group from here leaves nothing behind.
 
-The system directories and the base Python appear at their host paths; a
-virtualenv appears at ``/opt/venv`` (as in the Docker backend), so the agent's
-command line, PID 1's in the sandbox, names no host checkout. The config's
-hidden paths (held-out datasets inside packages) are masked wherever a mount
-shows them.
+The system directories and the base interpreter appear at their host paths; the
+runtime's site folder (``sandbox.runtimes``: NumPy, PyTorch only where the assignment
+has it) is assembled at ``/runtime`` from one read-only bind per entry. Neither the
+worker's virtualenv nor any site-packages folder is bound: those the system binds would
+show (the base interpreter's), dlgrade's own packages and the config's hidden paths
+(held-out datasets, the assignment folder) are masked wherever a mount shows them.
 """
 
 from __future__ import annotations
@@ -26,49 +27,35 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
+from sandbox import cgroups as cgroups_module
 from sandbox import seccomp_bpf
-from sandbox.backend import SandboxConfig, agent_args, agent_dir, masks, sandbox_env, spawn
-from sandbox.session import Session, SessionLimits
+from sandbox.backend import (
+    SandboxConfig,
+    agent_args,
+    agent_dir,
+    masks,
+    resolve_runtime,
+    sandbox_env,
+    spawn,
+)
+from sandbox.runtimes import SANDBOX_SITE, RuntimeStore, base_python, default_store
+from sandbox.session import Session, SessionDied, SessionLimits
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
 HOST_PATHS = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc")
 NAMESPACES = ["--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child"]
 UID_BASE, UID_SPAN = 200_000, 50_000
-VENV = "/opt/venv"
-
-
-def in_venv() -> bool:
-    return sys.prefix != sys.base_prefix
 
 
 def runtime_paths() -> list[str]:
-    """Host directories the agent's Python needs at their own paths (the system and the
-    base Python; a virtualenv is bound at /opt/venv instead), minus ones already covered."""
-    wanted = list(HOST_PATHS)
-    for prefix in (sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))):
-        wanted.append(os.path.realpath(prefix))
-    if not in_venv():
-        wanted.append(os.path.dirname(os.path.abspath(sys.executable)))
+    """Host directories the agent's interpreter needs at their own paths (the system and
+    the base Python's prefix), minus ones already covered."""
+    wanted = [*HOST_PATHS, os.path.realpath(sys.base_prefix), os.path.dirname(base_python())]
     kept: list[str] = []
     for path in sorted(set(wanted), key=len):
         if not any(path == k or path.startswith(k.rstrip("/") + "/") for k in kept):
             kept.append(path)
     return kept
-
-
-def runtime_binds() -> list[tuple[str, str]]:
-    """(host, sandbox) pairs of everything the runtime needs."""
-    binds = [(path, path) for path in runtime_paths()]
-    if in_venv():
-        binds.append((os.path.realpath(sys.prefix), VENV))
-    return binds
-
-
-def sandbox_python() -> str:
-    """The agent's interpreter as the sandbox sees it."""
-    if in_venv():
-        return f"{VENV}/bin/{os.path.basename(sys.executable)}"
-    return sys.executable
 
 
 @cache
@@ -91,19 +78,46 @@ def _user_flags() -> list[str]:
 
 
 class ProcessBackend:
-    """Namespaces + chroot + rlimits + an unprivileged uid per session."""
+    """Namespaces + chroot + rlimits + an unprivileged uid + a cgroup per session.
+
+    ``cgroups``: where the per-sandbox cgroups go (default: detected); where none can be
+    made, :attr:`unlimited` says why, and sessions run with per-process limits only (the
+    worker decides whether to refuse that: tasks.sandboxes, DLGRADE_SANDBOX_LIMITS)."""
 
     name = "process"
 
+    def __init__(self, store: RuntimeStore | None = None, *,
+                 cgroups: cgroups_module.Hierarchy | str | None = None) -> None:
+        self.store = store or default_store()
+        found = cgroups_module.detect() if cgroups is None else cgroups
+        self.hierarchy = found if isinstance(found, cgroups_module.Hierarchy) else None
+        self.unlimited: str | None = found if isinstance(found, str) else None
+
+    def _cgroup(self, config: SandboxConfig) -> cgroups_module.Cgroup | None:
+        if self.hierarchy is None:
+            return None
+        try:
+            return cgroups_module.create(self.hierarchy, memory_mb=config.memory_mb,
+                                         max_processes=config.max_processes, cpus=config.threads)
+        except OSError as exc:
+            raise SessionDied("start", f"the sandbox's cgroup could not be made: {exc}") from None
+
     def start(self, config: SandboxConfig, limits: SessionLimits) -> Session:
+        runtime = resolve_runtime(self.store, config)
+        group = self._cgroup(config)
         root = tempfile.mkdtemp(prefix="dlgrade-root-")
         binds = [(str(config.submission_dir), "/submission"), (str(agent_dir()), "/agent")]
         if config.data_dir is not None:
             binds.append((str(config.data_dir), "/data"))
-        if in_venv():
-            binds.append((os.path.realpath(sys.prefix), VENV))
         host_paths = runtime_paths()
-        hidden = masks(config.hidden_paths, [(p, p) for p in host_paths] + binds)
+        # Site-packages folders are masked where the system's binds show them, not inside
+        # the runtime (made of entries of such folders); held-out data everywhere.
+        # (Top-level links such as /lib -> usr/lib are links in the sandbox too: masking
+        # where they point covers them.)
+        system = [(p, p) for p in host_paths if not os.path.islink(p)]
+        hidden = masks(config.masked(), system + binds)
+        hidden += masks(config.hidden_paths, runtime.binds())
+        binds += runtime.binds()
         uid = UID_BASE + secrets.randbelow(UID_SPAN) if os.geteuid() == 0 else None
         env = sandbox_env(config, "/tmp")
         launch = {
@@ -113,10 +127,12 @@ class ProcessBackend:
             "cpu_seconds": config.cpu_seconds, "max_processes": config.max_processes,
             "file_size_mb": config.file_size_mb, "open_files": config.open_files, "env": env,
             "seccomp": seccomp_bpf.launcher_program(),
+            "cgroup_procs": group.procs_files if group is not None else [],
         }
 
         def command(request_fd: int, reply_fd: int) -> list[str]:
-            argv = agent_args(sandbox_python(), "/agent", request_fd, reply_fd, config, limits)
+            argv = agent_args(base_python(), "/agent", SANDBOX_SITE, request_fd, reply_fd,
+                              config, limits)
             payload = dict(launch, argv=argv, keep_fds=[request_fd, reply_fd])
             return ["unshare", *_user_flags(), *NAMESPACES, sys.executable, "-I",
                     str(LAUNCHER), json.dumps(payload)]
@@ -127,5 +143,7 @@ class ProcessBackend:
             except OSError:
                 pass
 
+        cleanup = [remove_root] + ([group.remove] if group is not None else [])
         return spawn(command, cwd="/", env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-                     limits=limits, backend=self.name, cleanup=[remove_root])
+                     limits=limits, backend=self.name, cleanup=cleanup,
+                     oom=group.oom_message if group is not None else None)

@@ -357,6 +357,50 @@ def torch_conv2d_loops(x: Any, weight: Any, bias: Any, stride: int = 1, padding:
     return _array(out)
 
 
+def torch_conv2d_four_loops(x: Any, weight: Any, bias: Any, stride: int = 1, padding: int = 0
+                            ) -> Any:
+    """A naive Conv2d as the EE 150 handout hints it ("you'll have 4 nested for loops"):
+    over output channels, input channels, output rows and columns, the batch at once. A
+    speed baseline like ``torch_conv2d_loops``, timed the same way."""
+    torch = _torch()
+    inputs = torch.nn.functional.pad(_tensor(x), [int(padding)] * 4)
+    kernel, step = _tensor(weight), int(stride)
+    k = kernel.shape[-1]
+    rows = (inputs.shape[2] - k) // step + 1
+    columns = (inputs.shape[3] - k) // step + 1
+    with torch.no_grad():
+        out = inputs.new_zeros(inputs.shape[0], kernel.shape[0], rows, columns)
+        for o in range(kernel.shape[0]):
+            for c in range(kernel.shape[1]):
+                for i in range(rows):
+                    for j in range(columns):
+                        window = inputs[:, c, i * step:i * step + k, j * step:j * step + k]
+                        out[:, o, i, j] += (window * kernel[o, c]).sum(dim=(1, 2))
+        out += _tensor(bias)[None, :, None, None]
+    return _array(out)
+
+
+# -------------------------------------------------------------------------- sequence models
+
+
+def torch_last_step(model: Any) -> Any:
+    """``model`` wrapped so that it returns its last time step: a sequence model's output
+    (N, T, C) becomes (N, C), as a course's training loop takes ``outputs[:, -1]``."""
+    torch = _torch()
+
+    class LastStep(torch.nn.Module):  # type: ignore[misc, name-defined]
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.model = inner
+
+        def forward(self, x: Any) -> Any:
+            output = self.model(x)
+            return output[:, -1] if isinstance(output, torch.Tensor) and output.ndim == 3 \
+                else output
+
+    return LastStep(model)
+
+
 ROUTINES: dict[str, Callable[..., Any]] = {
     "numpy_info": numpy_info,
     "torch_parameters": torch_parameters,
@@ -370,4 +414,6 @@ ROUTINES: dict[str, Callable[..., Any]] = {
     "torch_train_epoch": torch_train_epoch,
     "torch_predict": torch_predict,
     "torch_conv2d_loops": torch_conv2d_loops,
+    "torch_conv2d_four_loops": torch_conv2d_four_loops,
+    "torch_last_step": torch_last_step,
 }

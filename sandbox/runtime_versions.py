@@ -1,4 +1,4 @@
-"""Is the container runtime under the Docker sandbox patched? (SECURITY.md E6)
+"""Is the container runtime under the Docker sandbox patched? (docs/security.md E6)
 
 A container escape in runc or the NVIDIA Container Toolkit undoes every other layer of
 the sandbox, so a worker checks their versions when it starts:

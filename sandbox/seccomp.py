@@ -1,4 +1,4 @@
-"""The seccomp profile of Docker sandbox containers (SECURITY.md §2.2, E3).
+"""The seccomp profile of Docker sandbox containers (docs/security.md §2.2, E3).
 
 A deny-list on top of "allow": every system call student code (Python, NumPy, PyTorch,
 their thread pools, ``fork`` and ``subprocess``) needs keeps working, and what a

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sandbox import seccomp_bpf
 from sandbox.backend import Backend, LocalBackend
 from sandbox.process_backend import ProcessBackend, unavailable_reason
+from sandbox.runtimes import RuntimeStore
 
 BACKENDS = ("auto", "docker", "process", "none")
 DEFAULT_IMAGE = "dlgrade-sandbox:local"
@@ -28,16 +29,18 @@ def docker_unavailable_reason(image: str = DEFAULT_IMAGE) -> str | None:
     return docker_backend.unavailable_reason(image)
 
 
-def choose_backend(name: str, *, docker_image: str = DEFAULT_IMAGE) -> Backend:
-    """The backend called ``name``; ``auto`` is the best this machine offers."""
+def choose_backend(name: str, *, docker_image: str = DEFAULT_IMAGE,
+                   store: RuntimeStore | None = None) -> Backend:
+    """The backend called ``name``; ``auto`` is the best this machine offers. ``store``
+    provides the sandbox runtimes (default: sandbox.runtimes.default_store())."""
     if name == "none":
-        return LocalBackend()
+        return LocalBackend(store)
     if name == "docker" or (name == "auto" and docker_unavailable_reason(docker_image) is None):
-        return _docker(docker_image)
+        return _docker(docker_image, store)
     if name in ("process", "auto"):
         reason = unavailable_reason()
         if reason is None:
-            return ProcessBackend()
+            return ProcessBackend(store)
         raise BackendUnavailable(
             f"The process sandbox cannot run on this machine ({reason}). "
             "Use --sandbox none to grade your own code without isolation."
@@ -45,13 +48,14 @@ def choose_backend(name: str, *, docker_image: str = DEFAULT_IMAGE) -> Backend:
     raise BackendUnavailable(f"Unknown sandbox {name!r}; choose one of {', '.join(BACKENDS)}.")
 
 
-def _docker(image: str) -> Backend:
+def _docker(image: str, store: RuntimeStore | None) -> Backend:
     try:
         from sandbox import docker_backend
     except ImportError as exc:
         raise BackendUnavailable(f"The Docker sandbox needs the docker package ({exc}).") from None
     try:
-        return docker_backend.DockerBackend(docker_backend.DockerSettings(image=image))
+        return docker_backend.DockerBackend(docker_backend.DockerSettings(image=image),
+                                            store=store)
     except docker_backend.DockerUnavailable as exc:
         raise BackendUnavailable(f"The Docker sandbox cannot run here: {exc}.") from None
 

@@ -14,13 +14,14 @@ import select
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import numpy as np
 
 from sandbox import protocol
-from sandbox.output import CappedText
+from sandbox.output import CappedText, neutralise
 from sandbox.protocol import Handle, ProtocolError
 
 
@@ -71,6 +72,9 @@ class Sandbox:
     stderr_fd: int
     backend: str
     cleanup: list[Any] = field(default_factory=list)
+    # Says why the sandbox was OOM-killed by its aggregate memory limit (the process
+    # backend's cgroup), or None.
+    oom: Callable[[], str | None] | None = None
 
 
 class Session:
@@ -151,10 +155,10 @@ class Session:
         error = reply.get("error")
         if not isinstance(error, dict):
             self._die(SessionDied("malformed", f"malformed error response to {what}"))
-        raise StudentException(
-            str(error.get("type", "Exception"))[:100],
-            str(error.get("message", ""))[:2000],
-            str(error.get("traceback", ""))[:8000],
+        raise StudentException(  # text from the sandbox: control characters neutralised
+            neutralise(str(error.get("type", "Exception"))[:100]),
+            neutralise(str(error.get("message", ""))[:2000]),
+            neutralise(str(error.get("traceback", ""))[:8000]),
             what,
         )
 
@@ -243,10 +247,18 @@ class Session:
                 payload = self._read_reply(reader, what)
                 if payload is not None:
                     self._drain_output(0.0)
+                    self._check_memory(what)
                     try:
                         return protocol.decode(payload)
                     except ProtocolError as exc:
                         self._die(SessionDied("malformed", f"malformed response: {exc}"))
+
+    def _check_memory(self, what: str) -> None:
+        """A process of the sandbox was OOM-killed (its aggregate limit): the sandbox is
+        over its memory, whichever process the kernel chose, so the session ends."""
+        oom = self.sandbox.oom() if self.sandbox.oom is not None else None
+        if oom is not None:
+            self._die(SessionDied("oom", f"{oom} during {what}"))
 
     def _write_some(self, outgoing: memoryview, what: str) -> memoryview:
         try:
@@ -303,6 +315,9 @@ class Session:
             code = process.wait(timeout=2)
         except subprocess.TimeoutExpired:
             code = None
+        oom = self.sandbox.oom() if self.sandbox.oom is not None else None
+        if oom is not None:
+            return SessionDied("oom", f"{oom} during {what}", code)
         if code is not None and code < 0 and -code == signal.SIGKILL:
             return SessionDied("killed", f"the sandbox was killed during {what}", code)
         if code is not None and code in (137, 128 + signal.SIGKILL):

@@ -12,8 +12,15 @@ source scripts/services.sh
 trap stop_test_services EXIT
 start_test_services
 bash scripts/start-dockerd.sh  # a Docker engine for the docker-marked tests
-# docker-compose validates docker-compose.yml (tests/test_deployment.py); best effort.
-if ! command -v docker-compose >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null 2>&1 || true
+# docker-compose runs docker-compose.yml (tests/test_deployment.py, tests/fullstack) and
+# debootstrap makes the images' Debian base (scripts/build_images.py); without them those
+# tests fail in CI.
+missing=()
+command -v docker-compose >/dev/null || missing+=(docker-compose)
+command -v debootstrap >/dev/null || missing+=(debootstrap)
+if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+         "${missing[@]}" >/dev/null; }; } || echo "test.sh: could not install ${missing[*]}" >&2
 fi
 .venv/bin/python -m pytest "$@"

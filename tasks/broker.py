@@ -10,7 +10,7 @@ Every broker call has a socket timeout as well as a connect timeout (issue 18): 
 that hangs without closing its connections (frozen, a network partition, a NAT that
 dropped the flow) costs a publish at most :data:`PUBLISH_TIMEOUT` seconds and a worker's
 call at most :data:`SOCKET_TIMEOUT`, never a thread for as long as the broker is away.
-Delivery settings follow SECURITY.md §4.2.
+Delivery settings follow docs/security.md §4.2.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The workers' Celery application, built from :class:`Settings` (no import-time state).
 
-Its configuration is :func:`tasks.broker.celery_config` (SECURITY.md §4.2): late acks and
-reject-on-worker-lost (a killed worker's message is delivered again), prefetch 1, time
-limits below the Redis visibility timeout, socket timeouts on every broker call, no
-result backend (the database is the truth). The tasks are thin
+Its configuration is :func:`tasks.broker.celery_config` (docs/security.md §4.2): late
+acks and reject-on-worker-lost (a killed worker's message is delivered again), prefetch
+1, time limits below the Redis visibility timeout, socket timeouts on every broker call,
+no result backend (the database is the truth). The tasks are thin
 shells: ``dlgrade.grade_submission(id)`` runs :class:`tasks.jobs.GradingJob`, and
 ``dlgrade.reconcile()`` runs :func:`tasks.reconcile.reconcile`, and
 ``dlgrade.deliver_webhooks()`` runs :class:`tasks.webhooks.WebhookSender` (every worker

@@ -41,6 +41,7 @@ from grader.spec import AssignmentSpec
 from sandbox.backend import Backend, SandboxConfig
 from sandbox.gpus import GpuLease, GpuPool, GpuUnavailable, HeldGpu
 from sandbox.runtime_versions import runtime_problems
+from sandbox.runtimes import RuntimeStore
 from sandbox.select import BackendUnavailable, choose_backend, docker_unavailable_reason
 from sandbox.session import Session, SessionLimits
 from tasks.settings import Settings
@@ -109,17 +110,20 @@ class SandboxProvider:
         """Build the worker's sandboxes; raises BackendUnavailable with a sentence."""
         wants_docker = settings.sandbox == "docker" or bool(settings.gpu_ids) or (
             settings.sandbox == "auto" and docker_unavailable_reason(settings.docker_image) is None)
+        store = runtime_store(settings)
         if not wants_docker:
-            cpu = choose_backend(settings.sandbox)
+            cpu = choose_backend(settings.sandbox, store=store)
             off = " (it needs the Docker sandbox)" if settings.warm_pool else ""
-            return cls(cpu, summary=f"{cpu.name}; GPUs: none; warm pool: off{off}")
+            limits = _aggregate_limits(cpu, settings)
+            return cls(cpu, summary=f"{cpu.name}{limits}; GPUs: none; warm pool: off{off}")
         try:
-            return _docker_provider(settings)
+            return _docker_provider(settings, store)
         except RuntimeUnpatched as refused:
             if settings.sandbox != "auto" or settings.gpu_ids:
                 raise
-            cpu = choose_backend("process")  # "auto": the next-best sandbox, and why
-            return cls(cpu, summary=f"{cpu.name} ({str(refused).rstrip('.')})")
+            cpu = choose_backend("process", store=store)  # "auto": the next-best, and why
+            limits = _aggregate_limits(cpu, settings)
+            return cls(cpu, summary=f"{cpu.name}{limits} ({str(refused).rstrip('.')})")
 
     def describe(self) -> str:
         """One sentence for start-up logs: the sandbox, the GPUs and the warm pool."""
@@ -178,11 +182,47 @@ class SandboxProvider:
             pool.close()
 
 
+class SandboxUnlimited(BackendUnavailable):
+    """The sandbox cannot limit a whole sandbox's memory, processes and CPU (issue 12.6)."""
+
+
+def _aggregate_limits(backend: Backend, settings: Settings) -> str:
+    """"" when ``backend`` limits whole sandboxes; else refuse (production) or a warning
+    note for the summary (embedded, or DLGRADE_SANDBOX_LIMITS=warn)."""
+    reason = getattr(backend, "unlimited", None)
+    if not reason:
+        return ""
+    if settings.refuses_unlimited_sandbox:
+        raise SandboxUnlimited(
+            f"The {backend.name} sandbox will not run untrusted code without a memory, process "
+            f"and CPU limit per sandbox: {reason}. Run the worker as root (or in a delegated "
+            "cgroup), use the Docker sandbox, or set DLGRADE_SANDBOX_LIMITS=warn to start with "
+            "per-process limits only.")
+    log.warning("sandboxes have per-process limits only: %s", reason)
+    return f" (per-process limits only: {reason})"
+
+
+def docker_limit_problems(info: dict[str, object]) -> list[str]:
+    """What the engine's ``/info`` says it cannot limit per container."""
+    wanted = {"MemoryLimit": "memory", "SwapLimit": "swap", "PidsLimit": "process",
+              "CpuCfsQuota": "CPU"}
+    missing = [what for key, what in wanted.items() if info.get(key) is False]
+    if not missing:
+        return []
+    return [f"the Docker engine cannot enforce the {', '.join(missing)} limit(s) of a "
+            "container (its cgroup controllers are missing)"]
+
+
 class RuntimeUnpatched(BackendUnavailable):
-    """runc or the NVIDIA toolkit predates its container-escape fixes (SECURITY.md E6)."""
+    """runc or the NVIDIA toolkit predates its container-escape fixes (docs/security.md E6)."""
 
 
-def _docker_provider(settings: Settings) -> SandboxProvider:
+def runtime_store(settings: Settings) -> RuntimeStore:
+    """The worker's sandbox runtimes (sandbox.runtimes), from DLGRADE_RUNTIME_*."""
+    return RuntimeStore(settings.runtime_store_dir, build=settings.runtime_build == "auto")
+
+
+def _docker_provider(settings: Settings, store: RuntimeStore) -> SandboxProvider:
     try:
         from sandbox import docker_backend as db
     except ImportError as exc:
@@ -198,7 +238,7 @@ def _docker_provider(settings: Settings) -> SandboxProvider:
                              driver_mounts=settings.driver_mounts,
                              gpu_wait_s=settings.gpu_wait_seconds)
     try:
-        cpu = db.DockerBackend(base)
+        cpu = db.DockerBackend(base, store=store)
         problems = runtime_problems(
             cpu.client.version(), oci_runtime=settings.docker_runtime or None,
             nvidia_toolkit=bool(settings.gpu_ids) and settings.gpu_mode == "nvidia")
@@ -209,10 +249,17 @@ def _docker_provider(settings: Settings) -> SandboxProvider:
                 "fixes, set DLGRADE_RUNTIME_CHECK=warn to start with a warning.")
         for problem in problems:
             log.warning("container runtime not known to be patched: %s", problem)
+        unlimited = docker_limit_problems(cpu.client.info())
+        if unlimited and settings.refuses_unlimited_sandbox:
+            raise SandboxUnlimited(f"The Docker sandbox will not run untrusted code: "
+                                   f"{'; '.join(unlimited)}. Set DLGRADE_SANDBOX_LIMITS=warn to "
+                                   "start with a warning.")
+        for problem in unlimited:
+            log.warning("%s", problem)
         gpu = gpus = None
         if settings.gpu_ids:
             gpu = db.DockerBackend(dataclasses.replace(base, image=settings.gpu_image),
-                                   client=cpu.client, reap=False)
+                                   client=cpu.client, reap=False, store=store)
             gpus = GpuPool(settings.gpu_ids, work / "gpus")
     except db.DockerUnavailable as exc:
         what = "DLGRADE_GPUS is set, but the" if settings.gpu_ids else "The"
@@ -222,6 +269,7 @@ def _docker_provider(settings: Settings) -> SandboxProvider:
         def warm(template: SandboxConfig, limits: SessionLimits) -> WarmPoolLike:
             return db.WarmPool(cpu, template, limits, size=settings.warm_pool, preload=PRELOAD)
     unpatched = f"; runtime not known to be patched: {'; '.join(problems)}" if problems else ""
+    unpatched += "".join(f"; {problem}" for problem in unlimited)
     return SandboxProvider(cpu, gpu=gpu, gpus=gpus, gpu_wait_s=settings.gpu_wait_seconds,
                            warm=warm, warm_size=settings.warm_pool, warm_dir=work / "tmp",
                            summary=docker_summary(settings) + unpatched)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from sandbox.runtimes import default_store_root
+
 INSECURE_SECRET = "dev-insecure-secret"
 SANDBOXES = ("auto", "docker", "process", "none")
 GPU_MODES = ("nvidia", "devices")
@@ -56,6 +58,18 @@ class Settings:
     # runtime_versions): "refuse" to start the Docker sandbox, or "warn" and start (for a
     # distribution that backported the fixes); "" = refuse in production, warn embedded.
     runtime_check: str = ""
+    # Sandbox runtimes (sandbox.runtimes): where the ones the worker's own environment
+    # cannot provide are built ("" = ~/.cache/dlgrade/runtimes, shared by every data dir
+    # of this user; a worker in a container sets a path the host's engine sees), and
+    # whether a missing one is built on demand with pip ("auto") or refused ("never": the
+    # job is retried and ends as an error, never as a score; `dlgrade runtimes build`).
+    # A sandbox without an aggregate memory, process and CPU limit (the process sandbox
+    # where no cgroup can be made, sandbox.cgroups; an engine that cannot limit
+    # containers): "refuse" to run untrusted code in it, or "warn" and run it with
+    # per-process limits only; "" = refuse in production, warn embedded.
+    sandbox_limits: str = ""
+    runtime_dir: str = ""
+    runtime_build: str = "auto"
     max_upload_bytes: int = 16 << 20
     lease_seconds: int = 120  # renewed by a heartbeat while grading
     max_attempts: int = 3
@@ -92,6 +106,10 @@ class Settings:
     # Reverse proxies in front of the web app that set X-Forwarded-For/-Proto/-Host
     # (0: none, and those headers are ignored, since any client could send them).
     proxy_hops: int = 0
+
+    @property
+    def refuses_unlimited_sandbox(self) -> bool:
+        return self.sandbox_limits == "refuse" or (not self.sandbox_limits and not self.embedded)
 
     @property
     def refuses_unpatched_runtime(self) -> bool:
@@ -158,6 +176,15 @@ class Settings:
         if self.gpu_mode not in GPU_MODES:
             raise ConfigError(f"DLGRADE_GPU_MODE={self.gpu_mode!r} is not one of "
                               f"{', '.join(GPU_MODES)}.")
+        if self.sandbox_limits not in ("", "refuse", "warn"):
+            raise ConfigError(f"DLGRADE_SANDBOX_LIMITS={self.sandbox_limits!r} is not one of "
+                              "refuse, warn.")
+        if self.runtime_build not in ("auto", "never"):
+            raise ConfigError(f"DLGRADE_RUNTIME_BUILD={self.runtime_build!r} is not one of "
+                              "auto, never.")
+        if self.runtime_dir and not self.runtime_dir.startswith("/"):
+            raise ConfigError(f"DLGRADE_RUNTIME_DIR={self.runtime_dir!r} must be an absolute "
+                              "path.")
         if self.runtime_check not in ("", "refuse", "warn"):
             raise ConfigError(f"DLGRADE_RUNTIME_CHECK={self.runtime_check!r} is not one of "
                               "refuse, warn.")
@@ -191,6 +218,12 @@ class Settings:
                 f"DLGRADE_WORK_DIR={self.work_dir!r} is {len(self.work_dir.encode())} bytes "
                 f"long; at most {MAX_WORK_DIR_BYTES} fit, since the sandbox's Unix sockets "
                 "live below it (the kernel allows 107-byte socket paths).")
+
+    @property
+    def runtime_store_dir(self) -> Path:
+        """Where sandbox runtimes are built (the Docker engine binds from it, so a worker in
+        a container sees it at the host's path, like the data dir)."""
+        return Path(self.runtime_dir) if self.runtime_dir else default_store_root()
 
     @property
     def gpu_ids(self) -> tuple[str, ...]:

@@ -1,20 +1,26 @@
-"""docker-compose.yml and the Dockerfile, checked statically (no registry here, so the
-images are never built): every service's command parses with the real ``dlgrade``
-parser, its environment is made of known Settings and builds valid Settings, web and
-workers share the database, broker, data dir and secret, workers see the Docker socket
-and their host paths at the same paths, the GPU worker reserves GPUs, and the
-Dockerfile copies only what exists. With ``docker-compose`` installed (marker
-``docker``), its own ``config`` validates the file too."""
+"""docker-compose.yml, the Dockerfiles and the documentation, checked statically: every
+service's command parses with the real ``dlgrade`` parser, its environment is made of
+known Settings and builds valid Settings, web and workers share the database, broker,
+data dir and secret, workers see the Docker socket and their host paths at the same
+paths, the GPU worker reserves GPUs, the Dockerfiles copy only what
+``scripts/build_images.py`` stages (nothing of dlgrade into the sandbox image), the web
+role has no torch, every setting is documented and no page links outside the
+repository. With ``docker-compose`` installed (marker ``docker``), its own ``config``
+validates the file too. The images are built and run by ``tests/fullstack``."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shlex
 import shutil
 import subprocess
+import sys
+import tomllib
 from dataclasses import fields
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -26,6 +32,9 @@ from tests.conftest import ROOT, require
 
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
+SANDBOX_DOCKERFILE = ROOT / "sandbox/images/Dockerfile"
+BUILD_SCRIPT = ROOT / "scripts/build_images.py"
+CONFIGURATION = ROOT / "docs/configuration.md"
 SHARED = ("DLGRADE_DATABASE_URL", "DLGRADE_BROKER_URL", "DLGRADE_DATA_DIR", "DLGRADE_SECRET_KEY")
 SETTINGS_KEYS = {f"DLGRADE_{f.name.upper()}" for f in fields(Settings)}
 DLGRADE_SERVICES = ("migrate", "web", "worker-cpu", "worker-gpu")
@@ -132,32 +141,110 @@ def test_the_gpu_worker_reserves_gpus_and_hands_them_out(compose: dict[str, Any]
     assert cpu.gpu_ids == () and "--queues" in command(compose, "worker-cpu")
 
 
-def dockerfile_instructions() -> list[tuple[str, str]]:
-    text = DOCKERFILE.read_text(encoding="utf-8").replace("\\\n", " ")
+def build_images() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("build_images", BUILD_SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(spec.name, module)  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return sys.modules[spec.name]
+
+
+def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
+    text = path.read_text(encoding="utf-8").replace("\\\n", " ")
     lines = [line.strip() for line in text.splitlines()]
     return [(line.split()[0].upper(), line.split(None, 1)[1]) for line in lines
             if line and not line.startswith("#")]
 
 
-def test_the_dockerfile_copies_files_that_exist_and_installs_the_package() -> None:
-    instructions = dockerfile_instructions()
-    assert instructions[0] == ("FROM", "python:3.11-slim")
-    copies = [args.split() for op, args in instructions if op == "COPY"]
-    assert copies
-    copied = set()
-    for parts in copies:
-        for source in parts[:-1]:
-            assert (ROOT / source).exists(), f"COPY {source}: no such file in the repository"
-            copied.add(source.rstrip("/").removeprefix("./"))
+def copied_sources(instructions: list[tuple[str, str]]) -> set[str]:
+    """What COPY takes from the build context (not ``--from`` another stage)."""
+    sources = set()
+    for op, args in instructions:
+        parts = args.split()
+        if op == "COPY" and not parts[0].startswith("--from="):
+            sources.update(parts[:-1])
+    return sources
+
+
+def stages(instructions: list[tuple[str, str]]) -> dict[str, list[tuple[str, str]]]:
+    found: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] = []
+    for op, args in instructions:
+        if op == "FROM":
+            current = []
+            found[args.split()[-1] if " AS " in args.upper() else f"#{len(found)}"] = current
+        current.append((op, args))
+    return found
+
+
+def test_the_service_dockerfile_builds_from_the_staged_context_only() -> None:
+    instructions = dockerfile_instructions(DOCKERFILE)
+    assert all(args.startswith("${BASE}") for op, args in instructions if op == "FROM"
+               and args.split()[0] not in ("web-deps", "service")), "FROM the local Debian base"
+    assert copied_sources(instructions) == set(build_images().SERVICE_CONTEXT)
+    found = stages(instructions)
+    for target in ("web", "worker"):
+        users = [args for op, args in found[target] if op == "USER"]
+        assert users and users[-1] not in ("root", "0"), f"{target} runs unprivileged"
+    web_runs = " ".join(args for op, args in found["web"] + found["web-deps"] if op == "RUN")
+    assert "worker" not in web_runs and "! /opt/venv/bin/python -c 'import torch'" in web_runs
+    assert "--no-index" in web_runs, "nothing is downloaded while building"
+
+
+def test_the_sandbox_image_holds_no_dlgrade_code() -> None:
+    instructions = dockerfile_instructions(SANDBOX_DOCKERFILE)
+    assert copied_sources(instructions) == set(build_images().SANDBOX_CONTEXT)
+    labels = " ".join(args for op, args in instructions if op == "LABEL")
+    assert 'dlgrade.runtime="image"' in labels and "dlgrade.runtimes=" in labels
+    assert [args for op, args in instructions if op == "USER"][-1] == "10001:10001"
     runs = " ".join(args for op, args in instructions if op == "RUN")
-    assert "pip install ." in runs
-    # pip install . needs every package that pyproject.toml lists, and pyproject itself
-    assert {"pyproject.toml", "grader", "sandbox", "reference", "store", "tasks", "web",
-            "dlgrade", "migrations"} <= copied
-    users = [args for op, args in instructions if op == "USER"]
-    assert users and users[-1] not in ("root", "0")
-    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
-    assert ".venv" in ignored and ".git" in ignored
+    assert "--no-index" in runs
+    for package in ("grader", "reference", "sandbox", "tasks", "web", "solution"):
+        assert f"COPY {package}" not in SANDBOX_DOCKERFILE.read_text(encoding="utf-8")
+
+
+def test_the_web_role_installs_no_torch() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    names = [re.split(r"[\s\[<>=!~;]", dep, maxsplit=1)[0].lower()
+             for dep in project["dependencies"]]
+    assert not {"torch", "scikit-learn", "docker"} & set(names)
+    extras = project["optional-dependencies"]
+    assert extras["torch-cpu"] == ["torch==2.13.0+cpu"], "the CPU build, by its local version"
+    assert extras["torch-cuda"] == ["torch==2.13.0"]
+    assert not any(dep.startswith("torch") for dep in extras["worker"] + extras["dev"])
+
+
+def test_every_setting_is_documented() -> None:
+    documented = set(re.findall(r"^\| `(DLGRADE_\w+)` \|", CONFIGURATION.read_text(
+        encoding="utf-8"), re.M))
+    missing = sorted(SETTINGS_KEYS - documented)
+    assert missing == [], f"add these settings to docs/configuration.md's table: {missing}"
+    assert documented <= SETTINGS_KEYS, sorted(documented - SETTINGS_KEYS)
+
+
+MARKDOWN_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+@pytest.mark.parametrize("page", ["README.md", *sorted(
+    str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))])
+def test_links_stay_inside_the_repository(page: str) -> None:
+    path = ROOT / page
+    text = path.read_text(encoding="utf-8")
+    assert "../shared" not in text, f"{page} names a file outside the repository"
+    for target in MARKDOWN_LINK.findall(text):
+        assert "://" not in target, f"{page} links outside the repository: {target}"
+        file = (path.parent / target.split("#")[0]).resolve()
+        assert file.is_file() and ROOT in file.parents, f"{page}: {target} does not exist"
+
+
+def test_the_readme_starts_with_the_two_commands() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    first_block = text.split("```bash\n", 1)[1].split("```", 1)[0]
+    assert [line.split()[0] for line in first_block.splitlines()] == [
+        "./scripts/run.sh", "./scripts/test.sh"]
+    for page in ("deployment", "configuration", "security", "gpu", "writing-assignments"):
+        assert f"(docs/{page}.md)" in text, f"the README links docs/{page}.md"
 
 
 @pytest.mark.docker
@@ -166,10 +253,20 @@ def test_docker_compose_accepts_the_file(tmp_path: Path) -> None:
     require(binary is not None, "docker-compose (apt-get install docker-compose)")
     assert binary is not None
     env = {**os.environ, **TEST_VALUES}
-    done = subprocess.run([binary, "-f", str(COMPOSE), "--profile", "images", "config"],
+    done = subprocess.run([binary, "-f", str(COMPOSE), "--profile", "gpu", "config"],
                           capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     resolved = yaml.safe_load(done.stdout)
     assert set(resolved["services"]) >= {"postgres", "redis", *DLGRADE_SERVICES}
     gpu = resolved["services"]["worker-gpu"]
     assert gpu["environment"]["DLGRADE_GPUS"] and gpu["deploy"]["resources"]["reservations"]
+
+
+def test_the_security_page_carries_every_case_of_the_checklist() -> None:
+    text = (ROOT / "docs/security.md").read_text(encoding="utf-8")
+    cases = set(re.findall(r"^\| ([A-H]\d+) \|", text, re.M))
+    listed = set(re.findall(r"^\| ([A-H]\d+) \|", (ROOT / "docs/security-checklist.md")
+                            .read_text(encoding="utf-8"), re.M))
+    assert len(cases) == 67 and cases == listed
+    for section in ("### 2.2", "### 2.3", "### 2.4", "### 4.2", "### 5.3", "## 6."):
+        assert f"\n{section}" in text, f"docs/security.md lost section {section} (cited in code)"

@@ -1,4 +1,4 @@
-"""docs/security-checklist.md stays true: every case of SECURITY.md §6 has one row, and
+"""docs/security-checklist.md stays true: every case of docs/security.md §6 has one row, and
 every test or corpus case a row names exists."""
 
 from __future__ import annotations

@@ -34,6 +34,9 @@ from grader.registry import check
 from sandbox.session import Remote
 
 ALWAYS_ALLOWED = ("Sequential", "ModuleList", "ModuleDict", "Identity", "Flatten")
+# The trusted loop convolutions a speed check may time (sandbox.routines): one product per
+# output position (the default), or the four nested loops of the EE 150 handout's hint.
+BASELINES = ("torch_conv2d_loops", "torch_conv2d_four_loops")
 
 
 def stable_summary(ctx: CheckContext) -> tuple[Construction, Remote, list[ModuleInfo]]:
@@ -237,11 +240,12 @@ def speed_ratio(ctx: CheckContext) -> float | None:
     values_rtol / values_atol for the agreement of the two outputs (1e-4 / 1e-5).
     The two modules get the same weights (the slow one's).
 
-    ``baseline`` ({in_channels, out_channels, kernel_size, stride, padding}) also times the
-    grader's own loop Conv2d (``sandbox.routines.torch_conv2d_loops``) in a fresh sandbox
+    ``baseline`` ({in_channels, out_channels, kernel_size, stride, padding, and optionally
+    routine: one of ``BASELINES``}) also times the grader's own loop Conv2d
+    (``sandbox.routines.torch_conv2d_loops`` unless ``routine`` says) in a fresh sandbox
     before any student code is imported, and requires ``fast`` to be ``baseline_ratio``
     (default ``min_ratio``) times faster than it too: a student who slows down ``slow``
-    (a sleep in Conv2d) gains nothing (SECURITY.md B11).
+    (a sleep in Conv2d) gains nothing (docs/security.md B11).
     """
     made = Construction.from_params(ctx, "slow")  # no student code is imported yet
     specs = input_specs(ctx.params["inputs"], made.dims)
@@ -312,11 +316,14 @@ def _baseline_seconds(ctx: CheckContext, warm: list[np.ndarray],
     bias = ctx.rng.normal(0.0, 0.1, int(shape["out_channels"])).astype(np.float32)
     session = ctx.fresh_session()
     options = {"stride": int(shape.get("stride", 1)), "padding": int(shape.get("padding", 0))}
-    session.routine("torch_conv2d_loops", warm[0], weight, bias, **options)
+    routine = str(shape.get("routine", "torch_conv2d_loops"))
+    if routine not in BASELINES:
+        raise ValueError(f"baseline.routine must be one of {', '.join(BASELINES)}")
+    session.routine(routine, warm[0], weight, bias, **options)
     times = []
     for inputs in rounds:
         started = time.perf_counter()
-        session.routine("torch_conv2d_loops", inputs[0], weight, bias, **options)
+        session.routine(routine, inputs[0], weight, bias, **options)
         times.append(time.perf_counter() - started)
     return statistics.median(times)
 

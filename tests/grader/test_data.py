@@ -136,6 +136,17 @@ def test_imdb_folder_tokenizer_and_vocabulary(tmp_path: Path) -> None:
     assert as_ids.x_test.dtype == np.int64 and np.array_equal(as_ids.x_test, ids)
     assert ids.dtype == np.int64 and ids.shape == (2, 4)
     assert [list(row) for row in ids] == [[1, 1, 1, 0], [2, 0, 0, 0]]  # unknown, padding
+    # a sequence model read at its last step: padding first, unknown words left out (as a
+    # bag-of-words tokenizer that knows only its vocabulary, EE 150's BOWTokenizer)
+    front = vocabulary.encode(found.test_texts, length=4, pad="left", unknown="drop")
+    assert [list(row) for row in front] == [[0, 0, 0, 0], [0, 0, 0, 2]]
+    texts = ["great great great great great awful"]
+    assert [list(r) for r in vocabulary.encode(texts, 3, pad="left")] == [[2, 2, 2]]
+    as_ids = load("imdb", tmp_path, path=".", vocab_size=6, length=4, pad="left",
+                  unknown="drop")
+    assert np.array_equal(as_ids.x_test, front)
+    with pytest.raises(ValueError, match="pad must be"):
+        vocabulary.encode(texts, 3, pad="middle")
 
 
 def test_rotten_tomatoes_from_a_csv(tmp_path: Path) -> None:

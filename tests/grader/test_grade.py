@@ -1,18 +1,21 @@
 """The runner's session handling (grader/grade.py ``Sessions``): between tests, a
-sandbox's leftover processes are cleared, or the sandbox is replaced."""
+sandbox's leftover processes are cleared, or the sandbox is replaced; tests a student
+sees later run later, in sandboxes of their own; a subset can be graded."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from grader import grade as grade_module
 from grader.grade import Sessions, grade_directory
 from grader.outcomes import Outcome
 from grader.spec import AssignmentSpec
 from sandbox.backend import LocalBackend, SandboxConfig
-from sandbox.session import SessionDied, SessionLimits, StudentException
+from sandbox.session import Session, SessionDied, SessionLimits, StudentException
 from tests.conftest import MYTORCH_SOLUTION
 
 
@@ -100,3 +103,48 @@ def test_a_host_that_cannot_start_sandboxes_is_not_a_verdict_on_the_handin(
 def test_a_working_host_reports_no_infrastructure_error(mytorch_spec: AssignmentSpec) -> None:
     result = grade_directory(mytorch_spec, MYTORCH_SOLUTION, LocalBackend())
     assert result.infrastructure_error is None and result.score == result.max_score
+
+
+class CountingBackend:
+    """The unisolated backend, counting the sandboxes it starts."""
+
+    name = "none"
+
+    def __init__(self) -> None:
+        self.inner, self.started = LocalBackend(), 0
+
+    def start(self, config: SandboxConfig, limits: SessionLimits) -> Session:
+        self.started += 1
+        return self.inner.start(config, limits)
+
+
+def test_tests_shown_later_run_later_each_in_sandboxes_of_their_own(
+        mytorch_spec: AssignmentSpec, monkeypatch: pytest.MonkeyPatch) -> None:
+    shown = {"Multiple choice": "hidden", "Conv1D backward: dW": "after_due_date"}
+    tests = tuple(t.model_copy(update={"visibility": shown.get(t.name, "visible")})
+                  for t in mytorch_spec.tests[:5])
+    spec = mytorch_spec.model_copy(update={"tests": tests})
+    ran: list[str] = []
+    real = grade_module._run_test
+
+    def recording(spec: AssignmentSpec, test: Any, *args: Any) -> Any:
+        ran.append(test.name)
+        return real(spec, test, *args)
+
+    monkeypatch.setattr(grade_module, "_run_test", recording)
+    backend = CountingBackend()
+    result = grade_directory(spec, MYTORCH_SOLUTION, backend)  # type: ignore[arg-type]
+    assert [t.name for t in result.tests] == [t.name for t in tests]  # the spec's order
+    assert result.score == result.max_score
+    assert ran == ["Conv1D forward", "Conv1D backward: dx", "Conv1D backward: db",
+                   "Conv1D backward: dW", "Multiple choice"]
+    # One sandbox for the three visible tests, one each for the two others.
+    assert backend.started == 3 and "sessions=3" in result.staff_log[0]
+
+
+def test_only_grades_the_tests_named(mytorch_spec: AssignmentSpec) -> None:
+    result = grade_directory(mytorch_spec, MYTORCH_SOLUTION, LocalBackend(),
+                             only={"Conv1D backward: db", "Multiple choice"})
+    assert [(t.number, t.name) for t in result.tests] == [
+        ("1", "Multiple choice"), ("5", "Conv1D backward: db")]
+    assert result.score == result.max_score == 10  # spring-2021 points: db is 5

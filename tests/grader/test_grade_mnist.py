@@ -63,7 +63,7 @@ def test_each_known_bug_loses_exactly_its_tests_with_its_hint(
             assert test.score == 0 and test.outcome is not Outcome.PASSED, test.output
     first = next(t for t in result.tests if t.name == bug.fails[0])
     assert bug.hint in first.output
-    if bug.name == "smuggled_weights":  # SECURITY.md G2: staff are told, too
+    if bug.name == "smuggled_weights":  # docs/security.md G2: staff are told, too
         assert any("cnn.py line" in line and "a string literal of 21,156 characters" in line
                    for line in result.staff_log), result.staff_log
 

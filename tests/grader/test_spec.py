@@ -45,16 +45,21 @@ def spec_error(folder: Path) -> str:
 
 def test_builtin_spec_loads_with_its_tests_and_points(mytorch_spec: AssignmentSpec) -> None:
     assert mytorch_spec.slug == "mytorch-cnn"
-    assert len(mytorch_spec.tests) == 8
+    assert len(mytorch_spec.tests) == 10  # every test of both handout versions
     assert mytorch_spec.max_score == 100
+    assert [len(mytorch_spec.with_variant(v).tests) for v in ("spring-2020", "spring-2021")] == [
+        8, 10]
+    assert mytorch_spec.variant == "auto"
     names = [t.name for t in mytorch_spec.tests]
     assert len(set(names)) == len(names)
     assert names[0] == "Multiple choice" and names[-1] == "CNN model"
     assert {t.visibility for t in mytorch_spec.tests} == {"visible"}
     assert mytorch_spec.folder == BUILTIN_ROOT / "mytorch-cnn"
-    assert mytorch_spec.policy.forbidden_imports == ("torch", "tensorflow", "jax")
+    assert mytorch_spec.policy.forbidden_imports == ("torch", "tensorflow", "jax", "keras")
+    assert mytorch_spec.policy.allow_in == ("hw2/hw2.py",)
+    assert mytorch_spec.submission.python_path == ("mytorch", "hw2", "")
     assert "mytorch/conv.py" in mytorch_spec.submission.required_files
-    assert mytorch_spec.tests[-1].timeout_s == 120
+    assert mytorch_spec.tests[-1].timeout_s == 180
 
 
 def test_builtin_assignments_lists_mytorch() -> None:
@@ -234,3 +239,27 @@ def test_mlp_cifar10_puts_held_out_accuracy_on_the_leaderboard() -> None:
 def test_a_broken_leaderboard_says_what_to_fix(tmp_path: Path, extra: str, message: str) -> None:
     folder = write_spec(tmp_path / "demo", MINIMAL + extra)
     assert spec_error(folder).splitlines()[1:] == [message]
+
+
+def test_runtime_and_import_path_are_read(tmp_path: Path) -> None:
+    text = MINIMAL.replace('title = "Demo"\n', 'title = "Demo"\n[runtime]\nnumpy = "1.26.4"\n'
+                           '[submission]\npython_path = ["", "mytorch"]\n')
+    spec = load_spec(write_spec(tmp_path, text))
+    assert spec.runtime is not None and (spec.runtime.numpy, spec.runtime.torch) == (
+        "1.26.4", None)
+    assert spec.submission.python_path == ("", "mytorch")
+    assert load_spec(write_spec(tmp_path / "plain", MINIMAL)).runtime is None
+
+
+@pytest.mark.parametrize("bad", ["../up", "/abs", "a/../b", "./x", "a//b", "a\\\\b"])
+def test_import_path_folders_stay_inside_the_handin(tmp_path: Path, bad: str) -> None:
+    text = MINIMAL.replace('title = "Demo"\n',
+                           f'title = "Demo"\n[submission]\npython_path = ["{bad}"]\n')
+    assert "python_path" in spec_error(write_spec(tmp_path, text))
+
+
+@pytest.mark.parametrize("bad", ['numpy = ">=1.26"', 'numpy = "1.26.4"\ntorch = "latest"',
+                                 'torch = "2.13.0"', 'numpy = "1.26.4"\nscipy = "1.0"'])
+def test_runtime_versions_are_exact_releases(tmp_path: Path, bad: str) -> None:
+    text = MINIMAL.replace('title = "Demo"\n', f'title = "Demo"\n[runtime]\n{bad}\n')
+    assert "runtime" in spec_error(write_spec(tmp_path, text))

@@ -228,7 +228,7 @@ def test_speed_ratio_against_the_graders_own_baseline(tmp_path: Path) -> None:
 
 
 def test_a_slowed_down_baseline_gains_nothing(tmp_path: Path) -> None:
-    """SECURITY.md B11: same loops as 'fast', a sleep in 'slow'."""
+    """docs/security.md B11: same loops as 'fast', a sleep in 'slow'."""
     params = (f'slow = "models.SleepyLoopConv", fast = "models.LoopConv", '
               f"inputs = [[4, 3, 16, 16]], min_ratio = 3, repeats = 3, {BASELINE}")
     outcome, output = check(tmp_path, "torch.speed_ratio", params)

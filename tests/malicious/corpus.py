@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 CATEGORIES = ("archive", "forgery", "disclosure", "exhaustion", "escape", "dl-tricks")
 KNOWN_KEYS = {"description", "assignment", "only", "max_score", "fails", "may_fail", "status",
               "slow", "grader_errors_allowed", "params", "upload", "tests", "process", "docker",
-              "bug", "edit"}
+              "bug", "edit", "visibility", "sandbox", "variant"}
 BACKEND_KEYS = {"max_score", "fails", "may_fail", "tests", "note"}
 TEST_KEYS = {"outcome", "outcomes", "message_contains", "message_excludes"}
 SLOW_CALL_TIMEOUT_S = 2.0
@@ -65,16 +65,23 @@ class Case:
     def spec(self) -> AssignmentSpec:
         """The assignment as this case grades it: only some tests, faster limits, tiny data."""
         spec = resolve_assignment(self.assignment)
+        if spec.variants:  # one handout version: its tests and points (default the fallback)
+            spec = spec.with_variant(self.expect.get("variant", spec.variants[-1].name))
         only = self.expect.get("only")
         tests = tuple(t for t in spec.tests if only is None or t.name in only)
         params = self.expect.get("params", {})
         tests = tuple(
             t.model_copy(update={"params": {**t.params, **params[t.name]}})
             if t.name in params else t for t in tests)
+        shown = self.expect.get("visibility", {})  # test name -> visibility, for this case
+        tests = tuple(t.model_copy(update={"visibility": shown[t.name]}) if t.name in shown
+                      else t for t in tests)
         update: dict[str, Any] = {"tests": tests}
+        box = dict(self.expect.get("sandbox", {}))  # e.g. memory_mb, for this case
         if self.expect.get("slow"):
-            update["sandbox"] = spec.sandbox.model_copy(
-                update={"call_timeout_s": SLOW_CALL_TIMEOUT_S})
+            box["call_timeout_s"] = SLOW_CALL_TIMEOUT_S
+        if box:
+            update["sandbox"] = spec.sandbox.model_copy(update=box)
         return spec.model_copy(update=update)
 
     def value(self, key: str, backend: str, default: Any = None) -> Any:

@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 
 from grader.spec import AssignmentSpec
 from sandbox.backend import Backend
+from sandbox.output import UNSAFE
 from sandbox.process_backend import UID_BASE, UID_SPAN, ProcessBackend, unavailable_reason
 from store.archives import ArchiveStore
 from store.db import SessionFactory
@@ -259,6 +260,8 @@ def check_result(case: Case, backend: str, outcome: str, row: Submission,
         if test.outcome == "error":
             assert test.name in case.expect.get("grader_errors_allowed", []), report
         assert len(test.output) < 200_000, "captured output was not capped"
+        for text in (test.output, test.staff_detail or "", test.name):  # issue 12.9
+            assert not UNSAFE.search(text), f"{test.name}: a control character survived"
     by_name = {t.name: t for t in tests}
     for name, wanted in case.tests_for(backend).items():
         test = by_name[name]

@@ -1,4 +1,4 @@
-"""H1 and D10: workers that die mid-grade (SECURITY.md §4.2 and checklist).
+"""H1 and D10: workers that die mid-grade (docs/security.md §4.2 and checklist).
 
 Real ``celery worker`` processes (prefork, concurrency 1) against real Redis and
 Postgres; the lease is 5 s and each worker's reconciler runs every second."""

@@ -33,13 +33,14 @@ from sandbox.docker_backend import (
     DockerBackend,
     DockerSession,
     DockerSettings,
-    Runtime,
+    Interpreter,
     WarmPool,
     container_kwargs,
     reap_orphans,
     worker_label,
 )
 from sandbox.gpus import GpuPool
+from sandbox.runtimes import Entry, Runtime, RuntimeRequest
 from sandbox.seccomp import security_opt
 from sandbox.select import choose_backend, describe_choice
 from sandbox.session import Session, SessionDied, SessionLimits
@@ -48,6 +49,7 @@ from tests.sandbox.held_out import HIDDEN_PROBE, assert_held_out_data_is_hidden
 from tests.services import docker_with_local_image
 
 FAST = SessionLimits(call_timeout_s=20.0, start_timeout_s=30.0)
+RUNTIME = Runtime(RuntimeRequest("2.0.0"), ())  # the pure profile tests bind no runtime
 
 PROBE = """
 import errno, os, socket
@@ -132,7 +134,8 @@ def test_the_container_profile_follows_the_security_reference(tmp_path: Path) ->
     config = SandboxConfig(submission_dir=tmp_path, data_dir=tmp_path, memory_mb=1024,
                            max_processes=16, tmp_mb=32, open_files=100, file_size_mb=8,
                            cpu_seconds=60, threads=2)
-    kwargs = container_kwargs(config, FAST, DockerSettings(), Runtime("/py"), token="abc",
+    kwargs = container_kwargs(config, FAST, DockerSettings(), Interpreter("/py"), token="abc",
+                              runtime=RUNTIME,
                               channel=tmp_path)
     assert kwargs["network_mode"] == "none" and kwargs["ipc_mode"] == "private"
     assert kwargs["read_only"] is True and kwargs["init"] is True
@@ -140,8 +143,8 @@ def test_the_container_profile_follows_the_security_reference(tmp_path: Path) ->
     assert kwargs["user"] == "10001:10001" and kwargs["working_dir"] == "/submission"
     assert kwargs["cap_drop"] == ["ALL"]
     assert kwargs["security_opt"] == ["no-new-privileges:true", security_opt()]
-    off = container_kwargs(config, FAST, DockerSettings(seccomp=False), Runtime("/py"),
-                           token="abc", channel=tmp_path)
+    off = container_kwargs(config, FAST, DockerSettings(seccomp=False), Interpreter("/py"),
+                           token="abc", channel=tmp_path, runtime=RUNTIME)
     assert off["security_opt"] == ["no-new-privileges:true"]  # the engine's default profile
     assert kwargs["mem_limit"] == kwargs["memswap_limit"] == "1024m"
     assert kwargs["pids_limit"] == 64 and kwargs["nano_cpus"] == 2_000_000_000
@@ -166,9 +169,9 @@ def test_hidden_paths_are_covered_where_the_mounts_show_them(tmp_path: Path) -> 
     (data / "heldout").mkdir(parents=True)
     hidden = (str(venv / "pkg" / "labels.csv"), str(data / "heldout"), "/elsewhere/x")
     config = SandboxConfig(submission_dir=tmp_path, data_dir=data, hidden_paths=hidden)
-    runtime = Runtime("/opt/venv/bin/python", ((str(venv), "/opt/venv"),))
-    kwargs = container_kwargs(config, FAST, DockerSettings(), runtime, token="abc",
-                              channel=tmp_path)
+    interpreter = Interpreter("/opt/venv/bin/python", ((str(venv), "/opt/venv"),))
+    kwargs = container_kwargs(config, FAST, DockerSettings(), interpreter, token="abc",
+                              channel=tmp_path, runtime=RUNTIME)
     by_target = {mount["Target"]: mount for mount in kwargs["mounts"]}
     cover = by_target["/opt/venv/pkg/labels.csv"]
     assert (cover["Type"], cover["Source"], cover["ReadOnly"]) == ("bind", "/dev/null", True)
@@ -183,7 +186,7 @@ def test_the_environment_carries_no_secrets_of_the_worker(
     monkeypatch.setenv("DLGRADE_SECRET_KEY", "hunter2")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "hunter2")
     kwargs = container_kwargs(SandboxConfig(submission_dir=tmp_path), FAST, DockerSettings(),
-                              Runtime("/py"), token="abc", channel=tmp_path)
+                              Interpreter("/py"), token="abc", runtime=RUNTIME, channel=tmp_path)
     assert "hunter2" not in kwargs["environment"].values()
     assert kwargs["environment"]["HOME"] == "/tmp"
 
@@ -379,7 +382,7 @@ class TestWithEngine:
     def test_a_container_that_cannot_start_says_why(self, backend: DockerBackend,
                                                     tmp_path: Path) -> None:
         broken = DockerBackend(backend.settings, client=backend.client, reap=False)
-        broken.runtime = Runtime("/no/such/python")
+        broken.interpreter = Interpreter("/no/such/python")
         with pytest.raises(SessionDied) as death:
             broken.start(SandboxConfig(submission_dir=tmp_path), FAST)
         assert death.value.reason == "start" and "/no/such/python" in death.value.detail
@@ -395,7 +398,7 @@ class TestWithEngine:
             with backend.start(config, FAST) as session:
                 session.ping()
         broken = DockerBackend(backend.settings, client=backend.client, reap=False)
-        broken.runtime = Runtime("/no/such/python")
+        broken.interpreter = Interpreter("/no/such/python")
         with pytest.raises(SessionDied):
             broken.start(config, FAST)
         assert open_fds() == before
@@ -481,3 +484,32 @@ class TestWarmPool:
                 assert session.import_module("student").attr("ANSWER") == 42
         finally:
             pool.close()
+
+
+def test_an_image_runs_its_own_copy_of_the_runtime_or_does_not_start(tmp_path: Path) -> None:
+    image = Interpreter("/usr/local/bin/python", runtimes=("numpy-1.26.4",),
+                        masked=("/usr/local/lib/python3.11/site-packages",))
+    config = SandboxConfig(submission_dir=tmp_path, runtime=RuntimeRequest("1.26.4"))
+    kwargs = container_kwargs(config, FAST, DockerSettings(), image, token="abc",
+                              channel=tmp_path)
+    assert kwargs["command"][:3] == ["/usr/local/bin/python", "-I", "-S"]
+    assert "/opt/dlgrade/runtimes/numpy-1.26.4" in kwargs["command"]
+    cover = {m["Target"]: m for m in kwargs["mounts"]}["/usr/local/lib/python3.11/site-packages"]
+    assert cover["Type"] == "tmpfs" and cover["ReadOnly"] is True
+    other = dataclasses.replace(config, runtime=RuntimeRequest("2.4.6", "2.13.0"))
+    with pytest.raises(SessionDied) as died:
+        container_kwargs(other, FAST, DockerSettings(), image, token="abc", channel=tmp_path)
+    assert died.value.reason == "start"
+    assert "does not carry the runtime numpy-2.4.6-torch-2.13.0" in died.value.detail
+
+
+def test_the_host_interpreter_gets_the_runtime_bound_at_runtime(tmp_path: Path) -> None:
+    numpy_dir = tmp_path / "site-packages" / "numpy"
+    numpy_dir.mkdir(parents=True)
+    runtime = Runtime(RuntimeRequest("2.0.0"), (Entry("numpy", str(numpy_dir)),))
+    kwargs = container_kwargs(SandboxConfig(submission_dir=tmp_path), FAST, DockerSettings(),
+                              Interpreter("/py"), token="abc", channel=tmp_path,
+                              runtime=runtime)
+    bound = {m["Target"]: m for m in kwargs["mounts"]}["/runtime/numpy"]
+    assert bound["Source"] == str(numpy_dir) and bound["ReadOnly"] is True
+    assert "/opt/venv" not in {m["Target"] for m in kwargs["mounts"]}

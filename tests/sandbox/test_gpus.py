@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from sandbox.backend import SandboxConfig
-from sandbox.docker_backend import DockerSettings, Runtime, container_kwargs
+from sandbox.docker_backend import DockerSettings, Interpreter, container_kwargs
 from sandbox.gpus import GpuPool, GpuUnavailable
+from sandbox.runtimes import Runtime, RuntimeRequest
 from sandbox.session import SessionLimits
 
 
@@ -21,6 +22,8 @@ from sandbox.session import SessionLimits
 def pool(tmp_path: Path) -> GpuPool:
     return GpuPool(["0"], tmp_path / "locks", poll_s=0.01)
 
+
+NO_RUNTIME = Runtime(RuntimeRequest("2.0.0"), ())
 
 def test_one_gpu_two_jobs_the_second_waits_until_the_first_releases(pool: GpuPool) -> None:
     first = pool.lease(timeout=1)
@@ -109,7 +112,8 @@ def test_a_crashed_holder_gives_the_gpu_back(tmp_path: Path) -> None:
 def gpu_kwargs(tmp_path: Path, **settings: Any) -> dict[str, Any]:
     config = SandboxConfig(submission_dir=tmp_path)
     return container_kwargs(config, SessionLimits(), DockerSettings(**settings),
-                            Runtime("/usr/bin/python3"), token="t", channel=tmp_path, gpu="1")
+                            Interpreter("/usr/bin/python3"), token="t", channel=tmp_path, gpu="1",
+                            runtime=NO_RUNTIME)
 
 
 def test_nvidia_mode_requests_exactly_that_gpu(tmp_path: Path) -> None:
@@ -134,12 +138,14 @@ def test_devices_mode_passes_only_that_gpus_nodes_and_a_read_only_driver(tmp_pat
     assert not any("uvm-tools" in d or "modeset" in d for d in kwargs["devices"])
     with pytest.raises(ValueError, match="numeric index"):
         container_kwargs(SandboxConfig(submission_dir=tmp_path), SessionLimits(),
-                         DockerSettings(gpu_mode="devices"), Runtime("python"), token="t",
+                         DockerSettings(gpu_mode="devices"), Interpreter("python"),
+                         runtime=NO_RUNTIME, token="t",
                          channel=tmp_path, gpu="GPU-3b1f")
 
 
 def test_cpu_jobs_get_no_gpu_at_all(tmp_path: Path) -> None:
     kwargs = container_kwargs(SandboxConfig(submission_dir=tmp_path), SessionLimits(),
-                              DockerSettings(), Runtime("python"), token="t", channel=tmp_path)
+                              DockerSettings(), Interpreter("python"), token="t", channel=tmp_path,
+                              runtime=NO_RUNTIME)
     assert "devices" not in kwargs and "device_requests" not in kwargs
     assert not any(k.startswith("NVIDIA") for k in kwargs["environment"])

@@ -144,7 +144,24 @@ def test_the_speed_baseline_is_a_correct_convolution(stride: int, padding: int) 
     x = generator.standard_normal((2, 3, 9, 8)).astype(np.float32)
     weight = generator.standard_normal((4, 3, 3, 3)).astype(np.float32)
     bias = generator.standard_normal(4).astype(np.float32)
-    got = routines.torch_conv2d_loops(x, weight, bias, stride=stride, padding=padding)
     want = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(weight), torch.tensor(bias),
                                       stride=stride, padding=padding).numpy()
-    assert got.shape == want.shape and np.allclose(got, want, atol=1e-5)
+    for baseline in (routines.torch_conv2d_loops, routines.torch_conv2d_four_loops):
+        got = baseline(x, weight, bias, stride=stride, padding=padding)
+        assert got.shape == want.shape and np.allclose(got, want, atol=1e-5), baseline
+
+
+class Steps(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.cumsum(dim=1)
+
+
+def test_last_step_takes_a_sequence_models_last_output() -> None:
+    """(N, T, C) -> (N, C), the last step, as a course's loop takes outputs[:, -1]; other
+    outputs pass through, and the wrapped model's parameters are the wrapper's."""
+    x = torch.randn(2, 5, 3)
+    assert torch.allclose(routines.torch_last_step(Steps())(x), x.sum(dim=1))
+    wrapped = routines.torch_last_step(Tiny())
+    assert wrapped(torch.randn(4, 3)).shape == (4, 2)
+    assert [n for n, _ in wrapped.named_parameters()] == ["model.scale", "model.fc.weight",
+                                                           "model.fc.bias"]

@@ -1,4 +1,4 @@
-"""sandbox/runtime_versions.py: is the container runtime patched? (SECURITY.md E6)"""
+"""sandbox/runtime_versions.py: is the container runtime patched? (docs/security.md E6)"""
 
 from __future__ import annotations
 

@@ -27,6 +27,7 @@ from grader import data as datasets
 from grader.spec import resolve_assignment
 from sandbox.backend import Backend, LocalBackend, SandboxConfig
 from sandbox.process_backend import ProcessBackend, runtime_paths
+from sandbox.runtimes import base_python
 from sandbox.session import Session, SessionDied, SessionLimits, StudentException
 from tests.sandbox.held_out import HIDDEN_PROBE, assert_held_out_data_is_hidden
 from tests.services import live_processes
@@ -937,8 +938,7 @@ def test_the_agent_command_line_names_no_host_checkout(
     cmdline = session.import_module("student").method("cmdline")
     repo = str(Path(grader.__file__).resolve().parent.parent)
     assert repo not in cmdline and os.path.realpath(sys.prefix) not in cmdline
-    if sys.prefix != sys.base_prefix:
-        assert cmdline.startswith("/opt/venv/bin/")
+    assert cmdline.startswith(base_python())  # the base interpreter, never the virtualenv
 
 
 def test_sigstop_of_the_agent_times_out(backend: Backend, start: Callable[..., Session]) -> None:

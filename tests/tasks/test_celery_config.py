@@ -1,4 +1,4 @@
-"""tasks/celery_app.py and tasks/worker_main.py: delivery settings (SECURITY.md §4.2).
+"""tasks/celery_app.py and tasks/worker_main.py: delivery settings (docs/security.md §4.2).
 
 The behaviour of a real worker is tested in tests/reliability/."""
 

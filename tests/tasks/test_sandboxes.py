@@ -5,6 +5,7 @@ backend passing exactly the job's GPU (the real GPU path: scripts/gpu-proof.sh).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import tempfile
@@ -14,12 +15,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy
 import pytest
 
 from grader.spec import AssignmentSpec, load_spec, resolve_assignment
+from sandbox import cgroups
 from sandbox.backend import LocalBackend, SandboxConfig
 from sandbox.gpus import GpuPool, HeldGpu
 from sandbox.runtime_versions import runc_problem
+from sandbox.runtimes import RuntimeRequest
 from sandbox.select import BackendUnavailable
 from sandbox.session import Session, SessionLimits
 from store.db import SessionFactory
@@ -411,7 +415,8 @@ def test_a_docker_worker_with_gpus_passes_exactly_the_jobs_gpu(
             assert backend.gpus is not None and backend.gpus.devices == (choice.gpu,)
             kwargs = docker_backend.container_kwargs(
                 SandboxConfig(submission_dir=tmp_path), SessionLimits(), backend.settings,
-                backend.runtime, token="t", channel=tmp_path, gpu=choice.gpu)
+                backend.interpreter, token="t", channel=tmp_path, gpu=choice.gpu,
+                runtime=backend.store.resolve(RuntimeRequest(numpy.__version__)))
             nodes = {entry.split(":")[0] for entry in kwargs["devices"]}
             assert nodes == {f"/dev/nvidia{choice.gpu}", "/dev/nvidiactl", "/dev/nvidia-uvm"}
             assert any(m["Target"] == "/usr/local/nvidia" and m["ReadOnly"]
@@ -470,3 +475,29 @@ def test_the_work_dir_is_short_enough_for_the_sandbox_sockets(tmp_path: Path) ->
     assert len(str(socket_path).encode()) <= 107
     with pytest.raises(ConfigError, match="at most 60 fit, since the sandbox's Unix sockets"):
         settings(tmp_path, work_dir="/" + "w" * 80)
+
+
+def test_a_process_sandbox_without_aggregate_limits_is_refused_in_production(
+        tmp_path: Path) -> None:
+    from sandbox.process_backend import ProcessBackend
+    from tasks.sandboxes import SandboxUnlimited, _aggregate_limits
+
+    unlimited = ProcessBackend(cgroups="no cgroup hierarchy is mounted")
+    production = make_settings(tmp_path, "sqlite://", sandbox="process", sandbox_limits="refuse")
+    assert production.refuses_unlimited_sandbox
+    with pytest.raises(SandboxUnlimited, match="DLGRADE_SANDBOX_LIMITS=warn"):
+        _aggregate_limits(unlimited, production)
+    warned = dataclasses.replace(production, sandbox_limits="warn")
+    assert "per-process limits only" in _aggregate_limits(unlimited, warned)
+    limited = ProcessBackend(cgroups=cgroups.Hierarchy(1, {}))
+    assert _aggregate_limits(limited, production) == ""
+
+
+def test_an_engine_that_cannot_limit_containers_is_named() -> None:
+    from tasks.sandboxes import docker_limit_problems
+
+    assert docker_limit_problems({"MemoryLimit": True, "PidsLimit": True,
+                                  "CpuCfsQuota": True, "SwapLimit": True}) == []
+    problem = docker_limit_problems({"MemoryLimit": False, "PidsLimit": True,
+                                     "CpuCfsQuota": False})
+    assert problem and "memory, CPU" in problem[0]

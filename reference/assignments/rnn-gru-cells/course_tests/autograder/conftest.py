@@ -1,0 +1,4 @@
+import sys
+
+sys.path.append("mytorch")
+sys.path.append("hw3")

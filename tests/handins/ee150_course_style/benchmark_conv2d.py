@@ -1,0 +1,1 @@
+"""Placeholder for the course's own training script: handins carry it, dlgrade ignores it."""

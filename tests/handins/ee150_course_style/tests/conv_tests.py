@@ -1,0 +1,1 @@
+# the course tests folder travels with the zip
