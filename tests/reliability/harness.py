@@ -30,9 +30,9 @@ RELIABILITY_SETTINGS = {
     "DLGRADE_SECRET_KEY": "reliability-test-secret",
     "DLGRADE_LEASE_SECONDS": "5",
     "DLGRADE_MAX_ATTEMPTS": "3",
-    # Long enough for mytorch-cnn's test timeouts (540 s): shorter is refused at load.
-    "DLGRADE_TASK_TIME_LIMIT": "900",
-    "DLGRADE_VISIBILITY_TIMEOUT": "1200",
+    # Long enough for mytorch-cnn's test timeouts (1080 s): shorter is refused at load.
+    "DLGRADE_TASK_TIME_LIMIT": "1800",
+    "DLGRADE_VISIBILITY_TIMEOUT": "2400",
     "DLGRADE_RECONCILE_INTERVAL": "1",
     "DLGRADE_QUEUED_STALE_AFTER": "5",
     # The real sandbox where this machine has one; H1 grades the reference solution.

@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from grader.grade import grade_archive
 from grader.results import GradingResult
+from grader.spec import resolve_assignment
 from sandbox.backend import LocalBackend
 from sandbox.process_backend import unavailable_reason
 from sandbox.session import SessionDied
@@ -31,6 +32,8 @@ from tasks.jobs import (
 )
 from tests.conftest import MYTORCH_SOLUTION, require
 from tests.services import World, make_settings, tar_gz
+
+MYTORCH_TESTS = len(resolve_assignment("mytorch-cnn").tests)
 
 
 @pytest.fixture
@@ -58,11 +61,11 @@ def test_the_reference_solution_is_done_with_full_marks(world: World, sqlite_url
     assert (row.status, row.score, row.max_score, row.attempt) == ("done", 100.0, 100.0, 1)
     assert row.lease_until is None and row.finished_at is not None and row.error is None
     assert row.results is not None and row.results["score"] == 100.0
-    assert len(row.results["tests"]) == 8  # type: ignore[arg-type]
+    assert len(row.results["tests"]) == MYTORCH_TESTS  # type: ignore[arg-type]
     assert row.grading_seconds is not None and row.grading_seconds > 0
     assert row.staff_detail is not None and "backend=process" in row.staff_detail
     scores = stored_tests(world)
-    assert [t.position for t in scores] == list(range(8))
+    assert [t.position for t in scores] == list(range(MYTORCH_TESTS))
     assert all(t.outcome == "passed" and t.score == t.max_score for t in scores)
     assert sum(t.max_score for t in scores) == 100
 
@@ -323,20 +326,22 @@ def test_concurrent_runs_grade_once(world: World, sqlite_url: str) -> None:
     assert outcomes.count("error") == 1  # the one that graded (a malformed archive)
     assert set(outcomes) <= {"error", "busy", "not-claimed"}
     with world.db_factory() as db:
-        assert db.scalar(select(func.count(TestScore.id))) == 8
+        assert db.scalar(select(func.count(TestScore.id))) == 8  # the fallback handout's
     assert world.get(submission_id).attempt == 1
 
 
 def test_an_assignment_whose_tests_outlast_the_task_limit_is_refused_at_load(
     world: World, sqlite_url: str
 ) -> None:
-    """mytorch-cnn's test timeouts add up to 540 s; with a 300 s task limit a grading could
-    be killed with tests left, so the job refuses it as misconfigured (for staff)."""
+    """mytorch-cnn's test timeouts add up to more than 255 s; with a 300 s task limit a
+    grading could be killed with tests left, so the job refuses it as misconfigured."""
     submission_id = world.submission(world.assignment(), tar_gz(MYTORCH_SOLUTION))
     job = job_for(world, sqlite_url, task_time_limit=300, visibility_timeout=600)
     assert job.run(submission_id) == "error"
     row = world.get(submission_id)
     assert row.error == MISCONFIGURED
+    total = resolve_assignment("mytorch-cnn").tests_timeout_s
+    assert total > 255
     assert row.staff_detail is not None and row.staff_detail.startswith(
-        "mytorch-cnn: its tests' timeouts add up to 540 s, more than the 255 s a grading may "
-        "take (DLGRADE_TASK_TIME_LIMIT=300 s")
+        f"mytorch-cnn: its tests' timeouts add up to {total:g} s, more than the 255 s a "
+        "grading may take (DLGRADE_TASK_TIME_LIMIT=300 s")
