@@ -131,7 +131,7 @@ class GradingJob:
             target = self._pick(submission_id, tried)
             self.current = target
             outcome = self._run_one(target)
-            if outcome != "not-claimed" or target == submission_id:
+            if outcome not in ("not-claimed", "busy") or target == submission_id:
                 return outcome
             tried.append(target)  # another worker took it first: pick again
         return outcome
