@@ -24,15 +24,15 @@ import tempfile
 import time
 import traceback
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from grader import data as datasets
-from grader import given, variants
-from grader.context import CheckContext, CheckFailed
+from grader import feedback, given, variants
+from grader.context import CheckContext, CheckFailed, Progress
 from grader.extract import ExtractionError, extract_archive
 from grader.interface import mismatch
 from grader.outcomes import Outcome
@@ -138,8 +138,8 @@ def sandbox_config(spec: AssignmentSpec, handin: Path) -> SandboxConfig:
 
 def grade_archive(
     spec: AssignmentSpec, archive: Path, backend: Backend, *, seed: int | None = None,
-    only: Collection[str] | None = None, budget_s: float | None = None,
-    interrupts: Interrupts = (),
+    only: Collection[str] | None = None, progress: Progress | None = None,
+    budget_s: float | None = None, interrupts: Interrupts = (),
 ) -> GradingResult:
     """Extract ``archive`` safely into a fresh directory, grade it, clean up."""
     try:
@@ -160,7 +160,7 @@ def grade_archive(
         extracted.root.chmod(0o755)
         workdir.chmod(0o755)
         return grade_directory(spec, extracted.root, backend, seed=seed, only=only,
-                               budget_s=budget_s, interrupts=interrupts)
+                               progress=progress, budget_s=budget_s, interrupts=interrupts)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -213,6 +213,14 @@ def rejected(spec: AssignmentSpec, reason: str) -> GradingResult:
                          rejected=reason)
 
 
+@dataclass(frozen=True)
+class Handin:
+    """What the runner knows of the handin's files before any test runs."""
+
+    files: list[str]
+    unparsable: dict[str, str]  # path -> the SyntaxError, with line and caret
+
+
 # When a student sees a test's result (web.visibility): sooner first. Tests run in this
 # order, so no test shown sooner runs after one shown later (issue 12.7).
 EXPOSURE = {"visible": 0, "after_due_date": 1, "after_published": 2, "hidden": 3}
@@ -220,13 +228,15 @@ EXPOSURE = {"visible": 0, "after_due_date": 1, "after_published": 2, "hidden": 3
 
 def grade_directory(
     spec: AssignmentSpec, handin: Path, backend: Backend, *, seed: int | None = None,
-    only: Collection[str] | None = None, budget_s: float | None = None,
-    interrupts: Interrupts = (),
+    only: Collection[str] | None = None, progress: Progress | None = None,
+    budget_s: float | None = None, interrupts: Interrupts = (),
 ) -> GradingResult:
     """Grade an already extracted handin directory (read-only to the sandbox) within
     ``budget_s`` seconds (at most the spec's ``time_budget_s``).
 
     ``only``: grade just the tests of these names (the rest are left out of the result).
+    ``progress`` (if given) is told which test starts, and whatever a check reports
+    while it runs (e.g. each epoch of training); it must not raise.
 
     Visible tests share one sandbox (replaced when it dies). A test the student does not
     see now (``after_due_date``, ``after_published``, ``hidden``) gets sandboxes of its own,
@@ -246,8 +256,12 @@ def grade_directory(
     flags = large_literals(handin, files)
     limits = SessionLimits(call_timeout_s=spec.sandbox.call_timeout_s)
     config = sandbox_config(spec, handin)
+    strict = strict_config(spec, config)
     shared = Sessions(backend, config, limits)
+    shared_strict = (Sessions(backend, strict, limits, shared.hung_imports)
+                     if strict is not None else shared)
     broken = _load_checks(spec)
+    known = Handin(files, feedback.syntax_errors(handin, files))
     chosen = [index for index, test in enumerate(spec.tests) if only is None or test.name in only]
     order = sorted(chosen, key=lambda index: (EXPOSURE.get(spec.tests[index].visibility, 3),
                                               index))
@@ -255,18 +269,24 @@ def grade_directory(
     sessions_started = 0
     clock = Budget(time.monotonic() + budget, budget)  # the handin's time from here
     try:
-        for index in order:
+        for step, index in enumerate(order, start=1):
             test = spec.tests[index]
-            verdict = broken or _precheck(spec, test, files, violations)
+            if progress is not None:
+                progress({"test": step, "tests": len(order), "name": test.name})
+            verdict = broken or _precheck(spec, test, known, violations)
             if verdict is None and clock.spent:
                 verdict = Verdict(Outcome.TIMEOUT, 0.0, clock.not_run())
             if verdict is None:
+                covered = strict is not None and _policy_covers(spec, test, files)
                 own = test.visibility != "visible"
-                sessions = Sessions(backend, config, limits, shared.hung_imports) if own \
-                    else shared
+                if own:
+                    sessions = Sessions(backend, strict if covered and strict else config,
+                                        limits, shared.hung_imports)
+                else:
+                    sessions = shared_strict if covered else shared
                 try:
-                    verdict = _run_test(spec, test, index, seed, sessions, clock.deadline,
-                                        interrupts)
+                    verdict = _run_test(spec, test, index, seed, sessions, known, progress,
+                                        clock.deadline, interrupts)
                 except interrupts:
                     clock.interrupted = True
                     verdict = Verdict(Outcome.TIMEOUT, 0.0, clock.cut_short())
@@ -278,13 +298,15 @@ def grade_directory(
             verdicts[index] = verdict
     finally:
         shared.close()
-    sessions_started += shared.started
+        shared_strict.close()
+    sessions_started += shared.started + (shared_strict.started if strict is not None else 0)
     results = [_result(spec, index, spec.tests[index], verdicts[index]) for index in chosen]
     faults = [f"{spec.tests[index].name}: {verdicts[index].infrastructure}"
               for index in chosen if verdicts[index].infrastructure]
     result = GradingResult(spec.slug, results, time.monotonic() - started, sandbox=backend.name,
                            leaderboard=leaderboard(spec, results),
-                           infrastructure_error="; ".join(faults) or None)
+                           infrastructure_error="; ".join(faults) or None,
+                           output=feedback.summary(known.unparsable) if known.unparsable else "")
     result.staff_log.append(f"seed={seed} sessions={sessions_started} backend={backend.name} "
                             f"runtime={_runtime_key(config)}")
     if clock.interrupted or clock.spent:
@@ -292,7 +314,8 @@ def grade_directory(
                                 + (" (the task's soft time limit)" if clock.interrupted else ""))
     if choice is not None:
         result.variant = choice.name
-        result.output = f"Graded as the {spec.variant_title} ({choice.reason})."
+        note = f"Graded as the {spec.variant_title} ({choice.reason})."
+        result.output = f"{note}\n\n{result.output}" if result.output else note
         result.staff_log.append(f"variant={choice.name}: {choice.reason}")
     handout = spec.folder / "handout"
     if spec.given and handout.is_dir():
@@ -304,6 +327,30 @@ def grade_directory(
         result.staff_log.append("Big enough to hold trained weights (check that the model "
                                 "learns what it answers): " + "; ".join(flags))
     return result
+
+
+def strict_config(spec: AssignmentSpec, config: SandboxConfig) -> SandboxConfig | None:
+    """The sandbox of the tests whose files the import policy covers, when the policy
+    lets some files import PyTorch (``[policy] allow_in``) and the runtime therefore has
+    it: the same runtime without PyTorch. A restricted file then cannot reach torch by
+    undoing the import blocker, which is student code's to change (issue 12.5). None
+    when no such split is needed."""
+    if not spec.policy.allow_in or "torch" not in spec.policy.forbidden_imports:
+        return None
+    try:
+        request = config.runtime_request()
+    except RuntimeUnavailable:
+        return None  # the sandbox will not start; that fault is reported per test
+    if request.torch is None:
+        return None
+    return replace(config, runtime=RuntimeRequest(request.numpy, None))
+
+
+def _policy_covers(spec: AssignmentSpec, test: TestSpec, files: list[str]) -> bool:
+    """Whether every handin file ``test`` names is under the import policy (none is one
+    of the files allowed the forbidden packages). A test naming no files is not."""
+    named = [path for path in files if matches(path, test.files)]
+    return bool(named) and not any(matches(path, spec.policy.allow_in) for path in named)
 
 
 def _runtime_key(config: SandboxConfig) -> str:
@@ -337,16 +384,19 @@ def _load_checks(spec: AssignmentSpec) -> Verdict | None:
 
 
 def _precheck(
-    spec: AssignmentSpec, test: TestSpec, files: list[str], violations: list[Violation]
+    spec: AssignmentSpec, test: TestSpec, handin: Handin, violations: list[Violation]
 ) -> Verdict | None:
     """Failures decided from the file list and the source alone."""
     missing = [
         path for path in spec.submission.required_files
-        if path not in files and matches(path, test.files)
+        if path not in handin.files and matches(path, test.files)
     ]
     if missing:
         listed = ", ".join(missing)
         return Verdict(Outcome.FAILED, 0.0, f"{listed} is missing from your handin.")
+    unparsable = [path for path in handin.unparsable if matches(path, test.files)]
+    if unparsable:
+        return Verdict(Outcome.FAILED, 0.0, _not_compiling(unparsable))
     relevant = [v for v in violations if matches(v.path, test.files)]
     if relevant:
         sentences = " ".join(v.sentence(spec.policy.reason) for v in relevant)
@@ -382,17 +432,25 @@ class Budget:
         return verdict
 
 
+def _not_compiling(paths: list[str]) -> str:
+    listed = ", ".join(paths)
+    verb = "does" if len(paths) == 1 else "do"
+    return (f"Not run: {listed} {verb} not compile (the error, with its line, is shown once "
+            "above the tests).")
+
+
 def _run_test(
     spec: AssignmentSpec, test: TestSpec, index: int, seed: int, sessions: Sessions,
+    handin: Handin | None = None, progress: Progress | None = None,
     total_deadline: float | None = None, interrupts: Interrupts = (),
 ) -> Verdict:
     rng = np.random.default_rng([seed, index])
     sessions.between_tests()
     context = CheckContext(spec, test, rng, sessions.get, restart_session=sessions.restart,
-                           grading=sessions.grading)
+                           grading=sessions.grading, progress=progress)
     sessions.deadline = min(time.monotonic() + test.timeout_s, total_deadline or math.inf)
     try:
-        verdict = _verdict(test, context, interrupts)
+        verdict = _verdict(test, context, handin or Handin([], {}), interrupts)
     finally:
         sessions.deadline = None
     verdict.extra = json_safe(context.extra)
@@ -401,7 +459,8 @@ def _run_test(
     return _with_output(verdict, stdout, stderr)
 
 
-def _verdict(test: TestSpec, context: CheckContext, interrupts: Interrupts = ()) -> Verdict:
+def _verdict(test: TestSpec, context: CheckContext, handin: Handin,
+             interrupts: Interrupts = ()) -> Verdict:
     try:
         fraction = lookup(test.check, context.spec.folder)(context)
     except interrupts:
@@ -409,7 +468,7 @@ def _verdict(test: TestSpec, context: CheckContext, interrupts: Interrupts = ())
     except CheckFailed as failed:
         return Verdict(Outcome.FAILED, failed.fraction, failed.message)
     except StudentException as exc:
-        return _student_exception(exc, context)
+        return _student_exception(exc, context, handin)
     except SessionDied as death:
         return _death(death, context)
     except MemoryError:  # the trusted side's: this host ran out of memory
@@ -429,7 +488,10 @@ def _verdict(test: TestSpec, context: CheckContext, interrupts: Interrupts = ())
     return Verdict(outcome, fraction, "\n".join(context.notes) or "Passed.")
 
 
-def _student_exception(exc: StudentException, context: CheckContext) -> Verdict:
+def _student_exception(exc: StudentException, context: CheckContext,
+                       handin: Handin) -> Verdict:
+    if exc.type_name in ("SyntaxError", "IndentationError", "TabError") and handin.unparsable:
+        return Verdict(Outcome.FAILED, 0.0, _not_compiling(list(handin.unparsable)))
     during = f" during {exc.what}" if exc.what else ""
     if exc.type_name in MEMORY_EXCEPTIONS:
         limit = context.spec.sandbox.memory_mb
@@ -440,7 +502,7 @@ def _student_exception(exc: StudentException, context: CheckContext) -> Verdict:
         return Verdict(Outcome.FAILED, 0.0, interface)
     message = f"Your code raised {exc.type_name}{during}: {exc.message}"
     if exc.traceback.strip():
-        message += f"\n{exc.traceback.rstrip()}"
+        message += f"\n{feedback.clean_traceback(exc.traceback, handin.files).rstrip()}"
     return Verdict(Outcome.FAILED, 0.0, message)
 
 

@@ -42,7 +42,7 @@ from grader.grade import Interrupts, grade_archive
 from grader.results import GradingResult
 from grader.spec import AssignmentSpec, SpecError, load_spec, resolve_assignment
 from sandbox.backend import Backend
-from store import leases, scheduling
+from store import leases, progress, scheduling
 from store.archives import ArchiveStore
 from store.db import SessionFactory
 from store.models import Assignment, Submission, TestScore, utcnow
@@ -219,8 +219,9 @@ class GradingJob:
             spec, archive = self._inputs(work)
         except Unusable as unusable:
             return self._store_failure(submission_id, attempt, unusable, started)
-        result = grade_archive(spec, archive, choice.backend, budget_s=self._budget(started),
-                               interrupts=self.interrupts)
+        report = progress.recorder(self.db_factory, submission_id, attempt)  # live page
+        result = grade_archive(spec, archive, choice.backend, progress=report,
+                               budget_s=self._budget(started), interrupts=self.interrupts)
         if result.infrastructure_error:  # never stored as a score: whose fault is it?
             problem = host_problem(self.scratch(), choice.backend)
             if problem is not None:
