@@ -198,6 +198,9 @@ def test_scratch_left_by_crashes_is_collected_and_live_scratch_is_not(
                  "its extracted handin")
     crashed.kill()
     [dead] = scratch.glob("dlgrade-worker-*")
+    # The pool child dies with its group, but is reaped (and its pid gone) a moment later
+    cluster.wait(lambda: pid_gone(int(dead.name.rsplit("-", 2)[-2])), 30,
+                 "the killed pool process to be gone")
     old, day = time.time() - 7200, time.time() - 2 * 86400
     planted = {name: scratch / name for name in (
         "dlgrade-handin-old", "dlgrade-root-old", "dlgrade-agent-old", "dlgrade-handin-young",
@@ -259,3 +262,13 @@ def test_the_reconciler_republishes_only_what_the_broker_lost(
     cluster.start_worker()
     cluster.wait(lambda: all(state_of(cluster, i) == ("done", 1, 1) for i in ids), 120,
                  "the gradings")
+
+
+def pid_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
