@@ -55,11 +55,11 @@ def test_the_reference_solution_is_done_with_full_marks(world: World, sqlite_url
     assert (row.status, row.score, row.max_score, row.attempt) == ("done", 100.0, 100.0, 1)
     assert row.lease_until is None and row.finished_at is not None and row.error is None
     assert row.results is not None and row.results["score"] == 100.0
-    assert len(row.results["tests"]) == 8  # type: ignore[arg-type]
+    assert len(row.results["tests"]) == 10  # type: ignore[arg-type]
     assert row.grading_seconds is not None and row.grading_seconds > 0
     assert row.staff_detail is not None and "backend=process" in row.staff_detail
     scores = stored_tests(world)
-    assert [t.position for t in scores] == list(range(8))
+    assert [t.position for t in scores] == list(range(10))
     assert all(t.outcome == "passed" and t.score == t.max_score for t in scores)
     assert sum(t.max_score for t in scores) == 100
 
