@@ -171,8 +171,6 @@ def test_every_surface_agrees_after_the_worker_grades(late_graded: Surfaces) -> 
     assert_agree(late_graded, 15 * 0.8)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: the gradebook keeps the worker's stored "
-                   "total while the student's pages recompute the penalty")
 def test_every_surface_agrees_after_staff_change_the_late_penalty(
         late_graded: Surfaces) -> None:
     change_settings(late_graded, late_penalty="0.25")
