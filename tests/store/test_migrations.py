@@ -18,7 +18,6 @@ from sqlalchemy import text as sa_text
 from grader.outcomes import Outcome
 from grader.results import GradingResult
 from grader.scoring import Late
-
 from store.db import make_engine
 from store.migrate import (
     MigrationError,
