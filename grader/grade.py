@@ -16,7 +16,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -214,7 +214,9 @@ def grade_directory(
     flags = large_literals(handin, files)
     limits = SessionLimits(call_timeout_s=spec.sandbox.call_timeout_s)
     config = sandbox_config(spec, handin)
+    strict = strict_config(spec, config)
     shared = Sessions(backend, config, limits)
+    shared_strict = Sessions(backend, strict, limits) if strict is not None else shared
     broken = _load_checks(spec)
     known = Handin(files, feedback.syntax_errors(handin, files))
     chosen = [index for index, test in enumerate(spec.tests) if only is None or test.name in only]
@@ -228,10 +230,12 @@ def grade_directory(
             if progress is not None:
                 progress({"test": step, "tests": len(order), "name": test.name})
             verdict = broken or _precheck(spec, test, known, violations)
+            covered = strict is not None and _policy_covers(spec, test, files)
             if verdict is None and test.visibility == "visible":
-                verdict = _run_test(spec, test, index, seed, shared, known, progress)
+                lineage = shared_strict if covered else shared
+                verdict = _run_test(spec, test, index, seed, lineage, known, progress)
             elif verdict is None:
-                own = Sessions(backend, config, limits)
+                own = Sessions(backend, strict if covered and strict else config, limits)
                 try:
                     verdict = _run_test(spec, test, index, seed, own, known, progress)
                 finally:
@@ -240,7 +244,8 @@ def grade_directory(
             verdicts[index] = verdict
     finally:
         shared.close()
-    sessions_started += shared.started
+        shared_strict.close()
+    sessions_started += shared.started + (shared_strict.started if strict is not None else 0)
     results = [_result(spec, index, spec.tests[index], verdicts[index]) for index in chosen]
     faults = [f"{spec.tests[index].name}: {verdicts[index].infrastructure}"
               for index in chosen if verdicts[index].infrastructure]
@@ -265,6 +270,30 @@ def grade_directory(
         result.staff_log.append("Big enough to hold trained weights (check that the model "
                                 "learns what it answers): " + "; ".join(flags))
     return result
+
+
+def strict_config(spec: AssignmentSpec, config: SandboxConfig) -> SandboxConfig | None:
+    """The sandbox of the tests whose files the import policy covers, when the policy
+    lets some files import PyTorch (``[policy] allow_in``) and the runtime therefore has
+    it: the same runtime without PyTorch. A restricted file then cannot reach torch by
+    undoing the import blocker, which is student code's to change (issue 12.5). None
+    when no such split is needed."""
+    if not spec.policy.allow_in or "torch" not in spec.policy.forbidden_imports:
+        return None
+    try:
+        request = config.runtime_request()
+    except RuntimeUnavailable:
+        return None  # the sandbox will not start; that fault is reported per test
+    if request.torch is None:
+        return None
+    return replace(config, runtime=RuntimeRequest(request.numpy, None))
+
+
+def _policy_covers(spec: AssignmentSpec, test: TestSpec, files: list[str]) -> bool:
+    """Whether every handin file ``test`` names is under the import policy (none is one
+    of the files allowed the forbidden packages). A test naming no files is not."""
+    named = [path for path in files if matches(path, test.files)]
+    return bool(named) and not any(matches(path, spec.policy.allow_in) for path in named)
 
 
 def _runtime_key(config: SandboxConfig) -> str:
