@@ -294,3 +294,8 @@ class WorkerHeartbeat(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     # No foreign key: a heartbeat is advisory and must never fail on a deleted row.
     submission_id: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+# The LTI models share Base (and so the metadata migrations are checked against);
+# imported last, since they import the classes above.
+from store import lti_models  # noqa: E402, F401
