@@ -319,3 +319,52 @@ def purge_states(db: Session, now: datetime | None = None) -> int:
     gone = db.execute(delete(LtiState).where(LtiState.expires_at <= (now or utcnow()))
                       .execution_options(synchronize_session=False))
     return rowcount(gone)
+
+
+@dataclass
+class SyncReport:
+    """What a roster sync did (one sentence for the staff page)."""
+
+    enrolled: int = 0
+    updated: int = 0
+    removed: int = 0
+    skipped: int = 0
+
+    def sentence(self) -> str:
+        return (f"{self.enrolled} enrolled, {self.updated} already there, {self.removed} "
+                f"removed as inactive, {self.skipped} skipped (no course role).")
+
+
+def apply_members(db: Session, context: LtiContext, members: Sequence[dict[str, Any]]
+                  ) -> SyncReport:
+    """Accounts and enrollments from an NRPS membership list: active members with a
+    course role are enrolled (staff never demoted); inactive or deleted students are
+    removed from the course (their account and submissions stay)."""
+    report = SyncReport()
+    platform, course = context.platform, context.course
+    for member in members:
+        role = course_role(str(r) for r in member.get("roles") or [])
+        sub = str(member.get("user_id") or "")
+        if role is None or not sub:
+            report.skipped += 1
+            continue
+        person = Person(sub, str(member.get("email") or ""), str(member.get("name") or ""))
+        try:
+            user = ensure_user(db, platform, person)
+        except LtiError:
+            report.skipped += 1
+            continue
+        current = db.scalars(select(Enrollment).where(Enrollment.user_id == user.id,
+                                                      Enrollment.course_id == course.id)).first()
+        if str(member.get("status") or "Active") != "Active":
+            if current is not None and current.role == "student":
+                db.delete(current)
+                report.removed += 1
+            continue
+        if current is None:
+            report.enrolled += 1
+        else:
+            report.updated += 1
+        enroll(db, user, course, role)
+    db.flush()
+    return report

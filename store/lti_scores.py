@@ -143,6 +143,13 @@ def _flag(db: Session, link_id: int, user_id: int, now: datetime) -> None:
         row.stale = True
 
 
+def mark_user(db: Session, link: LtiResourceLink, user_id: int) -> None:
+    """Flag one student's score on ``link`` (their launch: what they have is posted)."""
+    if link.assignment_id is not None:
+        _flag(db, link.id, user_id, utcnow())
+        db.flush()
+
+
 def flag_link(db: Session, link: LtiResourceLink, now: datetime | None = None) -> int:
     """Flag every LTI-known student of the link's course (a link just mapped, or the
     periodic refresh); returns how many."""

@@ -17,6 +17,8 @@ from web import (
     csrf,
     errors,
     formatting,
+    lti,
+    lti_staff,
     proxy,
     services,
     staff,
@@ -40,4 +42,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(student.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(api.bp)  # with the routes of api_staff
+    lti.init_app(app)
+    lti_staff.init_app(app)
     return app
