@@ -169,9 +169,9 @@ class LmsClient:
 
 
 def _describe(exc: LtiException) -> str:
-    response = exc.args[1] if len(exc.args) > 1 else None
-    text = str(exc.args[0]) if exc.args else str(exc)
+    response = getattr(exc, "response", None)
     if isinstance(response, requests.Response):
         body = response.text[:200].replace("\n", " ")
-        return f"{text} The LMS answered HTTP {response.status_code}: {body}"
-    return text
+        return (f"the LMS answered HTTP {response.status_code} to {response.request.method} "
+                f"{response.url}: {body}")
+    return str(exc)
