@@ -4,6 +4,7 @@ other as an LMS admin and a dlgrade admin would."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,7 +12,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
+import requests
 from flask import Flask
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
@@ -23,12 +26,13 @@ from store.migrate import upgrade
 from store.models import Assignment, Course, Submission, TestScore, User, utcnow
 from tasks.lti_passback import LtiPassback
 from tasks.settings import Settings
+from tests.browser.conftest import browser  # noqa: F401 - the Chromium fixture
 from tests.lti.platform import CLIENT_ID, DEPLOYMENT, LIS, LinkSpec, Member, TestLms
-from tests.services import any_database_url, postgres_url
+from tests.services import any_database_url, postgres_url, sqlite_factory, sqlite_url
 from web import create_app
 from web.services import Services
 
-__all__ = ["any_database_url", "postgres_url"]
+__all__ = ["any_database_url", "postgres_url", "sqlite_factory", "sqlite_url"]
 
 
 @dataclass
@@ -129,12 +133,6 @@ def user_by_email(db: Session, email: str) -> User:
     return db.query(User).filter_by(email=email).one()
 
 
-from tests.browser.conftest import browser  # noqa: E402, F401 - the Chromium fixture
-
-import re  # noqa: E402
-
-import jwt  # noqa: E402
-import requests  # noqa: E402
 
 FORM_FIELD = re.compile(r"name='(id_token|state)' value='([^']*)'")
 FORM_ACTION = re.compile(r"action='([^']*)'")
