@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print only Gradescope results.json")
     check.add_argument("--sandbox", choices=BACKENDS, default="auto")
     check.add_argument("--seed", type=int, default=None, help="fix the hidden-input seed")
+    check.add_argument("--variant", default=None, metavar="NAME",
+                       help="grade as this handout version (see the assignment's [[variants]]); "
+                            "default: the spec's choice, usually recognised per handin")
     check.add_argument("--test", action="append", metavar="NAME", dest="tests",
                        help="grade only the test of this name (repeatable)")
     check.set_defaults(run=run_check)
@@ -93,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_check(args: argparse.Namespace) -> int:
     spec = resolve_assignment(args.assignment)
+    if args.variant is not None:
+        spec = spec.pinned(args.variant)
     path: Path = args.path
     if not path.exists():
         raise CommandError(f"{path} does not exist.")
@@ -111,6 +116,8 @@ def run_check(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_gradescope(), indent=2))  # JSON escapes control characters
     else:
+        if result.variant is not None:
+            print(neutralise(result.output))
         print(neutralise(render_table(result)))
     return 0
 

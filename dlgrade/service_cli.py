@@ -81,6 +81,10 @@ def add_account_commands(commands: SubParsers[argparse.ArgumentParser]) -> None:
     add.add_argument("--course", help="enroll in the course with this slug")
     add.add_argument("--data-dir", type=Path, default=None, help="an embedded data dir")
     add.set_defaults(run=run_users_add)
+    from dlgrade.roster_cli import add_reset_link_command, add_roster_commands
+
+    add_reset_link_command(users)
+    add_roster_commands(commands)
 
     tokens = commands.add_parser("tokens", help="manage API tokens").add_subparsers(
         required=True, metavar="ACTION")

@@ -20,6 +20,10 @@ from grader.compare import GRADIENTS, VALUES, Mismatch, Tolerance, compare_array
 from grader.spec import AssignmentSpec, TestSpec
 from sandbox.session import Session
 
+# Told what a running test is doing (plain JSON data, e.g. {"epoch": 2, "epochs": 5,
+# "curves": {...}}); the service shows it live. Must not raise.
+Progress = Callable[[dict[str, Any]], None]
+
 
 class CheckFailed(Exception):
     """The student's answer is wrong; ``message`` says how, ``fraction`` is partial credit."""
@@ -50,6 +54,13 @@ class CheckContext:
     # Shared by every check of one grading (one handin): e.g. a course test file's run,
     # made once and read by each spec test that maps to its tests.
     grading: dict[str, Any] = field(default_factory=dict)
+    progress: Progress | None = None
+
+    def report(self, **state: Any) -> None:
+        """Tell whoever follows the grading what this test is doing now (e.g. the epoch
+        and the curves so far); a no-op when nobody does."""
+        if self.progress is not None:
+            self.progress({"test_name": self.test.name, **state})
 
     @property
     def session(self) -> Session:

@@ -16,14 +16,15 @@ import tempfile
 import time
 import traceback
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from grader import data as datasets
-from grader.context import CheckContext, CheckFailed
+from grader import feedback, given, variants
+from grader.context import CheckContext, CheckFailed, Progress
 from grader.extract import ExtractionError, extract_archive
 from grader.interface import mismatch
 from grader.outcomes import Outcome
@@ -114,13 +115,13 @@ def sandbox_config(spec: AssignmentSpec, handin: Path) -> SandboxConfig:
         cpu_seconds=box.cpu_seconds, max_processes=box.max_processes, tmp_mb=box.tmp_mb,
         threads=box.threads, deny_imports=spec.policy.forbidden_imports,
         deny_reason=spec.policy.reason, hidden_paths=tuple(sorted(hidden)), runtime=runtime,
-        python_path=spec.submission.python_path,
+        python_path=spec.submission.python_path, allow_imports_in=spec.policy.allow_in,
     )
 
 
 def grade_archive(
     spec: AssignmentSpec, archive: Path, backend: Backend, *, seed: int | None = None,
-    only: Collection[str] | None = None,
+    only: Collection[str] | None = None, progress: Progress | None = None,
 ) -> GradingResult:
     """Extract ``archive`` safely into a fresh directory, grade it, clean up."""
     workdir = Path(tempfile.mkdtemp(prefix="dlgrade-handin-"))
@@ -133,7 +134,8 @@ def grade_archive(
             return rejected(spec, str(exc))
         extracted.root.chmod(0o755)
         workdir.chmod(0o755)
-        return grade_directory(spec, extracted.root, backend, seed=seed, only=only)
+        return grade_directory(spec, extracted.root, backend, seed=seed, only=only,
+                               progress=progress)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -159,13 +161,25 @@ def grade_path(
 
 
 def rejected(spec: AssignmentSpec, reason: str) -> GradingResult:
-    """The result for a handin that could not be unpacked: every test scores 0."""
+    """The result for a handin that could not be unpacked: every test scores 0 (with
+    handout variants, those of the pinned one, else of the fallback)."""
+    if spec.variants:
+        spec = spec.with_variant(spec.variants[-1].name if spec.variant == variants.AUTO
+                                 else spec.variant)
     tests = [
         _result(spec, index, test, Verdict(Outcome.ERROR, 0.0, f"Not graded: {reason}"))
         for index, test in enumerate(spec.tests)
     ]
     return GradingResult(spec.slug, tests, 0.0, output=f"Your handin was not graded: {reason}",
                          rejected=reason)
+
+
+@dataclass(frozen=True)
+class Handin:
+    """What the runner knows of the handin's files before any test runs."""
+
+    files: list[str]
+    unparsable: dict[str, str]  # path -> the SyntaxError, with line and caret
 
 
 # When a student sees a test's result (web.visibility): sooner first. Tests run in this
@@ -175,11 +189,13 @@ EXPOSURE = {"visible": 0, "after_due_date": 1, "after_published": 2, "hidden": 3
 
 def grade_directory(
     spec: AssignmentSpec, handin: Path, backend: Backend, *, seed: int | None = None,
-    only: Collection[str] | None = None,
+    only: Collection[str] | None = None, progress: Progress | None = None,
 ) -> GradingResult:
     """Grade an already extracted handin directory (read-only to the sandbox).
 
     ``only``: grade just the tests of these names (the rest are left out of the result).
+    ``progress`` (if given) is told which test starts, and whatever a check reports
+    while it runs (e.g. each epoch of training); it must not raise.
 
     Visible tests share one sandbox (replaced when it dies). A test the student does not
     see now (``after_due_date``, ``after_published``, ``hidden``) gets sandboxes of its own,
@@ -189,47 +205,95 @@ def grade_directory(
     """
     started = time.monotonic()
     seed = secrets.randbits(63) if seed is None else seed
+    choice = variants.choose(spec, handin)
+    if choice is not None:
+        spec = spec.with_variant(choice.name)
     files = sorted(p.relative_to(handin).as_posix() for p in handin.rglob("*") if p.is_file())
-    violations = forbidden_imports(handin, files, spec.policy.forbidden_imports)
+    restricted = [f for f in files if not matches(f, spec.policy.allow_in)]
+    violations = forbidden_imports(handin, restricted, spec.policy.forbidden_imports)
     flags = large_literals(handin, files)
     limits = SessionLimits(call_timeout_s=spec.sandbox.call_timeout_s)
     config = sandbox_config(spec, handin)
+    strict = strict_config(spec, config)
     shared = Sessions(backend, config, limits)
+    shared_strict = Sessions(backend, strict, limits) if strict is not None else shared
     broken = _load_checks(spec)
+    known = Handin(files, feedback.syntax_errors(handin, files))
     chosen = [index for index, test in enumerate(spec.tests) if only is None or test.name in only]
     order = sorted(chosen, key=lambda index: (EXPOSURE.get(spec.tests[index].visibility, 3),
                                               index))
     verdicts: dict[int, Verdict] = {}
     sessions_started = 0
     try:
-        for index in order:
+        for step, index in enumerate(order, start=1):
             test = spec.tests[index]
-            verdict = broken or _precheck(spec, test, files, violations)
+            if progress is not None:
+                progress({"test": step, "tests": len(order), "name": test.name})
+            verdict = broken or _precheck(spec, test, known, violations)
+            covered = strict is not None and _policy_covers(spec, test, files)
             if verdict is None and test.visibility == "visible":
-                verdict = _run_test(spec, test, index, seed, shared)
+                lineage = shared_strict if covered else shared
+                verdict = _run_test(spec, test, index, seed, lineage, known, progress)
             elif verdict is None:
-                own = Sessions(backend, config, limits)
+                own = Sessions(backend, strict if covered and strict else config, limits)
                 try:
-                    verdict = _run_test(spec, test, index, seed, own)
+                    verdict = _run_test(spec, test, index, seed, own, known, progress)
                 finally:
                     own.close()
                     sessions_started += own.started
             verdicts[index] = verdict
     finally:
         shared.close()
-    sessions_started += shared.started
+        shared_strict.close()
+    sessions_started += shared.started + (shared_strict.started if strict is not None else 0)
     results = [_result(spec, index, spec.tests[index], verdicts[index]) for index in chosen]
     faults = [f"{spec.tests[index].name}: {verdicts[index].infrastructure}"
               for index in chosen if verdicts[index].infrastructure]
     result = GradingResult(spec.slug, results, time.monotonic() - started, sandbox=backend.name,
                            leaderboard=leaderboard(spec, results),
-                           infrastructure_error="; ".join(faults) or None)
+                           infrastructure_error="; ".join(faults) or None,
+                           output=feedback.summary(known.unparsable) if known.unparsable else "")
     result.staff_log.append(f"seed={seed} sessions={sessions_started} backend={backend.name} "
                             f"runtime={_runtime_key(config)}")
+    if choice is not None:
+        result.variant = choice.name
+        note = f"Graded as the {spec.variant_title} ({choice.reason})."
+        result.output = f"{note}\n\n{result.output}" if result.output else note
+        result.staff_log.append(f"variant={choice.name}: {choice.reason}")
+    handout = spec.folder / "handout"
+    if spec.given and handout.is_dir():
+        edited = given.changed(handout, handin, spec.given)
+        if edited:
+            result.staff_log.append("Given code changed from the handout (never graded): "
+                                    + ", ".join(edited))
     if flags:
         result.staff_log.append("Big enough to hold trained weights (check that the model "
                                 "learns what it answers): " + "; ".join(flags))
     return result
+
+
+def strict_config(spec: AssignmentSpec, config: SandboxConfig) -> SandboxConfig | None:
+    """The sandbox of the tests whose files the import policy covers, when the policy
+    lets some files import PyTorch (``[policy] allow_in``) and the runtime therefore has
+    it: the same runtime without PyTorch. A restricted file then cannot reach torch by
+    undoing the import blocker, which is student code's to change (issue 12.5). None
+    when no such split is needed."""
+    if not spec.policy.allow_in or "torch" not in spec.policy.forbidden_imports:
+        return None
+    try:
+        request = config.runtime_request()
+    except RuntimeUnavailable:
+        return None  # the sandbox will not start; that fault is reported per test
+    if request.torch is None:
+        return None
+    return replace(config, runtime=RuntimeRequest(request.numpy, None))
+
+
+def _policy_covers(spec: AssignmentSpec, test: TestSpec, files: list[str]) -> bool:
+    """Whether every handin file ``test`` names is under the import policy (none is one
+    of the files allowed the forbidden packages). A test naming no files is not."""
+    named = [path for path in files if matches(path, test.files)]
+    return bool(named) and not any(matches(path, spec.policy.allow_in) for path in named)
 
 
 def _runtime_key(config: SandboxConfig) -> str:
@@ -263,16 +327,19 @@ def _load_checks(spec: AssignmentSpec) -> Verdict | None:
 
 
 def _precheck(
-    spec: AssignmentSpec, test: TestSpec, files: list[str], violations: list[Violation]
+    spec: AssignmentSpec, test: TestSpec, handin: Handin, violations: list[Violation]
 ) -> Verdict | None:
     """Failures decided from the file list and the source alone."""
     missing = [
         path for path in spec.submission.required_files
-        if path not in files and matches(path, test.files)
+        if path not in handin.files and matches(path, test.files)
     ]
     if missing:
         listed = ", ".join(missing)
         return Verdict(Outcome.FAILED, 0.0, f"{listed} is missing from your handin.")
+    unparsable = [path for path in handin.unparsable if matches(path, test.files)]
+    if unparsable:
+        return Verdict(Outcome.FAILED, 0.0, _not_compiling(unparsable))
     relevant = [v for v in violations if matches(v.path, test.files)]
     if relevant:
         sentences = " ".join(v.sentence(spec.policy.reason) for v in relevant)
@@ -280,16 +347,24 @@ def _precheck(
     return None
 
 
+def _not_compiling(paths: list[str]) -> str:
+    listed = ", ".join(paths)
+    verb = "does" if len(paths) == 1 else "do"
+    return (f"Not run: {listed} {verb} not compile (the error, with its line, is shown once "
+            "above the tests).")
+
+
 def _run_test(
-    spec: AssignmentSpec, test: TestSpec, index: int, seed: int, sessions: Sessions
+    spec: AssignmentSpec, test: TestSpec, index: int, seed: int, sessions: Sessions,
+    handin: Handin | None = None, progress: Progress | None = None,
 ) -> Verdict:
     rng = np.random.default_rng([seed, index])
     sessions.between_tests()
     context = CheckContext(spec, test, rng, sessions.get, restart_session=sessions.restart,
-                           grading=sessions.grading)
+                           grading=sessions.grading, progress=progress)
     sessions.deadline = time.monotonic() + test.timeout_s
     try:
-        verdict = _verdict(test, context)
+        verdict = _verdict(test, context, handin or Handin([], {}))
     finally:
         sessions.deadline = None
     verdict.extra = json_safe(context.extra)
@@ -298,13 +373,13 @@ def _run_test(
     return _with_output(verdict, stdout, stderr)
 
 
-def _verdict(test: TestSpec, context: CheckContext) -> Verdict:
+def _verdict(test: TestSpec, context: CheckContext, handin: Handin) -> Verdict:
     try:
         fraction = lookup(test.check, context.spec.folder)(context)
     except CheckFailed as failed:
         return Verdict(Outcome.FAILED, failed.fraction, failed.message)
     except StudentException as exc:
-        return _student_exception(exc, context)
+        return _student_exception(exc, context, handin)
     except SessionDied as death:
         return _death(death, context)
     except Exception:  # noqa: BLE001 - a bug in a check must not stop the other tests
@@ -315,7 +390,10 @@ def _verdict(test: TestSpec, context: CheckContext) -> Verdict:
     return Verdict(outcome, fraction, "\n".join(context.notes) or "Passed.")
 
 
-def _student_exception(exc: StudentException, context: CheckContext) -> Verdict:
+def _student_exception(exc: StudentException, context: CheckContext,
+                       handin: Handin) -> Verdict:
+    if exc.type_name in ("SyntaxError", "IndentationError", "TabError") and handin.unparsable:
+        return Verdict(Outcome.FAILED, 0.0, _not_compiling(list(handin.unparsable)))
     during = f" during {exc.what}" if exc.what else ""
     if exc.type_name in MEMORY_EXCEPTIONS:
         limit = context.spec.sandbox.memory_mb
@@ -326,7 +404,7 @@ def _student_exception(exc: StudentException, context: CheckContext) -> Verdict:
         return Verdict(Outcome.FAILED, 0.0, interface)
     message = f"Your code raised {exc.type_name}{during}: {exc.message}"
     if exc.traceback.strip():
-        message += f"\n{exc.traceback.rstrip()}"
+        message += f"\n{feedback.clean_traceback(exc.traceback, handin.files).rstrip()}"
     return Verdict(Outcome.FAILED, 0.0, message)
 
 

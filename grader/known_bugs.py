@@ -5,6 +5,7 @@ A variant is a folder ``bugs/<name>/`` holding an ``expect.toml``::
     fails = ["names of the tests this bug fails"]
     hint = "words the first failing test's message must contain"
     description = "what the bug is"
+    variant = "spring-2020"   # optional: grade as this handout version (grader.variants)
 
     [[edit]]                  # any number: each replaces text that occurs exactly once
     file = "attention.py"
@@ -95,6 +96,7 @@ class KnownBug:
     hint: str
     description: str
     edits: list[Edit]
+    variant: str | None = None
 
     @classmethod
     def load(cls, folder: Path) -> KnownBug:
@@ -110,8 +112,11 @@ class KnownBug:
         if not isinstance(fails, list) or not fails or not all(isinstance(f, str) for f in fails):
             raise BugError(f"{where} needs fails = [...], the names of the tests this bug "
                            "fails.")
+        variant = expect.get("variant")
+        if variant is not None and not isinstance(variant, str):
+            raise BugError(f"{where}: variant must be the name of a handout variant (text).")
         return cls(folder.name, folder, list(fails), str(expect.get("hint", "")),
-                   str(expect.get("description", "")), read_edits(expect, where))
+                   str(expect.get("description", "")), read_edits(expect, where), variant)
 
     def touched(self) -> list[str]:
         """Every handin path the variant changes (laid-over files and edited ones)."""

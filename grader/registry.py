@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 CheckFunction = Callable[["CheckContext"], "float | None"]
 BUILTIN_MODULES = (
     "grader.checks.mytorch_cnn",
+    "grader.checks.mytorch_networks",
     "grader.checks.torch_modules",
     "grader.checks.torch_functions",
     "grader.checks.constraints",

@@ -90,6 +90,7 @@ class GradingResult:
     # the handin, so a service retries instead of storing them.
     infrastructure_error: str | None = None
     staff_log: list[str] = field(default_factory=list)
+    variant: str | None = None  # the handout version that graded it (grader.variants)
     leaderboard: list[LeaderboardEntry] = field(default_factory=list)
 
     def __post_init__(self) -> None:

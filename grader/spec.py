@@ -67,6 +67,12 @@ class SandboxSpec(Strict):
 class PolicySpec(Strict):
     forbidden_imports: tuple[str, ...] = ()
     reason: str = "this assignment does not allow that package"
+    # Handin files (patterns) that the handout lets import those packages, e.g. given code
+    # the course wrote with ``import torch``; everywhere else the rule holds, also at run
+    # time for imports made while such a file's code runs.
+    allow_in: tuple[str, ...] = ()
+
+    _allow_relative = field_validator("allow_in")(_relative)
 
 
 class SubmissionSpec(Strict):
@@ -105,6 +111,53 @@ class RuntimeSpec(Strict):
     torch: str | None = Field(default=None, pattern=RELEASE)
 
 
+class GivenSpec(Strict):
+    """Code the course hands out and students are told not to change (``[[given]]``): a
+    whole file, or some of its classes, functions and methods (``CNN.step``). Checks never
+    grade it; they call it only where the course's own grader does (``exercised``)."""
+
+    file: str = Field(min_length=1)
+    symbols: tuple[str, ...] = ()
+    exercised: bool = False
+    note: str = ""
+
+    _file_relative = field_validator("file")(lambda v: _relative((v,))[0])
+
+
+class RecogniseRule(Strict):
+    """One fact about a handin's source: ``file`` exists and, optionally, defines (or lacks)
+    a top-level class, function or name."""
+
+    file: str = Field(min_length=1)
+    defines: str | None = None
+    lacks: str | None = None
+
+    _file_relative = field_validator("file")(lambda v: _relative((v,))[0])
+
+
+class TestOverride(Strict):
+    """What a variant changes in one test."""
+
+    points: float | None = Field(default=None, ge=0)
+    params: dict[str, Any] | None = None
+    visibility: Visibility | None = None
+    timeout_s: float | None = Field(default=None, gt=0, le=3600)
+
+
+class VariantSpec(Strict):
+    """One version of the handout (``[[variants]]``, see grader/variants.py)."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    title: str = ""
+    recognise: tuple[RecogniseRule, ...] = ()
+    drop: tuple[str, ...] = ()
+    tests: dict[str, TestOverride] = Field(default_factory=dict)
+    required_files: tuple[str, ...] | None = None
+
+    _files_relative = field_validator("required_files")(
+        lambda v: v if v is None else _relative(v))
+
+
 class LeaderboardSpec(Strict):
     """One leaderboard column: a metric that a test's check reports (e.g. ``accuracy``)."""
 
@@ -126,6 +179,11 @@ class AssignmentSpec(Strict):
     # None: the worker's own NumPy, and its PyTorch unless the policy forbids torch.
     runtime: RuntimeSpec | None = None
     leaderboard: tuple[LeaderboardSpec, ...] = ()
+    given: tuple[GivenSpec, ...] = ()
+    # The handout version that grades every handin, or "auto": recognise it per handin.
+    variant: str = "auto"
+    variants: tuple[VariantSpec, ...] = ()
+    variant_title: str = ""  # set on a spec that has one variant applied
     folder: Path = Path(".")
 
     @field_validator("tests")
@@ -151,8 +209,49 @@ class AssignmentSpec(Strict):
                 raise ValueError(f"leaderboard names must be unique; repeated: {entry.name}")
         return self
 
+    @model_validator(mode="after")
+    def variants_name_tests(self) -> AssignmentSpec:
+        names = [variant.name for variant in self.variants]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"variant names must be unique; repeated: {', '.join(repeated)}")
+        if self.variant != "auto" and self.variant not in names and (
+                self.variants or not self.variant_title):
+            known = ", ".join(names) or "none"
+            raise ValueError(f"variant: {self.variant!r} is neither \"auto\" nor the name of "
+                             f"one of the [[variants]] (known: {known})")
+        tests = {t.name for t in self.tests}
+        for index, variant in enumerate(self.variants):
+            unknown = sorted((set(variant.drop) | set(variant.tests)) - tests)
+            if unknown:
+                raise ValueError(f"variants.{index} ({variant.name}) names {', '.join(unknown)}, "
+                                 "which is not a test of this assignment")
+            if tests <= set(variant.drop):
+                raise ValueError(f"variants.{index} ({variant.name}) drops every test")
+        return self
+
+    def with_variant(self, name: str) -> AssignmentSpec:
+        """This spec as the handout version ``name`` grades: its tests, points and params."""
+        from grader import variants
+
+        for variant in self.variants:
+            if variant.name == name:
+                return AssignmentSpec.model_validate(variants.apply(self, variant))
+        raise SpecError(f"{self.slug} has no handout variant {name!r} "
+                        f"(known: {', '.join(v.name for v in self.variants) or 'none'})")
+
+    def pinned(self, name: str) -> AssignmentSpec:
+        """A deployment's choice: every handin is graded as handout version ``name``
+        (or recognised per handin with "auto")."""
+        if name != "auto":
+            self.with_variant(name)  # raises for an unknown name
+        return self.model_copy(update={"variant": name})
+
     @property
     def max_score(self) -> float:
+        """The points a handin can get (with variants: the most of any handout version)."""
+        if self.variants:
+            return max(self.with_variant(v.name).max_score for v in self.variants)
         return sum(t.points for t in self.tests)
 
     @property

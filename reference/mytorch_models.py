@@ -34,6 +34,8 @@ __all__ = [
     "mlp_to_conv_weight",
     "simple_scanning_weights",
     "distributed_scanning_weights",
+    "distributed_mlp_weights",
+    "mlp_scan",
     "scanning_forward",
     "simple_scanning_forward",
     "distributed_scanning_forward",
@@ -121,6 +123,37 @@ def distributed_scanning_weights(
     block.T.reshape(out, kernel, in).transpose(0, 2, 1).
     """
     return _layout_weights(w1, w2, w3, DISTRIBUTED_SCAN_LAYOUT)
+
+
+def distributed_mlp_weights(rng: np.random.Generator) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Random weights of the distributed MLP with its parameter sharing (handout 3.4).
+
+    Layer 1 has four groups of 2 neurons, group g seeing time steps 2g, 2g+1 (rows
+    48g..48g+47, columns 2g, 2g+1 of w1, the same block for every group); layer 2 two
+    groups of 8 neurons, group h seeing layer-1 groups 2h, 2h+1 (rows 4h..4h+3, columns
+    8h..8h+7 of w2, one shared block); layer 3 sees both layer-2 groups (all of w3). Every
+    other weight is 0, so any copy of a shared block gives the same CNN, as with the
+    course's own weights. Returns w1 (192, 8), w2 (8, 16), w3 (16, 4).
+    """
+    block1, block2 = rng.standard_normal((48, 2)), rng.standard_normal((4, 8))
+    w1, w2 = np.zeros((192, 8)), np.zeros((8, 16))
+    for g in range(4):
+        w1[48 * g:48 * (g + 1), 2 * g:2 * (g + 1)] = block1
+    for h in range(2):
+        w2[4 * h:4 * (h + 1), 8 * h:8 * (h + 1)] = block2
+    return w1, w2, rng.standard_normal((16, 4))
+
+
+def mlp_scan(x: FloatArray, w1: FloatArray, w2: FloatArray, w3: FloatArray) -> FloatArray:
+    """Scan the MLP itself over x (batch, 24, width): windows of 8 steps every 4 steps,
+    flattened time-major (t * 24 + c) -> (batch, 4 * n_windows) in the CNN's Flatten order
+    (output channel major). The oracle the scanning CNNs must equal."""
+    x = np.asarray(x, dtype=np.float64)
+    outputs = []
+    for start in range(0, x.shape[2] - 8 + 1, 4):
+        window = x[:, :, start:start + 8].transpose(0, 2, 1).reshape(x.shape[0], -1)
+        outputs.append(np.maximum(np.maximum(window @ w1, 0) @ w2, 0) @ w3)
+    return np.stack(outputs, axis=2).reshape(x.shape[0], -1)
 
 
 def scanning_forward(

@@ -12,6 +12,7 @@ This module imports only the standard library, NumPy and ``sandbox.protocol``.
 
 from __future__ import annotations
 
+import fnmatch
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -35,18 +36,40 @@ RESET_WAIT_S = 2.0
 
 
 class ImportBlocker(importlib.abc.MetaPathFinder):
-    """Refuses imports of packages the assignment forbids, with a friendly message."""
+    """Refuses imports of packages the assignment forbids, with a friendly message.
 
-    def __init__(self, denied: Sequence[str], reason: str) -> None:
+    ``allowed_in`` (handin-relative patterns, under ``root``) names files the handout lets
+    import them: such an import goes ahead when every handin file on the call stack is one
+    of those, so a forbidden file cannot borrow the allowance by importing an allowed one.
+    """
+
+    def __init__(self, denied: Sequence[str], reason: str,
+                 allowed_in: Sequence[str] = (), root: str = "") -> None:
         self.denied = frozenset(denied)
         self.reason = reason
+        self.allowed_in = tuple(allowed_in)
+        self.root = os.path.normpath(root or os.getcwd())
 
     def find_spec(
         self, fullname: str, path: Any = None, target: Any = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname.partition(".")[0] in self.denied:
+        if fullname.partition(".")[0] in self.denied and not self._allowed():
             raise ImportError(f"{self.reason}: import of {fullname} is not allowed")
         return None
+
+    def _allowed(self) -> bool:
+        if not self.allowed_in:
+            return False
+        handin_files = []
+        frame = sys._getframe(1)
+        while frame is not None:
+            name = os.path.normpath(frame.f_code.co_filename)
+            if name.startswith(self.root + os.sep):
+                handin_files.append(os.path.relpath(name, self.root).replace(os.sep, "/"))
+            frame = frame.f_back  # type: ignore[assignment]
+        return bool(handin_files) and all(
+            any(fnmatch.fnmatchcase(f, pattern) for pattern in self.allowed_in)
+            for f in handin_files)
 
 
 class Dispatcher:
@@ -265,16 +288,18 @@ def import_path(root: str, folders: Sequence[str]) -> list[str]:
 
 
 def main(argv: Sequence[str]) -> None:
-    """``agent REQUEST_FD REPLY_FD MAX_REQUEST_BYTES [DENIED,IMPORTS REASON [PYTHON_PATH]]``,
-    PYTHON_PATH a JSON list of handin folders (default ``[""]``, the handin root, which is
-    the working directory)."""
+    """``agent REQUEST_FD REPLY_FD MAX_REQUEST_BYTES [DENIED,IMPORTS REASON [PYTHON_PATH
+    [ALLOWED_IN]]]``, PYTHON_PATH a JSON list of handin folders (default ``[""]``, the handin
+    root, which is the working directory), ALLOWED_IN a JSON list of handin file patterns
+    that may import the denied packages (ImportBlocker)."""
     request_fd, reply_fd, max_request = (int(a) for a in argv[:3])
     # Keep the channel away from the low descriptors student code might reuse.
     request_fd, reply_fd = os.dup(request_fd), os.dup(reply_fd)
     for fd in (int(argv[0]), int(argv[1])):
         os.close(fd)
     if len(argv) > 4 and argv[3]:
-        sys.meta_path.insert(0, ImportBlocker(argv[3].split(","), argv[4]))
+        allowed = json.loads(argv[6]) if len(argv) > 6 else []
+        sys.meta_path.insert(0, ImportBlocker(argv[3].split(","), argv[4], allowed, os.getcwd()))
     folders = json.loads(argv[5]) if len(argv) > 5 else [""]
     sys.path[0:0] = import_path(os.getcwd(), folders)
     if sys.flags.no_site:  # run with -S: the builtins site adds for interactive use

@@ -68,6 +68,9 @@ class SandboxConfig:
     runtime: RuntimeRequest | None = None
     # Folders of the handin put first on sys.path, in order ("" = the handin root).
     python_path: tuple[str, ...] = ("",)
+    # Handin files (patterns) that may import the denied packages all the same: the agent
+    # allows such an import only while nothing but those files is on the call stack.
+    allow_imports_in: tuple[str, ...] = ()
 
     def runtime_request(self) -> RuntimeRequest:
         return self.runtime or worker_request(torch="torch" not in self.deny_imports)
@@ -166,9 +169,10 @@ def agent_args(
 
 
 def agent_options(config: SandboxConfig, limits: SessionLimits) -> list[str]:
-    """The agent's arguments after its channel: ``MAX_REQUEST DENIED REASON PYTHON_PATH``."""
+    """The agent's arguments after its channel: ``MAX_REQUEST DENIED REASON PYTHON_PATH
+    ALLOWED_IN``."""
     return [str(limits.max_request_bytes), ",".join(config.deny_imports), config.deny_reason,
-            json.dumps(list(config.python_path))]
+            json.dumps(list(config.python_path)), json.dumps(list(config.allow_imports_in))]
 
 
 def resolve_runtime(store: RuntimeStore, config: SandboxConfig) -> Runtime:

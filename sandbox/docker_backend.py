@@ -512,7 +512,11 @@ def reap_orphans(client: Any, worker_prefix: str | None = None,
     """Remove dlgrade containers whose worker (this host, by pid) is gone, or too old."""
     removed = []
     host = socket.gethostname()
-    for container in client.containers.list(all=True, filters={"label": LABEL_SESSION}):
+    # ignore_removed: a container that ends while the list is inspected (another session
+    # closing) is no reason to fail a worker's start-up.
+    listed = client.containers.list(all=True, filters={"label": LABEL_SESSION},
+                                    ignore_removed=True)
+    for container in listed:
         labels = container.labels
         worker = labels.get(LABEL_WORKER, "")
         if worker_prefix is not None and not worker.startswith(worker_prefix):

@@ -9,6 +9,7 @@ results (see ``store.leases``).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     JSON,
@@ -25,6 +26,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
+
+if TYPE_CHECKING:
+    from store.web_models import CodeComment, ScoreAdjustment
 
 ROLES = ("student", "staff", "admin")
 STATUSES = ("queued", "running", "done", "error")
@@ -81,7 +85,9 @@ class User(Base):
     enrollments: Mapped[list[Enrollment]] = relationship(back_populates="user")
 
     @property
-    def is_staff(self) -> bool:
+    def may_create_courses(self) -> bool:
+        """The account-wide role: staff (and admins) may create courses. Rights inside a
+        course come from that course's enrollment (web.access), never from this."""
         return self.role in ("staff", "admin")
 
 
@@ -91,6 +97,8 @@ class Course(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     title: Mapped[str] = mapped_column(String(200))
+    # IANA name; the course's pages show times in it (web.formatting).
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
 
     assignments: Mapped[list[Assignment]] = relationship(back_populates="course")
     enrollments: Mapped[list[Enrollment]] = relationship(back_populates="course")
@@ -127,6 +135,9 @@ class Assignment(Base):
     daily_limit: Mapped[int | None] = mapped_column(Integer, default=None)
     hidden_visible_after_due: Mapped[bool] = mapped_column(Boolean, default=True)
     queue: Mapped[str] = mapped_column(String(8), default="cpu")
+    # Students pick which of their graded submissions counts (else: the best).
+    students_choose: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                  server_default="0")
 
     course: Mapped[Course] = relationship(back_populates="assignments")
     submissions: Mapped[list[Submission]] = relationship(back_populates="assignment")
@@ -170,6 +181,11 @@ class Submission(Base):
     tests: Mapped[list[TestScore]] = relationship(
         back_populates="submission", cascade="all, delete-orphan", order_by="TestScore.position"
     )
+    # Staff's manual adjustments (store.web_models), applied by store.adjustments.adjusted.
+    adjustments: Mapped[list[ScoreAdjustment]] = relationship(
+        viewonly=True, lazy="selectin", order_by="ScoreAdjustment.created_at")
+    comments: Mapped[list[CodeComment]] = relationship(
+        viewonly=True, order_by="CodeComment.created_at")
 
 
 class TestScore(Base):
@@ -295,6 +311,10 @@ class WorkerHeartbeat(Base):
     # No foreign key: a heartbeat is advisory and must never fail on a deleted row.
     submission_id: Mapped[int | None] = mapped_column(Integer, default=None)
 
+
+# The web features' models share Base (and so the metadata migrations are checked
+# against); imported last, since they import the classes above.
+from store import web_models  # noqa: E402, F401
 
 # The LTI models share Base (and so the metadata migrations are checked against);
 # imported last, since they import the classes above.

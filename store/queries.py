@@ -13,7 +13,9 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session, joinedload
 
+from store.adjustments import adjusted
 from store.models import Assignment, Enrollment, Submission, User, utcnow
+from store.web_models import ActiveChoice
 
 PENDING = ("queued", "running")
 
@@ -183,21 +185,29 @@ def gradebook(db: Session, assignment_id: int) -> list[GradebookRow]:
         select(User).where(User.id.in_(enrolled) | User.id.in_(list(by_user)))
         .order_by(User.email)
     ).all()
-    return [_gradebook_row(user, by_user.get(user.id, [])) for user in users]
+    choices = dict(db.execute(select(ActiveChoice.user_id, ActiveChoice.submission_id).where(
+        ActiveChoice.assignment_id == assignment_id)).all()) if assignment.students_choose else {}
+    return [_gradebook_row(user, by_user.get(user.id, []), choices.get(user.id))
+            for user in users]
 
 
-def _gradebook_row(user: User, submissions: list[Submission]) -> GradebookRow:
+def _gradebook_row(user: User, submissions: list[Submission],
+                   chosen: int | None = None) -> GradebookRow:
+    """The best is the submission that counts: the one the student chose (where the
+    assignment allows it), else the highest score with staff adjustments applied."""
     latest = submissions[-1] if submissions else None
     graded = [s for s in submissions if s.status == "done" and s.score is not None]
-    best = max(graded, key=lambda s: (s.score or 0.0, -s.id), default=None)
+    best = next((s for s in graded if s.id == chosen), None) or max(
+        graded, key=lambda s: (adjusted(s.score, s.adjustments) or 0.0, -s.id), default=None)
     return GradebookRow(
         user_id=user.id, email=user.email, name=user.name, attempts=len(submissions),
         latest_id=latest.id if latest else None,
         latest_status=latest.status if latest else None,
-        latest_score=latest.score if latest and latest.status == "done" else None,
+        latest_score=adjusted(latest.score, latest.adjustments)
+        if latest and latest.status == "done" else None,
         latest_at=latest.created_at if latest else None,
         best_id=best.id if best else None,
-        best_score=best.score if best else None,
+        best_score=adjusted(best.score, best.adjustments) if best else None,
         max_score=best.max_score if best else None,
         best_late_days=best.late_days if best else 0,
     )

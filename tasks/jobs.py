@@ -26,7 +26,7 @@ from grader.grade import grade_archive
 from grader.results import GradingResult
 from grader.spec import AssignmentSpec, SpecError, load_spec, resolve_assignment
 from sandbox.backend import Backend
-from store import leases
+from store import leases, progress
 from store.archives import ArchiveStore
 from store.db import SessionFactory
 from store.models import Assignment, Submission, TestScore, utcnow
@@ -154,7 +154,8 @@ class GradingJob:
             spec, archive = self._inputs(work)
         except Unusable as unusable:
             return self._store_failure(submission_id, attempt, unusable, started)
-        result = grade_archive(spec, archive, choice.backend)
+        report = progress.recorder(self.db_factory, submission_id, attempt)  # live page
+        result = grade_archive(spec, archive, choice.backend, progress=report)
         if result.infrastructure_error:  # retried (attempts counted), never stored as a score
             raise SandboxUnavailable(result.infrastructure_error)
         result.staff_log.extend(choice.notes)

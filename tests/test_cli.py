@@ -67,7 +67,7 @@ def test_json_output_is_only_the_results_document(
 ) -> None:
     document = check_json(SOLUTION, capfd, "--seed", "1", "--sandbox", "process")
     assert document["score"] == 100
-    assert [t["status"] for t in document["tests"]] == ["passed"] * 8
+    assert [t["status"] for t in document["tests"]] == ["passed"] * 10  # spring 2021
     assert set(document) == {
         "score", "execution_time", "output", "visibility", "stdout_visibility", "tests"
     }
@@ -337,11 +337,25 @@ def test_export_gradescope_writes_the_zip(
     assert_one_sentence_error(err, "should end in .zip")
 
 
+def test_check_can_pin_a_handout_version_and_says_which_graded(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    status, out, err = run(["check", "mytorch-cnn", str(SOLUTION), "--sandbox", "none",
+                            "--variant", "spring-2020", "--seed", "2"], capfd)
+    assert status == 0, err
+    assert out.startswith("Graded as the spring-2020 handout (Conv1D only) (this assignment "
+                          "is set to that handout).")
+    assert "Conv2D" not in out and "100/100" in out
+    status, _, err = run(["check", "mytorch-cnn", str(SOLUTION), "--variant", "fall-2031"], capfd)
+    assert status == 2
+    assert_one_sentence_error(err, "no handout variant 'fall-2031'")
+
+
 def test_test_flag_grades_only_the_named_tests(capfd: pytest.CaptureFixture[str]) -> None:
     document = check_json(SOLUTION, capfd, "--sandbox", "none", "--test", "Multiple choice",
                           "--test", "Conv1D backward: db")
     assert [t["name"] for t in document["tests"]] == ["Multiple choice", "Conv1D backward: db"]
-    assert document["score"] == 15
+    assert document["score"] == 10  # the solution follows the spring-2021 handout: db is 5
 
 
 def test_an_unknown_test_name_exits_2_listing_the_tests(

@@ -162,8 +162,10 @@ def test_late_submissions_are_told_so(tmp_path: Path) -> None:
     }))
     document, _ = run_autograder(root)
     assert document["score"] == 100
-    assert document["output"] == ("Submitted 1.5 hours after the due date; the course's late "
-                                  "policy applies.")
+    assert document["output"] == (
+        "Graded as the spring-2021 handout (Conv1D and Conv2D) (recognised because "
+        "mytorch/conv.py defines Conv2D).\nSubmitted 1.5 hours after the due date; the course's "
+        "late policy applies.")
 
 
 @pytest.mark.parametrize("metadata, sentence", [

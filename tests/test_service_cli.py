@@ -139,3 +139,32 @@ def test_archives_gc_removes_old_garbage_and_reports_it(
 
     assert main([*args, "--older-than", "0"]) == 2
     assert "--older-than must be a positive number of hours" in capsys.readouterr().err
+
+
+def test_roster_import_list_remove_and_reset_link(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert main(["migrate", *data]) == 0
+    assert main(["users", "add", "prof@uni.edu", "--role", "staff", "--password", "pw", *data]) == 0
+    from store.courses import create_course
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'dlgrade.db'}")
+    with make_session_factory(engine)() as db:
+        create_course(db, "dl101", "Deep learning")
+        db.commit()
+    engine.dispose()
+    roster = tmp_path / "roster.csv"
+    roster.write_text("email,name,role\nann@uni.edu,Ann,student\nprof@uni.edu,,staff\nbad,,x\n")
+    capsys.readouterr()
+    url = ["--url", "https://g.uni.edu"]
+    assert main(["roster", "import", "dl101", str(roster), *data, *url]) == 0
+    out = capsys.readouterr().out
+    assert "2 enrolled, 1 new accounts" in out and "skipped line 4" in out
+    assert "ann@uni.edu  https://g.uni.edu/password/reset/" in out
+    assert main(["roster", "list", "dl101", *data]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == ["prof@uni.edu,,staff",
+                                                        "ann@uni.edu,Ann,student"]
+    assert main(["users", "reset-link", "ann@uni.edu", *data]) == 0
+    assert "/password/reset/" in capsys.readouterr().out
+    assert main(["roster", "remove", "dl101", "ann@uni.edu", *data]) == 0
+    assert main(["roster", "remove", "dl101", "ann@uni.edu", *data]) == 2

@@ -10,15 +10,19 @@ from typing import Any
 from flask import Flask
 
 from web import (
+    account,
     api,
     api_staff,  # noqa: F401 - adds the staff routes to api.bp on import
     auth,
     config,
+    courses,  # noqa: F401 - adds the course routes to staff.bp on import
     csrf,
     errors,
     formatting,
+    headers,
     lti,
     lti_staff,
+    passwords,  # noqa: F401 - adds the password routes to auth.bp on import
     proxy,
     services,
     staff,
@@ -38,8 +42,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     formatting.init_app(app)
     errors.init_app(app)
+    headers.init_app(app)
     auth.init_app(app)
     app.register_blueprint(student.bp)
+    app.register_blueprint(account.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(api.bp)  # with the routes of api_staff
     lti.init_app(app)

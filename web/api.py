@@ -21,6 +21,7 @@ from werkzeug.wrappers.response import Response
 from store.models import ApiToken, Assignment, Submission, User
 from store.users import find_user, token_for
 from web import errors, lookups, scopes
+from web.access import account_role, is_course_staff, staff_anywhere, staff_course_ids
 from web.openapi import document
 from web.pagination import BadPage, Page, next_cursor, parse_page
 from web.ratelimit import Decision
@@ -107,14 +108,20 @@ def api_user() -> User:
 def need(scope: str) -> None:
     """403 unless the request's token holds ``scope``."""
     token = cast(ApiToken, g.api_token)
-    if scope not in scopes.effective(token.scopes, token.user.role):
+    if scope not in scopes.effective(token.scopes, account_role(get_db(), token.user)):
         abort(403, description=scopes.missing(scope))
 
 
 def need_staff(scope: str) -> None:
+    """The scope, and staff of some course; which course is checked by the lookup."""
     need(scope)
-    if not api_user().is_staff:
+    if not staff_anywhere(get_db(), api_user()):
         abort(403, description=STAFF_ONLY)
+
+
+def course_staff(course_id: int) -> bool:
+    """Whether the token's owner is staff of this course (by its enrollment's role)."""
+    return is_course_staff(get_db(), api_user(), course_id)
 
 
 def page() -> Page:
@@ -162,7 +169,10 @@ def create_submission(slug: str) -> ResponseReturnValue:
         submission = accept_upload(get_db(), services().settings, api_user(), target,
                                    cast(BinaryIO, file.stream), file.filename, now())
     except UploadRejected as rejected:
-        return jsonify(error=rejected.message), rejected.status
+        body: dict[str, Any] = {"error": rejected.message}
+        if rejected.missing:
+            body["missing"] = list(rejected.missing)
+        return jsonify(body), rejected.status
     services().enqueue(submission.id)  # False only delays grading: the reconciler retries
     url = url_for("api.get_submission", submission_id=submission.id, _external=True)
     body = {"id": submission.id, "status": submission.status, "url": url,
@@ -178,7 +188,7 @@ def assignment_submissions(slug: str) -> ResponseReturnValue:
     wanted = page()
     user_id: int | None = api_user().id
     student = request.args.get("student", "").strip()
-    if api_user().is_staff:
+    if course_staff(target.course_id):
         found = find_user(get_db(), student) if student else None
         user_id = (found.id if found else -1) if student else None
     elif student and student.lower() != api_user().email:
@@ -201,12 +211,13 @@ def my_submissions() -> ResponseReturnValue:
 @bp.get(f"/submissions/<{ID}:submission_id>")
 def get_submission(submission_id: int) -> ResponseReturnValue:
     need("submissions:read")
-    return jsonify(result(submission_or_404(submission_id), staff=api_user().is_staff))
+    found = submission_or_404(submission_id)
+    return jsonify(result(found, staff=course_staff(found.assignment.course_id)))
 
 
 def listing(rows: Any, wanted: Page) -> ResponseReturnValue:
-    staff = api_user().is_staff
-    items = [summary(row, staff=staff) for row in rows]
+    taught = set(get_db().scalars(staff_course_ids(api_user())))
+    items = [summary(row, staff=row.assignment.course_id in taught) for row in rows]
     return jsonify(submissions=items,
                    next_cursor=next_cursor([row.id for row in rows], wanted.limit))
 
@@ -227,6 +238,22 @@ def submission_or_404(submission_id: int) -> Submission:
     found = lookups.submission_for(get_db(), api_user(), submission_id)
     if found is None:
         abort(404, description=f"There is no submission {submission_id} that you can see.")
+    return found
+
+
+def staff_assignment_or_404(slug: str) -> Assignment:
+    """The assignment, only if the token's owner is staff of its course."""
+    found = assignment_or_404(slug)
+    if not course_staff(found.course_id):
+        abort(404, description=f"You are not staff of the course of {slug[:64]!r}.")
+    return found
+
+
+def staff_submission_or_404(submission_id: int) -> Submission:
+    found = lookups.staff_submission_for(get_db(), api_user(), submission_id)
+    if found is None:
+        abort(404, description=f"There is no submission {submission_id} in a course you "
+                               "teach.")
     return found
 
 

@@ -3,8 +3,6 @@ Routes on :data:`web.api.bp` (same authentication, limits and errors)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import asdict
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,14 +21,19 @@ from store.webhooks import (
     delivery_stats,
 )
 from tasks.netguard import AddressPolicy, UnsafeURL, check_url
-from web import lookups
-from web.api import ID, api_user, assignment_or_404, bp, need_staff, stamp, submission_or_404
-from web.gradebook import safe_cell
+from web import lookups, sheets
+from web.api import (
+    ID,
+    api_user,
+    bp,
+    need_staff,
+    staff_assignment_or_404,
+    staff_submission_or_404,
+    stamp,
+)
 from web.regrade import CannotRegrade, requeue, requeue_all
 from web.services import get_db, services
 
-CSV_COLUMNS = ("email", "name", "attempts", "best_score", "max_score", "best_late_days",
-               "best_id", "latest_score", "latest_status", "latest_id", "latest_at")
 BAD_FORMAT = "format must be 'json' or 'csv'."
 
 
@@ -41,13 +44,11 @@ BAD_FORMAT = "format must be 'json' or 'csv'."
 def scores(slug: str) -> ResponseReturnValue:
     """Every student's latest and best submission (``store.queries.gradebook``)."""
     need_staff("scores:read")
-    target = assignment_or_404(slug)
+    target = staff_assignment_or_404(slug)
     rows = queries.gradebook(get_db(), target.id)
     if wants_csv():
-        filename = f"{target.course.slug}-{target.slug}-scores.csv"
-        return scores_csv(rows), 200, {
-            "Content-Type": "text/csv; charset=utf-8",
-            "Content-Disposition": f'attachment; filename="{filename}"'}
+        return csv_response(sheets.build_sheet(get_db(), [target]),
+                            sheets.filename(target.course.slug, target.slug))
     students = [{**asdict(row), "latest_at": stamp(row.latest_at)} for row in rows]
     return jsonify(assignment=target.slug, course=target.course.slug, students=students)
 
@@ -62,15 +63,31 @@ def wants_csv() -> bool:
     return best == "text/csv"
 
 
-def scores_csv(rows: list[queries.GradebookRow]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for row in rows:
-        values = asdict(row)
-        values["latest_at"] = stamp(row.latest_at)
-        writer.writerow([safe_cell(values[name]) for name in CSV_COLUMNS])
-    return out.getvalue()
+def csv_response(sheet: sheets.Sheet, filename: str) -> ResponseReturnValue:
+    """The one gradebook CSV format (:mod:`web.sheets`), as the web pages export it."""
+    return sheets.sheet_csv(sheet), 200, {
+        "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": f'attachment; filename="{filename}"'}
+
+
+@bp.get("/courses/<course>/gradebook")
+def course_gradebook(course: str) -> ResponseReturnValue:
+    """Every student x every assignment of the course: the submission that counts, its
+    total and per-test scores (JSON, or the gradebook CSV with ``?format=csv``)."""
+    need_staff("scores:read")
+    found = lookups.staff_course(get_db(), api_user(), course)
+    if found is None:
+        abort(404, description=f"You are not staff of a course {course[:64]!r}.")
+    sheet = sheets.course_sheet(get_db(), found)
+    if wants_csv():
+        return csv_response(sheet, sheets.filename(found.slug))
+    return jsonify(course=found.slug, assignments=[
+        {"slug": a.slug, "max_score": sheet.maxima[a.id], "tests": sheet.tests[a.id]}
+        for a in sheet.assignments], students=[
+        {"email": s.email, "name": s.name, "scores": {
+            a.slug: asdict(sheet.cell(s, a) or sheets.EMPTY) | {
+                "extension_due": stamp((sheet.cell(s, a) or sheets.EMPTY).extension_due)}
+            for a in sheet.assignments}} for s in sheet.students])
 
 
 # --- regrading ----------------------------------------------------------------------------
@@ -79,9 +96,9 @@ def scores_csv(rows: list[queries.GradebookRow]) -> str:
 @bp.post(f"/submissions/<{ID}:submission_id>/regrade")
 def regrade(submission_id: int) -> ResponseReturnValue:
     need_staff("regrade")
-    found = submission_or_404(submission_id)
+    found = staff_submission_or_404(submission_id)
     try:
-        requeue(get_db(), found)
+        requeue(get_db(), found, by=api_user().id)
     except CannotRegrade as busy:
         abort(409, description=str(busy))
     services().enqueue(found.id)
@@ -93,8 +110,9 @@ def regrade_all(slug: str) -> ResponseReturnValue:
     """Requeue every submission to the assignment (``web.regrade.requeue_all``, in
     batches); those being graded are skipped."""
     need_staff("regrade")
-    target = assignment_or_404(slug)
-    report = requeue_all(get_db(), target.id, resettable=("done", "error", "queued"))
+    target = staff_assignment_or_404(slug)
+    report = requeue_all(get_db(), target.id, resettable=("done", "error", "queued"),
+                         by=api_user().id)
     for submission_id in report.requeued:
         services().enqueue(submission_id)
     return jsonify(assignment=target.slug, requeued=len(report.requeued),

@@ -88,11 +88,13 @@ def _nice_top(value: float) -> float:
 
 def bar_chart(bars: Sequence[Bar], *, title: str, desc: str, y_label: str = "",
               marker: float | None = None, marker_label: str = "", label_every: int = 1,
-              height: int = 240, width: int = WIDTH) -> str:
+              height: int = 240, width: int = WIDTH, slanted: bool = False) -> str:
     """Vertical bars. ``marker`` (a fractional bar index) draws a dashed vertical line,
-    e.g. the due date on a time axis; ``label_every`` thins crowded x labels. A smaller
+    e.g. the due date on a time axis; ``label_every`` thins crowded x labels (a time
+    axis); ``slanted`` turns the x labels 40° so that every one fits. A smaller
     ``width`` gives larger text when the chart is drawn in a narrow column."""
-    head, tail = _open(title, desc, height, "chart bars", width)
+    # Slanted labels need room below the plot: the picture grows, the plot keeps its size.
+    head, tail = _open(title, desc, height + (22 if slanted else 0), "chart bars", width)
     plot_w = width - PLOT_LEFT - PLOT_RIGHT
     plot_h = height - PLOT_TOP - PLOT_BOTTOM
     top = _nice_top(max((b.value for b in bars), default=0.0))
@@ -104,7 +106,10 @@ def bar_chart(bars: Sequence[Bar], *, title: str, desc: str, y_label: str = "",
         parts.append(_rect(x + slot * 0.1, PLOT_TOP + plot_h - h, slot * 0.8, h, bar.css,
                            bar.tip or f"{bar.label}: {_num(bar.value)}"))
         if i % max(1, label_every) == 0:
-            parts.append(_text(x + slot / 2, PLOT_TOP + plot_h + 16, bar.label))
+            if slanted:
+                parts.append(_slanted(x + slot / 2 + 3, PLOT_TOP + plot_h + 12, bar.label))
+            else:
+                parts.append(_text(x + slot / 2, PLOT_TOP + plot_h + 16, bar.label))
     if marker is not None:
         x = PLOT_LEFT + marker * slot
         parts.append(f'<line class="marker" x1="{x:.1f}" x2="{x:.1f}" y1="{PLOT_TOP}" '
@@ -112,6 +117,11 @@ def bar_chart(bars: Sequence[Bar], *, title: str, desc: str, y_label: str = "",
         parts.append(_text(x + 4, PLOT_TOP + 12, marker_label, "start", "marker-label"))
     parts.append(tail)
     return "".join(parts)
+
+
+def _slanted(x: float, y: float, text: str) -> str:
+    return (f'<text class="label" x="{x:.1f}" y="{y:.1f}" text-anchor="end" '
+            f'transform="rotate(-40 {x:.1f} {y:.1f})">{escape(text)}</text>')
 
 
 def _axes(top: float, plot_h: float, y_label: str, width: int) -> str:
@@ -141,7 +151,7 @@ def histogram(counts: Sequence[Bin], *, title: str, desc: str, unit: str = "stud
                 f"{_num(b.low)} to {_num(b.high)} points: {b.count} {unit}")
             for b in counts]
     return bar_chart(bars, title=title, desc=desc, y_label=unit, width=width,
-                     label_every=1 if len(counts) * 64 <= width else 2)
+                     slanted=len(counts) * 64 > width)  # every bin labelled
 
 
 @dataclass(frozen=True)

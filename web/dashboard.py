@@ -21,6 +21,7 @@ from store.models import Assignment, Submission, TestScore
 from store.queries import GradebookRow, queue_stats
 from web import charts, waiting
 from web import workers as alive_workers
+from web.formatting import zone
 from web.visibility import submissions_close
 
 HOUR = timedelta(hours=1)
@@ -106,22 +107,31 @@ def hourly_counts(db: Session, assignment_id: int, span: Window) -> list[int]:
     return counts
 
 
-def per_hour_chart(counts: Sequence[int], span: Window) -> str:
+def per_hour_chart(counts: Sequence[int], span: Window, timezone: str = "UTC") -> str:
+    """Uploads per hour, the x axis labelled with dates and times every 12 hours (in
+    the course's time zone), each bar's tooltip saying its hour and how far from the
+    due date it is."""
     bars = []
+    place = zone(timezone)
     for i, number in enumerate(counts):
         start = span.start + i * HOUR
+        local = start.astimezone(place)
         offset = (start - span.due) / HOUR if span.due else None
-        label = f"{offset:+.0f} h" if offset is not None else start.strftime("%H:00")
-        tip = f"{start:%a %d %b %H:00}–{start + HOUR:%H:00} UTC: {number} submissions"
+        label = f"{local:%d %b %H:%M}"
+        relative = f" ({offset:+.0f} h from the due date)" if offset is not None else ""
+        tip = (f"{local:%a %d %b %H:00}–{(start + HOUR).astimezone(place):%H:00} "
+               f"{local.tzname()}: {number} submissions{relative}")
         late = offset is not None and offset >= 0
         bars.append(charts.Bar(label, number, tip, "bar late" if late else "bar"))
     marker = (span.due - span.start) / HOUR if span.due else None
-    due_label = f"due {span.due:%a %d %b %H:%M} UTC" if span.due else ""
+    due = span.due.astimezone(place) if span.due else None
+    due_label = f"due {due:%a %d %b %H:%M} {due.tzname()}" if due else ""
     return charts.bar_chart(
         bars, title="Submissions per hour",
         desc=f"Uploads per hour from {span.start:%d %b %H:%M} to {span.end:%d %b %H:%M} UTC"
              + (", the due date marked." if span.due else "."),
-        y_label="uploads", marker=marker, marker_label=due_label, label_every=12, width=HALF)
+        y_label="uploads", marker=marker, marker_label=due_label, label_every=12, width=HALF,
+        slanted=True)
 
 
 def live(db: Session, assignment: Assignment, now: datetime,

@@ -1,9 +1,11 @@
 """Read queries of the web layer, scoped by who asks (the unscoped named queries are in
 ``store.queries``).
 
-A user reaches the courses they are enrolled in (an admin reaches every course);
-students see only released assignments and only their own submissions. Anything out of
-scope is simply not found, so views answer 404 without revealing that it exists.
+A user reaches the courses they are enrolled in (an admin reaches every course). What
+they see there follows their role *in that course* (:mod:`web.access`): students see
+only released assignments and only their own submissions; the course's staff see every
+assignment and submission of it. Anything out of scope is simply not found, so views
+answer 404 without revealing that it exists.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from grader.spec import AssignmentSpec, load_spec, resolve_assignment
 from store.models import Assignment, Course, Enrollment, Submission, User
+from web.access import member_course_ids, staff_course_ids
 
 
 class AmbiguousSlug(Exception):
@@ -33,17 +36,20 @@ def _spec(slug: str, folder: str | None) -> AssignmentSpec:
     return load_spec(Path(folder)) if folder else resolve_assignment(slug)
 
 
-def _course_scope(user: User) -> Select[int]:
-    if user.role == "admin":
-        return select(Course.id)
-    return select(Enrollment.course_id).where(Enrollment.user_id == user.id)
-
-
 def _assignment_scope(user: User, now: datetime) -> Select[Assignment]:
-    query = select(Assignment).where(Assignment.course_id.in_(_course_scope(user)))
-    if not user.is_staff:
-        query = query.where(or_(Assignment.release_at.is_(None), Assignment.release_at <= now))
-    return query
+    """The assignments of the user's courses: all of them where the user is staff,
+    the released ones elsewhere."""
+    released = or_(Assignment.release_at.is_(None), Assignment.release_at <= now)
+    return select(Assignment).where(
+        Assignment.course_id.in_(member_course_ids(user)),
+        or_(released, Assignment.course_id.in_(staff_course_ids(user))))
+
+
+def staff_assignment_for(db: Session, user: User, assignment_id: int) -> Assignment | None:
+    """The assignment if ``user`` is staff of its course; else None."""
+    query = select(Assignment).where(Assignment.id == assignment_id,
+                                     Assignment.course_id.in_(staff_course_ids(user)))
+    return db.scalars(query.options(joinedload(Assignment.course))).first()
 
 
 def assignments_for(db: Session, user: User, now: datetime) -> Sequence[Assignment]:
@@ -77,25 +83,36 @@ def assignment_by_slug(
 def submission_for(db: Session, user: User, submission_id: int) -> Submission | None:
     """The submission if ``user`` owns it or is staff in its course; else None."""
     query = (
-        select(Submission)
-        .where(Submission.id == submission_id)
+        select(Submission).join(Submission.assignment)
+        .where(Submission.id == submission_id,
+               or_(Submission.user_id == user.id,
+                   Assignment.course_id.in_(staff_course_ids(user))))
         .options(joinedload(Submission.assignment), selectinload(Submission.tests))
     )
-    if user.is_staff:
-        query = query.join(Submission.assignment).where(
-            Assignment.course_id.in_(_course_scope(user))
-        )
-    else:
-        query = query.where(Submission.user_id == user.id)
+    return db.scalars(query).first()
+
+
+def staff_submission_for(db: Session, user: User, submission_id: int) -> Submission | None:
+    """The submission if ``user`` is staff in its course (owning it is not enough)."""
+    query = (
+        select(Submission).join(Submission.assignment)
+        .where(Submission.id == submission_id,
+               Assignment.course_id.in_(staff_course_ids(user)))
+        .options(joinedload(Submission.assignment), selectinload(Submission.tests))
+    )
     return db.scalars(query).first()
 
 
 def staff_course(db: Session, user: User, slug: str) -> Course | None:
     """The course ``slug`` if ``user`` is staff there (an admin: any course); else None."""
-    if not user.is_staff:
-        return None
-    query = select(Course).where(Course.slug == slug, Course.id.in_(_course_scope(user)))
+    query = select(Course).where(Course.slug == slug, Course.id.in_(staff_course_ids(user)))
     return db.scalars(query).first()
+
+
+def staff_courses(db: Session, user: User) -> Sequence[Course]:
+    """The courses ``user`` teaches (an admin: every course), by slug."""
+    query = select(Course).where(Course.id.in_(staff_course_ids(user))).order_by(Course.slug)
+    return db.scalars(query).all()
 
 
 def submissions_page(
@@ -138,7 +155,7 @@ def submissions_by_assignment(
 def staff_assignments(db: Session, user: User) -> Sequence[Assignment]:
     query = (
         select(Assignment)
-        .where(Assignment.course_id.in_(_course_scope(user)))
+        .where(Assignment.course_id.in_(staff_course_ids(user)))
         .options(joinedload(Assignment.course))
         .order_by(Assignment.course_id, Assignment.due_at.is_(None), Assignment.due_at)
     )

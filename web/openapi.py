@@ -29,7 +29,10 @@ STATUS = {"type": "string", "enum": ["queued", "running", "done", "error"]}
 SCHEMAS: dict[str, Schema] = {
     "Error": {
         "type": "object", "required": ["error"], "additionalProperties": False,
-        "properties": {"error": {"type": "string", "description": "one sentence"}},
+        "properties": {"error": {"type": "string", "description": "one sentence"},
+                       "missing": {"type": "array", "items": {"type": "string"},
+                                   "description": "an upload's required files it lacks "
+                                                  "(422 only)"}},
     },
     "Assignment": {
         "type": "object",
@@ -297,6 +300,21 @@ PATHS: dict[str, Schema] = {
     "/submissions/{submission_id}/regrade": {"post": operation(
         "Regrade one submission (staff).", "regrade", {202: ok("requeued", "Regrade")},
         parameters=[SUBMISSION_ID], errors=(409,))},
+    "/courses/{course}/gradebook": {"get": operation(
+        "Export the course's gradebook (staff): per student and assignment the submission "
+        "that counts, its total and per-test scores. JSON, or with ?format=csv the same CSV "
+        "as each assignment's scores (columns SLUG, SLUG max, SLUG submission, SLUG attempts, "
+        "SLUG late days, SLUG extension due, SLUG: TEST).", "scores:read",
+        {200: {"description": "the gradebook", "content": {
+            "application/json": {"schema": {
+                "type": "object", "required": ["course", "assignments", "students"],
+                "properties": {"course": {"type": "string"},
+                               "assignments": {"type": "array", "items": {"type": "object"}},
+                               "students": {"type": "array", "items": {"type": "object"}}}}},
+            "text/csv": {"schema": {"type": "string"}}}}},
+        parameters=[COURSE_PATH, param("format", "query",
+                                       {"type": "string", "enum": ["json", "csv"]},
+                                       "json (default) or csv")])},
     "/courses/{course}/webhooks": {
         "get": operation("List the course's webhooks (staff), each with the state of its "
                          "deliveries.", "webhooks",

@@ -1,5 +1,9 @@
 """Regrading: put finished submissions back in the queue as if they had just arrived,
-one (:func:`requeue`) or a whole assignment (:func:`requeue_all`)."""
+one (:func:`requeue`) or a whole assignment (:func:`requeue_all`).
+
+The score a reset row had is kept first (``score_history``, in the same transaction),
+so the student still sees it next to the new one and is told the regrade happened;
+staff adjustments are rows of their own and stay."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from sqlalchemy.orm import Session
 from store.leases import rowcount
 from store.models import Submission, TestScore
 from store.queries import gradebook
+from store.web_models import ScoreHistory
 
 # The columns of a fresh upload, as the worker expects to find them.
 RESET: dict[str, object] = dict(
@@ -25,7 +30,23 @@ class CannotRegrade(Exception):
     pass
 
 
-def requeue(db: Session, submission: Submission) -> None:
+def _keep_scores(db: Session, ids: list[int], by: int | None) -> dict[int, ScoreHistory]:
+    """History rows for the finished ones among ``ids`` (added once they are reset)."""
+    rows = db.execute(select(Submission.id, Submission.score, Submission.max_score,
+                             Submission.status, Submission.finished_at)
+                      .where(Submission.id.in_(ids), Submission.status.in_(FINISHED))).all()
+    tests: dict[int, list[dict[str, object]]] = {}
+    for t in db.scalars(select(TestScore).where(TestScore.submission_id.in_(ids))
+                        .order_by(TestScore.position)):
+        tests.setdefault(t.submission_id, []).append(
+            {"name": t.name, "score": t.score, "max_score": t.max_score,
+             "visibility": t.visibility})
+    return {int(i): ScoreHistory(submission_id=i, score=score, max_score=top, status=status,
+                                 graded_at=finished, regraded_by_id=by, tests=tests.get(i, []))
+            for i, score, top, status, finished in rows}
+
+
+def requeue(db: Session, submission: Submission, by: int | None = None) -> None:
     """Reset ``submission`` to ``queued`` with attempt 0 and no result, and commit.
 
     Only a ``done``, ``error`` or ``queued`` row is reset: a ``running`` one still has a
@@ -35,6 +56,7 @@ def requeue(db: Session, submission: Submission) -> None:
     """
     if submission.status == "running":
         raise CannotRegrade(BUSY)
+    kept = _keep_scores(db, [submission.id], by)
     reset = (
         update(Submission)
         .where(Submission.id == submission.id, Submission.status != "running")
@@ -44,6 +66,7 @@ def requeue(db: Session, submission: Submission) -> None:
         db.rollback()
         raise CannotRegrade(BUSY)
     db.execute(delete(TestScore).where(TestScore.submission_id == submission.id))
+    db.add_all(kept.values())
     db.commit()
     db.refresh(submission)
 
@@ -91,7 +114,8 @@ def chosen(db: Session, assignment_id: int, scope: str) -> list[int]:
 
 
 def requeue_all(db: Session, assignment_id: int, scope: str = "all",
-                batch: int = BATCH, resettable: tuple[str, ...] = FINISHED) -> RegradeReport:
+                batch: int = BATCH, resettable: tuple[str, ...] = FINISHED,
+                by: int | None = None) -> RegradeReport:
     """Reset every finished (done / error) submission of ``scope`` to ``queued``, in
     batches of ``batch`` rows, each its own short transaction (a class of 500 must not
     hold one lock on the whole table while the workers want to write results).
@@ -107,17 +131,18 @@ def requeue_all(db: Session, assignment_id: int, scope: str = "all",
     running: list[int] = []
     queued = 0
     for start in range(0, len(ids), batch):
-        done, left = _requeue_batch(db, ids[start:start + batch], resettable)
+        done, left = _requeue_batch(db, ids[start:start + batch], resettable, by)
         requeued.extend(done)
         running.extend(i for i, status in left if status == "running")
         queued += sum(1 for _, status in left if status == "queued")
     return RegradeReport(tuple(requeued), running_ids=tuple(running), queued=queued)
 
 
-def _requeue_batch(db: Session, ids: list[int], resettable: tuple[str, ...]
-                   ) -> tuple[list[int], list[tuple[int, str]]]:
+def _requeue_batch(db: Session, ids: list[int], resettable: tuple[str, ...],
+                   by: int | None = None) -> tuple[list[int], list[tuple[int, str]]]:
     """Reset the rows among ``ids`` whose status is ``resettable``; their ids, and
     (id, status) of the rest."""
+    kept = _keep_scores(db, ids, by)
     reset = (
         update(Submission)
         .where(Submission.id.in_(ids), Submission.status.in_(resettable))
@@ -128,6 +153,7 @@ def _requeue_batch(db: Session, ids: list[int], resettable: tuple[str, ...]
     done = list(db.scalars(reset))
     if done:
         db.execute(delete(TestScore).where(TestScore.submission_id.in_(done)))
+        db.add_all(kept[i] for i in done if i in kept)
     rest = db.execute(
         select(Submission.id, Submission.status)
         .where(Submission.id.in_(ids), Submission.id.not_in(done))

@@ -18,10 +18,23 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
-from store.assignment_folders import MAX_FOLDER_BYTES, FolderError, StoredFolder, add_folder
+from grader.spec import builtin_assignments, resolve_assignment
+from grader.verify import verify_assignment
+from store.assignment_folders import (
+    MAX_FOLDER_BYTES,
+    FolderError,
+    StoredFolder,
+    add_folder,
+    unpack,
+    validate,
+)
 from store.assignment_settings import Changes, SettingsError, apply, parse_when, save_assignment
-from store.models import Assignment, Course, Enrollment, User
-from web.auth import current_user, staff_required
+from store.models import Assignment, Course, User
+from store.sessions import find_session
+from tasks.sandboxes import SandboxProvider
+from web import lookups
+from web.access import staff_anywhere
+from web.auth import SESSION_KEY, current_user, staff_required
 from web.services import get_db, services
 from web.staff import bp
 
@@ -34,11 +47,7 @@ class FormError(Exception):
 
 
 def taught_courses(user: User) -> Sequence[Course]:
-    query = select(Course).order_by(Course.slug)
-    if user.role != "admin":
-        query = query.join(Enrollment).where(Enrollment.user_id == user.id,
-                                             Enrollment.role.in_(("staff", "admin")))
-    return get_db().scalars(query).all()
+    return lookups.staff_courses(get_db(), user)
 
 
 @bp.route("/assignments/new", methods=("GET", "POST"))
@@ -47,20 +56,47 @@ def new_assignment() -> ResponseReturnValue:
     courses = taught_courses(current_user())
     if request.method == "GET":
         return render_template("staff/assignment_form.html", a=None, courses=courses,
-                               form={"hidden_visible_after_due": "on"})
+                               builtins=builtin_assignments(),
+                               form={"hidden_visible_after_due": "on",
+                                     "course": request.args.get("course", "")})
     try:
         course = _chosen(courses, request.form.get("course", ""))
         changes = changes_from(request.form)
-        stored = _stored(request.files.get("file"), course)
-        _refuse_existing(course, stored.spec.slug)
-        row, _ = save_assignment(get_db(), course, stored, changes)
+        builtin = request.form.get("builtin", "")
+        if builtin:
+            row = _add_builtin(course, builtin, changes)
+            points = resolve_assignment(builtin).max_score
+        else:
+            stored = _stored(request.files.get("file"), course,
+                             verify=request.form.get("verify") == "on")
+            _refuse_existing(course, stored.spec.slug)
+            row, _ = save_assignment(get_db(), course, stored, changes)
+            points = stored.spec.max_score
         get_db().commit()
     except (FormError, FolderError, SettingsError) as exc:
         get_db().rollback()
         return render_template("staff/assignment_form.html", a=None, courses=courses,
-                               form=request.form, error=str(exc)), 400
-    flash(f"Created {row.slug} in {course.slug} ({stored.spec.max_score:g} points).", "info")
+                               builtins=builtin_assignments(), form=request.form,
+                               error=str(exc)), 400
+    verified = " It passed verification." if request.form.get("verify") == "on" else ""
+    flash(f"Created {row.slug} in {course.slug} ({points:g} points).{verified}", "info")
     return redirect(url_for("staff.assignment_settings", assignment_id=row.id))
+
+
+def _add_builtin(course: Course, slug: str, changes: Changes) -> Assignment:
+    """The course's use of a built-in assignment (the demo course has them all)."""
+    if slug not in builtin_assignments():
+        raise FormError(f"There is no built-in assignment {slug!r}.")
+    _refuse_existing(course, slug)
+    spec = resolve_assignment(slug)
+    row = Assignment(course_id=course.id, slug=slug, title=spec.title, folder=None,
+                     queue="gpu" if spec.sandbox.gpu else "cpu", late_penalty_per_day=0.0,
+                     hidden_visible_after_due=True)
+    row.release_at = row.due_at = row.late_due_at = row.daily_limit = None
+    apply(row, changes)
+    get_db().add(row)
+    get_db().flush()
+    return row
 
 
 @bp.route("/assignments/<int:assignment_id>/settings", methods=("GET", "POST"))
@@ -81,6 +117,7 @@ def assignment_settings(assignment_id: int) -> ResponseReturnValue:
             save_assignment(get_db(), target.course, stored, changes)
         else:
             apply(target, changes)
+        target.students_choose = request.form.get("students_choose") == "on"
         get_db().commit()
     except (FormError, FolderError, SettingsError) as exc:
         get_db().rollback()
@@ -104,9 +141,9 @@ def _allow_folder_sized_uploads() -> None:
     the service parse a body that large."""
     if request.endpoint not in FOLDER_UPLOAD_ENDPOINTS:
         return
-    user_id = session.get("user_id")
-    user = get_db().get(User, user_id) if isinstance(user_id, int) else None
-    if user is not None and user.is_staff:
+    found = find_session(get_db(), session.get(SESSION_KEY))
+    user = found.user if found is not None else None
+    if user is not None and staff_anywhere(get_db(), user):
         request.max_content_length = MAX_FOLDER_BYTES + FORM_OVERHEAD_BYTES
 
 
@@ -142,6 +179,7 @@ def form_values(target: Assignment) -> dict[str, str]:
         "late_penalty": f"{target.late_penalty_per_day:g}",
         "daily_limit": "" if target.daily_limit is None else str(target.daily_limit),
         "hidden_visible_after_due": "on" if target.hidden_visible_after_due else "",
+        "students_choose": "on" if target.students_choose else "",
     }
 
 
@@ -153,17 +191,34 @@ def _chosen(courses: Sequence[Course], slug: str) -> Course:
 
 
 def _stored(upload: FileStorage | None, course: Course, *,
-            expected_slug: str | None = None) -> StoredFolder:
+            expected_slug: str | None = None, verify: bool = False) -> StoredFolder:
     if upload is None or not upload.filename:
-        raise FormError("Choose the assignment's archive (.tar, .tar.gz or .zip) to upload.")
+        raise FormError("Choose the assignment's archive (.tar, .tar.gz or .zip) to upload, "
+                        "or one of the built-in assignments.")
     name = Path(upload.filename).name
     if not name.lower().endswith(SUFFIXES):
         raise FormError(f"{name} is not a .tar, .tar.gz or .zip archive.")
     with tempfile.TemporaryDirectory(prefix="dlgrade-assignment-upload-") as scratch:
         archive = Path(scratch) / name
         upload.save(archive)
+        if verify:
+            _verify(archive, Path(scratch) / "unpacked")
         return add_folder(archive, services().settings.data_dir, course.slug,
                           expected_slug=expected_slug)
+
+
+def _verify(archive: Path, scratch: Path) -> None:
+    """As ``dlgrade assignments add --verify``: the solution must score full marks and
+    every known bug must fail its tests, graded in this service's CPU sandbox."""
+    scratch.mkdir()
+    spec = validate(unpack(archive, scratch))
+    sandboxes = SandboxProvider.from_settings(services().settings)
+    try:
+        problems = verify_assignment(spec, sandboxes.cpu)
+    finally:
+        sandboxes.close()
+    if problems:
+        raise FormError("Verification refused the assignment:\n" + "\n".join(problems))
 
 
 def _refuse_existing(course: Course, slug: str) -> None:

@@ -3,7 +3,8 @@ about them, then durable storage. Plain functions; the views only translate.
 
 Order: released? -> still open? -> daily limit -> size (while streaming to a staging
 file of the content-addressed store) -> content (a trial extraction with the grader's
-own safe extractor; an archive with none of the required files is refused) -> the daily
+own safe extractor; an archive missing any required file is refused, with the list,
+before anything is stored, so it is not counted against the daily limit) -> the daily
 limit again, under a lock on (student, assignment) (``store.locks``), so concurrent
 uploads cannot overrun it -> the ``queued`` row, the archive moved to its content
 address, the commit. A rejected upload's staging file is removed; an archive already
@@ -36,6 +37,7 @@ from store.locks import lock_user_assignment
 from store.models import Assignment, Submission, User
 from store.queries import submissions_today
 from tasks.settings import Settings
+from web.access import is_course_staff
 from web.extensions import Deadlines, assignment_deadlines, deadlines_for
 from web.formatting import utc as when
 from web.lookups import spec_for
@@ -47,10 +49,11 @@ class UploadRejected(Exception):
     """The upload was refused; ``message`` is the sentence for the student and
     ``status`` the HTTP status the API answers with."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str, status: int = 400, missing: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.missing = missing  # required files the archive lacks
 
 
 def accept_upload(
@@ -64,7 +67,7 @@ def accept_upload(
 ) -> Submission:
     """Check, store and record an upload; raises :class:`UploadRejected`."""
     dates = deadlines_for(db, assignment, user)
-    limited = not user.is_staff
+    limited = not is_course_staff(db, user, assignment.course_id)
     if limited:
         check_open(assignment, now, dates)
         check_daily_limit(db, user, assignment, now)  # early, before reading the body
@@ -153,15 +156,26 @@ def check_content(archive: Path, spec: AssignmentSpec) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
     wanted = spec.submission.required_files
     if wanted and not set(wanted) & set(extracted.files):
-        raise UploadRejected(wrong_files(wanted), 422)
+        raise UploadRejected(wrong_files(wanted), 422, missing=wanted)
+    missing = tuple(path for path in wanted if path not in set(extracted.files))
+    if missing:
+        raise UploadRejected(missing_files(missing, len(wanted)), 422, missing=missing)
 
 
 def wrong_files(wanted: tuple[str, ...]) -> str:
-    """A partial handin is graded (test by test); one with none of the files is refused,
-    since it is almost always the wrong archive and would only use up an attempt."""
+    """One with none of the files is almost always the wrong archive."""
     shown = ", ".join(wanted[:3]) + (", …" if len(wanted) > 3 else "")
     return f"Your archive contains none of the files this assignment grades ({shown}); " \
         "check that you chose the right file."
+
+
+def missing_files(missing: tuple[str, ...], wanted: int) -> str:
+    """Refused before it is stored, so it uses none of the day's submissions: a handin
+    without a required file would only fail that file's tests and cost an attempt."""
+    shown = ", ".join(missing[:10]) + (", …" if len(missing) > 10 else "")
+    return (f"Your archive lacks {len(missing)} of the {wanted} required files: {shown}. "
+            "Nothing was submitted and your daily limit is untouched; add them (the "
+            "starter's version will do for parts you have not done) and upload again.")
 
 
 def late_days(assignment: Assignment, now: datetime, dates: Deadlines | None = None) -> int:

@@ -18,7 +18,8 @@ The score a student sees counts only the tests they can see: ``score`` and
 ``max_score`` are sums over the visible tests, and the page says how many points are
 withheld until the due date. The late penalty (``late_penalty_per_day`` times the
 submission's ``late_days``, at most 100 %) scales that score, as the worker scales the
-stored total. Staff see every test and the stored total.
+stored total; staff's manual adjustments are then added (``store.adjustments.adjusted``).
+Staff see every test and the stored total.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from store.adjustments import adjusted, total_adjustment
 from store.models import Assignment, Submission
+from store.web_models import ScoreHistory
 from web.extensions import extended_deadlines
 
 
@@ -59,6 +62,7 @@ class Shown:
     withheld_tests: int
     withheld_points: float
     penalty: float  # the fraction taken off for lateness
+    adjustment: float = 0.0  # staff's manual adjustments, in points (store.adjustments)
 
 
 LATE_NOTE_START = "Submitted "  # tasks.jobs.apply_late_penalty's note
@@ -128,10 +132,12 @@ def shown(submission: Submission, now: datetime, *, staff: bool) -> Shown:
         (tests if seen else withheld).append(test)
     raw = sum(t.score for t in tests)
     penalty = late_penalty(assignment, submission.late_days)
+    changes = list(submission.adjustments)
     return Shown(
         tests=tuple(tests),
         raw_score=raw,
-        score=round(raw * (1.0 - penalty), 4),
+        score=adjusted(round(raw * (1.0 - penalty), 4), changes) or 0.0,
+        adjustment=total_adjustment(changes),
         max_score=sum(t.max_score for t in tests),
         withheld_tests=len(withheld),
         withheld_points=sum(t.max_score for t in withheld),
@@ -199,3 +205,19 @@ def _from_document(raw: dict[str, Any]) -> TestLine:
         visibility=str(raw.get("visibility", "visible")),
         curves=_curves(raw),
     )
+
+
+def earlier_score(history: ScoreHistory, submission: Submission, now: datetime, *,
+                  staff: bool) -> tuple[float | None, float | None]:
+    """A score the submission had before a regrade, as this audience may see it now:
+    staff the stored total; a student the tests they may see, with the late penalty and
+    the adjustments applied as to the current score."""
+    if staff or history.score is None:
+        return history.score, history.max_score
+    assignment = submission.assignment
+    seen = [t for t in history.tests
+            if student_may_see(str(t.get("visibility", "hidden")), assignment, now)]
+    raw = sum(float(t.get("score", 0.0)) for t in seen)
+    penalty = late_penalty(assignment, submission.late_days)
+    score = adjusted(round(raw * (1.0 - penalty), 4), list(submission.adjustments))
+    return score, sum(float(t.get("max_score", 0.0)) for t in seen)

@@ -174,8 +174,17 @@ class AccuracyRun:
             self.curve.losses.append(float(loss) if isinstance(loss, int | float) else None)
             last = epoch == int(settings["epochs"]) - 1
             self.curve.accuracies.append(0.0 if last else self._accuracy(model, where))
+            self._report_epoch(epoch + 1, int(settings["epochs"]), last)
         if not self.curve.losses:
             raise CheckFailed("No epoch of training fitted in the time budget.")
+
+    def _report_epoch(self, epoch: int, epochs: int, last: bool) -> None:
+        """The curves so far, live on the results page (the last epoch's accuracy is
+        measured after training, so it is not known yet)."""
+        curves = self.curve.as_data()
+        if last:
+            curves["held_out_accuracy"][-1] = None
+        self.ctx.report(epoch=epoch, epochs=epochs, curves=curves)
 
     def _accuracy(self, model: Remote, where: str) -> float:
         predicted = self.ctx.session.routine("torch_predict", model, self.x_test,

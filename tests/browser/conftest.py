@@ -125,4 +125,4 @@ def log_in(page: Any, server: Server, role: str) -> None:
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", password)
     page.click("main button[type=submit]")
-    page.wait_for_url(server.url)
+    page.wait_for_url(re.compile(re.escape(server.url) + r"(staff/)?$"))  # staff land there

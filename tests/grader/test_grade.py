@@ -147,4 +147,39 @@ def test_only_grades_the_tests_named(mytorch_spec: AssignmentSpec) -> None:
                              only={"Conv1D backward: db", "Multiple choice"})
     assert [(t.number, t.name) for t in result.tests] == [
         ("1", "Multiple choice"), ("5", "Conv1D backward: db")]
-    assert result.score == result.max_score == 15
+    assert result.score == result.max_score == 10  # spring-2021 points: db is 5
+
+
+class RuntimeRecordingBackend:
+    """The unisolated backend, recording which runtime each sandbox was asked for."""
+
+    name = "none"
+
+    def __init__(self) -> None:
+        self.inner, self.runtimes = LocalBackend(), []  # type: list[str]
+
+    def start(self, config: SandboxConfig, limits: SessionLimits) -> Session:
+        self.runtimes.append(config.runtime_request().key)
+        return self.inner.start(config, limits)
+
+
+def test_tests_of_numpy_only_files_run_without_torch_where_another_file_may_import_it(
+        mytorch_spec: AssignmentSpec, monkeypatch: pytest.MonkeyPatch) -> None:
+    # mytorch-cnn lets hw2/hw2.py import torch ([policy] allow_in), so its runtime has it;
+    # the tests of the layers and the scanning CNNs must not be able to reach it (12.5).
+    assert mytorch_spec.runtime is not None and mytorch_spec.runtime.torch is not None
+    runtimes: dict[str, str] = {}
+    real = grade_module._run_test
+
+    def recording(spec: AssignmentSpec, test: Any, index: int, seed: int,
+                  sessions: Sessions, *args: Any) -> Any:
+        runtimes[test.name] = sessions.config.runtime_request().key
+        return real(spec, test, index, seed, sessions, *args)
+
+    monkeypatch.setattr(grade_module, "_run_test", recording)
+    backend = RuntimeRecordingBackend()
+    result = grade_directory(mytorch_spec, MYTORCH_SOLUTION, backend)  # type: ignore[arg-type]
+    assert result.score == result.max_score
+    with_torch = {name for name, key in runtimes.items() if "-torch-" in key}
+    assert with_torch == {"CNN model"}, runtimes
+    assert sorted(backend.runtimes) == sorted({*runtimes.values()})  # one sandbox each

@@ -1,4 +1,5 @@
-"""mytorch-cnn graded end to end through the sandbox: the solution, every known bug, the handout."""
+"""mytorch-cnn graded end to end through the sandbox: the solution under both handout
+versions, every known bug, the handout, and the course's own rubric details."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from grader import results
 from grader.grade import grade_directory
 from grader.known_bugs import KnownBug, build_handin, known_bugs
 from grader.outcomes import Outcome
@@ -17,6 +19,9 @@ from sandbox.process_backend import ProcessBackend
 
 ASSIGNMENT = Path(__file__).resolve().parents[2] / "reference/assignments/mytorch-cnn"
 BUGS = known_bugs(ASSIGNMENT)
+SPRING_2020 = ["Multiple choice", "Conv1D forward", "Conv1D backward: dx", "Conv1D backward: dW",
+               "Conv1D backward: db", "Simple scanning MLP", "Distributed scanning MLP",
+               "CNN model"]
 
 pytestmark = pytest.mark.sandbox
 
@@ -26,7 +31,7 @@ def handin_with(tmp_path: Path, bug: KnownBug | None = None) -> Path:
     return build_handin(ASSIGNMENT / "solution", bug, tmp_path / "handin")
 
 
-def by_name(result: GradingResult) -> dict[str, object]:
+def by_name(result: GradingResult) -> dict[str, results.TestResult]:
     return {test.name: test for test in result.tests}
 
 
@@ -38,6 +43,9 @@ def test_solution_gets_full_marks_in_both_backends(
     assert failing == {}
     assert result.score == result.max_score == 100
     assert result.sandbox == any_backend.name
+    # the solution has Conv2D, so it is recognised as the spring-2021 handout
+    assert result.variant == "spring-2021" and "Conv2D backward" in by_name(result)
+    assert "recognised because mytorch/conv.py defines Conv2D" in result.output
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -48,11 +56,34 @@ def test_solution_passes_for_any_seed(
     assert result.score == 100, [t.output for t in result.tests if not t.passed]
 
 
+def test_a_course_pinned_to_spring_2020_grades_its_rubric(
+    tmp_path: Path, mytorch_spec: AssignmentSpec
+) -> None:
+    result = grade_directory(mytorch_spec.pinned("spring-2020"), handin_with(tmp_path),
+                             LocalBackend())
+    assert [t.name for t in result.tests] == SPRING_2020
+    assert result.score == result.max_score == 100
+    assert by_name(result)["Conv1D forward"].max_score == 20
+    assert result.variant == "spring-2020" and "set to that handout" in result.output
+
+
+def test_spring_2021_scores_each_question_as_its_runner_does(
+    tmp_path: Path, mytorch_spec: AssignmentSpec
+) -> None:
+    handin = handin_with(tmp_path, KnownBug.load(ASSIGNMENT / "bugs" / "mc_wrong_answer"))
+    result = grade_directory(mytorch_spec, handin, LocalBackend())
+    mc = by_name(result)["Multiple choice"]
+    assert result.variant == "spring-2021"
+    assert mc.score == 4 and "question_3() returned 'c'" in mc.output
+    assert result.score == 99
+
+
 @pytest.mark.parametrize("bug", BUGS, ids=lambda b: b.name)
 def test_each_known_bug_loses_exactly_its_tests_with_its_hint(
     tmp_path: Path, mytorch_spec: AssignmentSpec, process_backend: ProcessBackend, bug: KnownBug
 ) -> None:
-    result = grade_directory(mytorch_spec, handin_with(tmp_path, bug), process_backend)
+    spec = mytorch_spec.pinned(bug.variant) if bug.variant else mytorch_spec
+    result = grade_directory(spec, handin_with(tmp_path, bug), process_backend)
     lost = {t.name for t in result.tests if t.score < t.max_score}
     assert lost == set(bug.fails)
     for test in result.tests:
@@ -70,6 +101,7 @@ def test_handout_scores_zero_without_crashing(
     handout = tmp_path / "handout"
     shutil.copytree(ASSIGNMENT / "handout", handout)
     result = grade_directory(mytorch_spec, handout, process_backend)
+    assert result.variant == "spring-2020"
     assert result.score == 0
     assert all(t.outcome is Outcome.FAILED for t in result.tests)
     conv = next(t for t in result.tests if t.name == "Conv1D forward")
@@ -120,3 +152,32 @@ def test_a_fresh_seed_per_attempt_changes_the_inputs(
         for _ in range(2)
     }
     assert len(outputs) == 2
+
+
+def test_torch_in_a_layer_file_is_refused_with_the_handouts_rule(
+    tmp_path: Path, mytorch_spec: AssignmentSpec
+) -> None:
+    result = grade_directory(mytorch_spec, handin_with(
+        tmp_path, KnownBug.load(ASSIGNMENT / "bugs" / "imports_torch")), LocalBackend())
+    conv = by_name(result)["Conv1D forward"]
+    assert "mytorch/conv.py imports torch" in conv.output
+    assert "Do not use any auto-differentiation toolboxes" in conv.output
+    assert by_name(result)["Multiple choice"].passed
+
+
+def test_a_layer_cannot_borrow_hw2_pys_torch_allowance(
+    tmp_path: Path, mytorch_spec: AssignmentSpec, process_backend: ProcessBackend
+) -> None:
+    """hw2/hw2.py may import torch; mytorch/conv.py may not, not even by importing hw2 (which
+    imports torch while conv.py's code is on the stack)."""
+    handin = handin_with(tmp_path)
+    hw2 = handin / "hw2" / "hw2.py"
+    hw2.write_text(hw2.read_text().replace("from conv import *\n",
+                                           "from conv import *\nimport torch\n"))
+    conv = handin / "mytorch" / "conv.py"
+    borrowed = "        self.x = __import__('hw2').torch.as_tensor(x).numpy()\n"
+    conv.write_text(conv.read_text().replace("        self.x = x\n", borrowed, 1))
+    result = grade_directory(mytorch_spec, handin, process_backend)
+    forward = by_name(result)["Conv1D forward"]
+    assert forward.score == 0 and "import of torch is not allowed" in forward.output
+    assert by_name(result)["Multiple choice"].passed

@@ -119,3 +119,13 @@ def test_every_builtin_bug_applies_and_changes_the_solution(slug: str, tmp_path:
                    if not (folder / "solution" / p).is_file()
                    or (folder / "solution" / p).read_bytes() != (handin / p).read_bytes()]
         assert changed == bug.touched(), (slug, bug.name)
+
+
+def test_a_variant_pins_the_handout_version_a_bug_is_graded_as(tmp_path: Path) -> None:
+    folder = tmp_path / "bugs" / "pinned"
+    folder.mkdir(parents=True)
+    (folder / "expect.toml").write_text('fails = ["a"]\nvariant = "spring-2020"\n')
+    assert KnownBug.load(folder).variant == "spring-2020"
+    (folder / "expect.toml").write_text('fails = ["a"]\nvariant = 2020\n')
+    with pytest.raises(BugError, match="variant must be the name of a handout variant"):
+        KnownBug.load(folder)

@@ -45,16 +45,21 @@ def spec_error(folder: Path) -> str:
 
 def test_builtin_spec_loads_with_its_tests_and_points(mytorch_spec: AssignmentSpec) -> None:
     assert mytorch_spec.slug == "mytorch-cnn"
-    assert len(mytorch_spec.tests) == 8
+    assert len(mytorch_spec.tests) == 10  # every test of both handout versions
     assert mytorch_spec.max_score == 100
+    assert [len(mytorch_spec.with_variant(v).tests) for v in ("spring-2020", "spring-2021")] == [
+        8, 10]
+    assert mytorch_spec.variant == "auto"
     names = [t.name for t in mytorch_spec.tests]
     assert len(set(names)) == len(names)
     assert names[0] == "Multiple choice" and names[-1] == "CNN model"
     assert {t.visibility for t in mytorch_spec.tests} == {"visible"}
     assert mytorch_spec.folder == BUILTIN_ROOT / "mytorch-cnn"
-    assert mytorch_spec.policy.forbidden_imports == ("torch", "tensorflow", "jax")
+    assert mytorch_spec.policy.forbidden_imports == ("torch", "tensorflow", "jax", "keras")
+    assert mytorch_spec.policy.allow_in == ("hw2/hw2.py",)
+    assert mytorch_spec.submission.python_path == ("mytorch", "hw2", "")
     assert "mytorch/conv.py" in mytorch_spec.submission.required_files
-    assert mytorch_spec.tests[-1].timeout_s == 120
+    assert mytorch_spec.tests[-1].timeout_s == 180
 
 
 def test_builtin_assignments_lists_mytorch() -> None:

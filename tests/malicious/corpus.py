@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 CATEGORIES = ("archive", "forgery", "disclosure", "exhaustion", "escape", "dl-tricks")
 KNOWN_KEYS = {"description", "assignment", "only", "max_score", "fails", "may_fail", "status",
               "slow", "grader_errors_allowed", "params", "upload", "tests", "process", "docker",
-              "bug", "edit", "visibility", "sandbox"}
+              "bug", "edit", "visibility", "sandbox", "variant"}
 BACKEND_KEYS = {"max_score", "fails", "may_fail", "tests", "note"}
 TEST_KEYS = {"outcome", "outcomes", "message_contains", "message_excludes"}
 SLOW_CALL_TIMEOUT_S = 2.0
@@ -65,6 +65,8 @@ class Case:
     def spec(self) -> AssignmentSpec:
         """The assignment as this case grades it: only some tests, faster limits, tiny data."""
         spec = resolve_assignment(self.assignment)
+        if spec.variants:  # one handout version: its tests and points (default the fallback)
+            spec = spec.with_variant(self.expect.get("variant", spec.variants[-1].name))
         only = self.expect.get("only")
         tests = tuple(t for t in spec.tests if only is None or t.name in only)
         params = self.expect.get("params", {})

@@ -101,7 +101,7 @@ class Factory:
 
     def enroll(self, user: User, course: Course, role: str | None = None) -> Enrollment:
         enrollment = Enrollment(user_id=user.id, course_id=course.id,
-                                role=role or ("staff" if user.is_staff else "student"))
+                                role=role or ("staff" if user.may_create_courses else "student"))
         self.db.add(enrollment)
         self.db.commit()
         return enrollment

@@ -136,7 +136,10 @@ def test_scores_json_and_csv(client: FlaskClient, make: Factory, world: World,
                               query_string=extra.get("query_string"))
         assert response.mimetype == "text/csv"
         table = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
-        assert {r["email"]: r["best_score"] for r in table}["alice@example.edu"] == "8.0"
+        by_email = {r["email"]: r for r in table}
+        assert by_email["alice@example.edu"]["mytorch-cnn"] == "8"  # the one format (web.sheets)
+        assert by_email["alice@example.edu"]["mytorch-cnn attempts"] == "2"
+        assert "mytorch-cnn: Conv1D forward" in by_email["alice@example.edu"]
     bad = client.get("/api/v1/assignments/mytorch-cnn/scores?format=xml", headers=bearer(staff))
     assert bad.status_code == 400 and bad.get_json() == {"error": "format must be 'json' or 'csv'."}
 

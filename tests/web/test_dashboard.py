@@ -233,9 +233,10 @@ def test_csv_export(client: FlaskClient, staff: World, db: Session) -> None:
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert [r["email"] for r in rows] == ["alice@example.edu", "carol@example.edu",
                                           staff.bob.email]  # by e-mail: student2@...
-    assert (rows[2]["best_score"], rows[2]["max_score"], rows[2]["late_days_of_best"],
-            rows[2]["extension_due"]) == ("5", "15", "2", "2030-01-02T03:04:00Z")
-    assert rows[0]["attempts"] == "2" and rows[1]["best_score"] == ""
+    slug = "mytorch-cnn"
+    assert (rows[2][slug], rows[2][f"{slug} max"], rows[2][f"{slug} late days"],
+            rows[2][f"{slug} extension due"]) == ("5", "100", "2", "2030-01-02T03:04:00Z")
+    assert rows[0][f"{slug} attempts"] == "2" and rows[1][slug] == ""
 
 
 def test_grant_extension_through_the_form(client: FlaskClient, auth: AuthActions,
@@ -311,6 +312,11 @@ def test_per_hour_chart_marks_the_due_date_and_colours_late_hours() -> None:
     bars = [r for r in root.iter(f"{SVG}rect")]
     assert len(bars) == 72
     assert [r.get("class") for r in bars[47:49]] == ["bar", "bar late"]  # hour -1, hour 0
-    assert bars[48].findtext(f"{SVG}title") == "Tue 10 Mar 23:00–00:00 UTC: 4 submissions"
+    assert bars[48].findtext(f"{SVG}title") == \
+        "Tue 10 Mar 23:00–00:00 UTC: 4 submissions (+0 h from the due date)"
     [marker] = [x for x in root.iter(f"{SVG}line") if x.get("class") == "marker"]
     assert marker.findtext(f"{SVG}title") == "due Tue 10 Mar 23:00 UTC"
+    labels = [t.text for t in root.iter(f"{SVG}text") if t.get("class") == "label"]
+    assert labels[:2] == ["08 Mar 23:00", "09 Mar 11:00"]  # dates on the time axis
+    paris = ET.fromstring(per_hour_chart(counts, span, "Europe/Paris"))
+    assert "due Wed 11 Mar 00:00 CET" in ET.tostring(paris, encoding="unicode")

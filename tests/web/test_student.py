@@ -181,5 +181,13 @@ def test_training_curves_are_drawn_on_the_results_page(
     done = make.graded(world.alice, world.assignment, [test, broken])
     auth.login(world.alice.email)
     page = client.get(f"/submissions/{done.id}").get_data(as_text=True)
-    assert page.count("<svg") == 1 and "<polyline" in page
-    assert "held out accuracy: 0.9" in page and "train loss: 1.1" in page
+    url = f"/submissions/{done.id}/tests/1/curves.svg"
+    assert page.count("curves.svg") == 1 and f'src="{url}"' in page
+    assert "held-out accuracy last 90.0%" in page  # the image's alt text
+    assert "<td class=\"num\">1.1</td>" in page and "<td class=\"num\">—</td>" in page
+    image = client.get(url)
+    assert image.mimetype == "image/svg+xml"
+    svg = image.get_data(as_text=True)
+    assert "training loss" in svg and "held-out accuracy" in svg and "epoch" in svg
+    assert "script" not in image.headers["Content-Security-Policy"]
+    assert client.get(f"/submissions/{done.id}/tests/2/curves.svg").status_code == 404

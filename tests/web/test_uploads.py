@@ -333,3 +333,42 @@ def small_limit_assignment(tmp_path: Path, max_bytes: int) -> Path:
     text = source.read_text().replace("[submission]", f"[submission]\nmax_bytes = {max_bytes}")
     (folder / "spec.toml").write_text(text)
     return folder
+
+
+# --- required files -------------------------------------------------------------------------
+
+
+def test_a_handin_missing_required_files_is_refused_and_not_counted(
+    client: FlaskClient, auth: AuthActions, make: Factory, world: World, db: Session,
+    tmp_path: Path,
+) -> None:
+    """Two of the seven files left out: refused with both named, on the page and in the
+    API, and the daily limit (one a day) is still unused, so the full handin goes in."""
+    from tests.conftest import MYTORCH_SOLUTION
+    from tests.services import tar_gz
+
+    limited = make.assignment(world.course, slug="once", title="Once a day", daily_limit=1)
+    partial = tmp_path / "partial"
+    import shutil
+
+    shutil.copytree(MYTORCH_SOLUTION, partial)
+    (partial / "hw2" / "mc.py").unlink()
+    (partial / "mytorch" / "loss.py").unlink()
+    auth.login(world.alice.email)
+    for _ in range(2):  # refused twice: neither counts
+        refused = upload(client, auth, limited, tar_gz(partial))
+        assert refused.status_code == 422
+        text = refused.get_data(as_text=True)
+        assert "lacks 2 of the 7 required files: mytorch/loss.py, hw2/mc.py" in text
+        assert "<li><code>hw2/mc.py</code></li>" in text and "daily limit is untouched" in text
+    assert rows(db) == []
+    page = client.get(f"/assignments/{limited.id}").get_data(as_text=True)
+    assert "0 of 1 used" in page
+    token = make.token(world.alice)
+    api = client.post("/api/v1/assignments/once/submissions",
+                      headers={"Authorization": f"Bearer {token}"},
+                      data={"file": (io.BytesIO(tar_gz(partial)), "h.tar.gz")})
+    assert api.status_code == 422
+    assert api.get_json()["missing"] == ["mytorch/loss.py", "hw2/mc.py"]
+    assert upload(client, auth, limited, tar_gz(MYTORCH_SOLUTION)).status_code == 302
+    assert len(rows(db)) == 1

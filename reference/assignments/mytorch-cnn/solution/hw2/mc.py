@@ -16,7 +16,7 @@ def question_2():
 
 
 def question_3():
-    mc_answer = 'c'
+    mc_answer = 'b'
     return mc_answer
 
 

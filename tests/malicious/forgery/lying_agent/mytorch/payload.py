@@ -8,7 +8,9 @@ if _agent is not None:
     _dispatch = _agent.Dispatcher.dispatch
 
     def _lying_dispatch(self, request):
-        if request.get("name") in ("forward", "backward", "dW", "db"):
+        called = request.get("op") == "call" and request.get("name") is None and not isinstance(
+            self.resolve(request["obj"]), type)  # layer(x): the course calls layers so
+        if called or request.get("name") in ("forward", "backward", "dW", "db"):
             return 0
         return _dispatch(self, request)
 
