@@ -1,8 +1,9 @@
 """Grade passback's outbox: which score each LMS-linked student should have, and which
 of those still need posting (:class:`store.lti_models.LtiScore`).
 
-The score posted is the one dlgrade shows the student: their best graded submission,
-counting only the tests they may see now, with the late penalty applied
+The score posted is the one dlgrade shows the student: the submission that counts (the
+one they chose where the assignment allows it, else their best), counting only the
+tests they may see now, with the late penalty and staff's adjustments applied
 (:func:`shown_score` follows ``web.visibility.shown`` rule for rule; a test checks they
 agree). Points withheld until submissions close are not posted, so the LMS gradebook
 never reveals a hidden test early; once they are revealed the score changes and is
@@ -23,6 +24,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, and_, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from store.adjustments import adjusted, chosen_submission
 from store.lti_models import LtiContext, LtiResourceLink, LtiScore, LtiUser
 from store.models import Assignment, Enrollment, Extension, Submission, utcnow
 
@@ -83,7 +85,8 @@ def shown_score(submission: Submission, close: datetime | None, now: datetime
     penalty = min(1.0, max(0.0, assignment.late_penalty_per_day * submission.late_days))
     if not total_max and submission.max_score:
         total_max = float(submission.max_score)
-    return round(seen * (1.0 - penalty), 4), total_max, withheld
+    score = adjusted(round(seen * (1.0 - penalty), 4), list(submission.adjustments)) or 0.0
+    return score, total_max, withheld
 
 
 def _tests(submission: Submission) -> list[tuple[float, float, str]]:
@@ -106,8 +109,12 @@ def desired(db: Session, assignment: Assignment, user_id: int, now: datetime) ->
     extensions = list(db.scalars(select(Extension).where(
         Extension.assignment_id == assignment.id)))
     close = submissions_close(assignment, extensions)
-    views = [(shown_score(row, close, now), row) for row in rows]
-    (score, maximum, withheld), best = max(views, key=lambda v: (v[0][0], v[1].created_at))
+    views = {row.id: (shown_score(row, close, now), row) for row in rows}
+    # Which counts, as web.assignment_page.history says: the one the student chose
+    # (where allowed), else the best (the earliest on a tie).
+    chosen = chosen_submission(db, assignment, user_id)
+    counted = chosen if chosen in views else max(views, key=lambda i: (views[i][0][0], -i))
+    (score, maximum, withheld), best = views[counted]
     note = f"dlgrade submission {best.id}: {score:g} of {maximum:g} points"
     if withheld:
         note += f"; {withheld:g} more points are withheld until submissions close"

@@ -39,12 +39,12 @@ from sqlalchemy import select
 from werkzeug.wrappers.response import Response as BaseResponse
 
 from store import lti as lti_store
-from store import lti_scores
+from store import lti_scores, sessions
 from store.lti_models import LtiContext, LtiPlatform, LtiResourceLink
 from store.models import Assignment, User, utcnow
 from tasks.lti_client import LmsError, TimeoutSession
 from tasks.lti_keys import ToolKey, load_key
-from web.auth import current_user, login_required, safe_next
+from web.auth import SESSION_KEY, current_user, login_required, safe_next
 from web.lti_tool import MessageLaunch, parts
 from web.services import get_db, services
 
@@ -191,9 +191,10 @@ def enter(token: str) -> ResponseReturnValue:
     if user is None or not isinstance(found, dict):
         return refuse("This dlgrade link has expired or was already used; open dlgrade "
                       "from your LMS again.", 410)
-    db.commit()
     session.clear()  # a fresh session (and CSRF token), as at a password login
-    session["user_id"] = user.id
+    session[SESSION_KEY] = sessions.start_session(
+        db, user, user_agent=request.user_agent.string, address=request.remote_addr or "")
+    db.commit()
     session.permanent = True
     response = redirect(safe_next(str(found.get("next") or "")))
     response.headers["Referrer-Policy"] = "no-referrer"

@@ -68,7 +68,7 @@ def render(form: dict[str, str] | None = None, error: str | None = None,
 @bp.get("/")
 @login_required
 def index() -> ResponseReturnValue:
-    if not is_admin() and not my_contexts() and not current_user().is_staff:
+    if not is_admin() and not my_contexts() and not current_user().may_create_courses:
         abort(403, description="This page is for course staff.")
     return render()
 
