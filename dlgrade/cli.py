@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print only Gradescope results.json")
     check.add_argument("--sandbox", choices=BACKENDS, default="auto")
     check.add_argument("--seed", type=int, default=None, help="fix the hidden-input seed")
+    check.add_argument("--spec", default="spec.toml", metavar="FILE",
+                       help="which spec file of the assignment folder grades (e.g. "
+                            "spec-course.toml); default spec.toml")
     check.add_argument("--variant", default=None, metavar="NAME",
                        help="grade as this handout version (see the assignment's [[variants]]); "
                             "default: the spec's choice, usually recognised per handin")
@@ -95,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    spec = resolve_assignment(args.assignment)
+    spec = resolve_assignment(args.assignment, args.spec)
     if args.variant is not None:
         spec = spec.pinned(args.variant)
     path: Path = args.path

@@ -324,13 +324,14 @@ def builtin_assignments() -> dict[str, Path]:
     }
 
 
-def resolve_assignment(name_or_path: str) -> AssignmentSpec:
-    """A built-in slug or a path to an assignment folder."""
+def resolve_assignment(name_or_path: str, filename: str = "spec.toml") -> AssignmentSpec:
+    """A built-in slug or a path to an assignment folder (``filename``: which spec file of
+    it, e.g. ``spec-course.toml``)."""
     builtins = builtin_assignments()
     if name_or_path in builtins:
-        return load_spec(builtins[name_or_path])
+        return load_spec(builtins[name_or_path], filename)
     folder = Path(name_or_path)
     if folder.is_dir():
-        return load_spec(folder)
+        return load_spec(folder, filename)
     known = ", ".join(builtins) or "none"
     raise SpecError(f"no assignment called {name_or_path!r} (built-in: {known})")
