@@ -24,9 +24,11 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, and_, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from store.adjustments import adjusted, chosen_submission
+from grader.results import TestResult
+from store.adjustments import chosen_submission
 from store.lti_models import LtiContext, LtiResourceLink, LtiScore, LtiUser
 from store.models import Assignment, Enrollment, Extension, Submission, utcnow
+from store.scores import adjustments_of, stored_result, submission_score
 
 ERROR_CHARS = 500
 
@@ -73,36 +75,31 @@ def student_sees(visibility: str, assignment: Assignment, close: datetime | None
 
 def shown_score(submission: Submission, close: datetime | None, now: datetime
                 ) -> tuple[float, float, float]:
-    """(score shown to the student, full maximum, points withheld) of a graded row."""
+    """(score shown to the student, full maximum, points withheld) of a graded row: the
+    stored record's tests the student may see now, scored by :mod:`grader.scoring`
+    through :mod:`store.scores` (the late penalty in force, then staff's adjustments)."""
     assignment = submission.assignment
-    seen = withheld = total_max = 0.0
-    for test in _tests(submission):
-        total_max += test[1]
-        if student_sees(test[2], assignment, close, now):
-            seen += test[0]
-        else:
-            withheld += test[1]
-    penalty = min(1.0, max(0.0, assignment.late_penalty_per_day * submission.late_days))
-    if not total_max and submission.max_score:
-        total_max = float(submission.max_score)
-    score = adjusted(round(seen * (1.0 - penalty), 4), list(submission.adjustments)) or 0.0
-    return score, total_max, withheld
 
+    def visible(test: TestResult) -> bool:
+        return student_sees(test.visibility, assignment, close, now)
 
-def _tests(submission: Submission) -> list[tuple[float, float, str]]:
-    if submission.tests:
-        return [(t.score, t.max_score, t.visibility) for t in submission.tests]
-    raw = (submission.results or {}).get("tests")
-    return [(float(t.get("score", 0.0)), float(t.get("max_score", 0.0)),
-             str(t.get("visibility", "visible")))
-            for t in (raw if isinstance(raw, list) else []) if isinstance(t, dict)]
+    result = stored_result(submission)
+    if result is None:  # no record: only the stored total, every test counted
+        found = submission_score(submission)
+        if found is None:
+            return 0.0, float(submission.max_score or 0.0), 0.0
+        return found.total, found.max_score, 0.0
+    scored = result.total(visible, adjustments_of(submission))
+    maximum = sum(t.max_score for t in result.tests) or float(submission.max_score or 0.0)
+    withheld = sum(t.max_score for t in result.tests if not visible(t))
+    return scored.total, maximum, withheld
 
 
 def desired(db: Session, assignment: Assignment, user_id: int, now: datetime) -> Desired | None:
     """What the LMS should show for ``user_id``, or None while nothing is graded."""
     rows = db.scalars(select(Submission).where(
         Submission.assignment_id == assignment.id, Submission.user_id == user_id,
-        Submission.status == "done").options(selectinload(Submission.tests))
+        Submission.status == "done").options(selectinload(Submission.adjustments))
         .order_by(Submission.created_at, Submission.id)).all()
     if not rows:
         return None

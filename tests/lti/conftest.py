@@ -19,6 +19,8 @@ from flask import Flask
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
+from grader.outcomes import Outcome
+from grader.results import GradingResult, TestResult
 from store import leases
 from store import lti as lti_store
 from store.db import SessionFactory
@@ -117,13 +119,17 @@ def grade(db_factory: SessionFactory, assignment_id: int, user_id: int,
         submission_id = row.id
         taken = leases.claim(db, submission_id, "test-worker", 60, 5)
         assert taken.status == "claimed"
-        raw = sum(t[0] for t in tests)
-        score = round(raw * max(0.0, 1 - 0.1 * late_days), 4)
         rows = [TestScore(position=i, number=str(i + 1), name=f"test {i + 1}", score=s,
                           max_score=m, outcome="passed" if s == m else "failed", visibility=v)
                 for i, (s, m, v) in enumerate(tests)]
-        values: dict[str, Any] = {"status": "done", "score": score,
-                                  "max_score": sum(t[1] for t in tests),
+        record = GradingResult("mytorch-cnn", [
+            TestResult(row.name, row.number, row.max_score, row.score,
+                       Outcome.PASSED if row.outcome == "passed" else Outcome.FAILED, "",
+                       row.visibility) for row in rows], 1.0).to_record()
+        # As the worker stores it: the graded points (the late penalty is applied when
+        # the score is shown, store.scores) and dlgrade's record.
+        values: dict[str, Any] = {"status": "done", "score": sum(t[0] for t in tests),
+                                  "max_score": sum(t[1] for t in tests), "results": record,
                                   "finished_at": utcnow() + timedelta(seconds=1)}
         assert leases.finish(db, submission_id, taken.attempt, "test-worker", values, rows)
     return submission_id

@@ -9,6 +9,8 @@ from itertools import product
 
 from sqlalchemy.orm import Session, selectinload
 
+from grader import results
+from grader.outcomes import Outcome
 from store import lti_scores
 from store.models import Assignment, Course, Extension, Submission, TestScore, User, utcnow
 from web.visibility import shown
@@ -36,13 +38,18 @@ def test_shown_score_matches_the_results_page(sqlite_factory) -> None:  # type: 
             if extended and due is not None:
                 db.add(Extension(assignment_id=assignment.id, user_id=user.id,
                                  due_at=now + timedelta(hours=1)))
+            tests = [results.TestResult(vis, str(i), 5.0, i + 1.0, Outcome.FAILED, "", vis)
+                     for i, vis in enumerate(VISIBILITIES)]
             row = Submission(assignment_id=assignment.id, user_id=user.id, archive_sha256="0",
-                             archive_size=1, status="done", late_days=late)
+                             archive_size=1, status="done", late_days=late,
+                             score=sum(t.score for t in tests), max_score=20.0,
+                             results=results.GradingResult("a", tests, 1.0).to_record())
             db.add(row)
             db.flush()
-            for i, vis in enumerate(VISIBILITIES):
-                db.add(TestScore(submission_id=row.id, position=i, number=str(i), name=vis,
-                                 score=i + 1.0, max_score=5.0, outcome="failed", visibility=vis))
+            for i, test in enumerate(tests):
+                db.add(TestScore(submission_id=row.id, position=i, number=test.number,
+                                 name=test.name, score=test.score, max_score=test.max_score,
+                                 outcome="failed", visibility=test.visibility))
             db.commit()
             found = db.get(Submission, row.id, options=[selectinload(Submission.tests)])
             assert found is not None

@@ -1,8 +1,8 @@
 """LTI 1.3: registered platforms, the contexts, resource links and users their launches
 map to, the grade passback outbox and the short-lived OIDC state (store/lti_models.py).
 
-Revision ID: 0008_lti
-Revises: 0007_web_grading
+Revision ID: 0009_lti
+Revises: 0008_result_records
 Create Date: 2026-12-03
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_lti"
-down_revision = "0007_web_grading"
+revision = "0009_lti"
+down_revision = "0008_result_records"
 branch_labels = None
 depends_on = None
 
