@@ -25,6 +25,7 @@ from pathlib import Path
 
 from dlgrade.assignment_cli import add_assignment_commands, add_export_command
 from dlgrade.course_cli import add_course_commands
+from dlgrade.lti_cli import add_lti_commands
 from dlgrade.service_cli import CommandError as ServiceCommandError
 from dlgrade.service_cli import add_service_commands
 from dlgrade.submit_cli import SubmitError, add_submit_command
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.set_defaults(run=run_assignments)
     add_assignment_commands(listing)
     add_export_command(commands)
+    add_lti_commands(commands)
 
     handout = commands.add_parser("handout", help="write an assignment's starter code")
     handout.add_argument("assignment")

@@ -318,6 +318,6 @@ class WorkerHeartbeat(Base):
     submission_id: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
-# The web features' models share Base (and so the metadata migrations are checked
-# against); imported last, since they import the classes above.
-from store import web_models  # noqa: E402, F401
+# The web features' and the LTI models share Base (and so the metadata migrations are
+# checked against); imported last, since they import the classes above.
+from store import lti_models, web_models  # noqa: E402, F401
