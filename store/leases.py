@@ -16,6 +16,7 @@ from typing import Any, Literal, cast
 from sqlalchemy import ColumnElement, CursorResult, and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from store.lti_scores import mark_stale
 from store.models import Submission, TestScore, utcnow
 from store.webhooks import record_completion
 
@@ -111,6 +112,7 @@ def _give_up(db: Session, submission_id: int, attempt: int, max_attempts: int,
         .execution_options(synchronize_session=False)
     )
     record_completion(db, submission_id, now)
+    mark_stale(db, submission_id, now)
 
 
 def _mine(submission_id: int, attempt: int, worker: str) -> ColumnElement[bool]:
@@ -205,6 +207,7 @@ def finish(db: Session, submission_id: int, attempt: int, worker: str,
         db.add(test)
     if values.get("status") in ("done", "error"):
         record_completion(db, submission_id)
+        mark_stale(db, submission_id)  # LTI grade passback (store.lti_scores)
     db.commit()
     return True
 

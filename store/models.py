@@ -171,10 +171,14 @@ class Submission(Base):
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # The points the tests earned, as graded: the score that counts (late penalty in force,
+    # adjustments) is computed when shown, by store.scores (grader.scoring).
     score: Mapped[float | None] = mapped_column(Float, default=None)
     max_score: Mapped[float | None] = mapped_column(Float, default=None)
     grading_seconds: Mapped[float | None] = mapped_column(Float, default=None)
-    results: Mapped[dict[str, object] | None] = mapped_column(JSON, default=None)  # Gradescope doc
+    # dlgrade's record of the grading (GradingResult.to_record); Gradescope's results.json
+    # is made from it at the edge (GradingResult.to_gradescope).
+    results: Mapped[dict[str, object] | None] = mapped_column(JSON, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)  # for the student
     staff_detail: Mapped[str | None] = mapped_column(Text, default=None)  # staff only
     # The client's Idempotency-Key (or one the server chose): unique per user.
@@ -185,7 +189,7 @@ class Submission(Base):
     tests: Mapped[list[TestScore]] = relationship(
         back_populates="submission", cascade="all, delete-orphan", order_by="TestScore.position"
     )
-    # Staff's manual adjustments (store.web_models), applied by store.adjustments.adjusted.
+    # Staff's manual adjustments (store.web_models), applied by grader.scoring.
     adjustments: Mapped[list[ScoreAdjustment]] = relationship(
         viewonly=True, lazy="selectin", order_by="ScoreAdjustment.created_at")
     comments: Mapped[list[CodeComment]] = relationship(
@@ -193,7 +197,9 @@ class Submission(Base):
 
 
 class TestScore(Base):
-    """One test of one submission's result."""
+    """One test of one submission's result: an index of the record's tests for queries
+    (the gradebook's per-test columns, pass rates), written with it in one transaction.
+    Pages show the record itself."""
 
     __tablename__ = "test_scores"
     __test__ = False  # not a pytest class
@@ -320,6 +326,6 @@ class WorkerHeartbeat(Base):
     unhealthy_since: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
-# The web features' models share Base (and so the metadata migrations are checked
-# against); imported last, since they import the classes above.
-from store import web_models  # noqa: E402, F401
+# The web features' and the LTI models share Base (and so the metadata migrations are
+# checked against); imported last, since they import the classes above.
+from store import lti_models, web_models  # noqa: E402, F401

@@ -14,8 +14,8 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from store import scheduling
-from store.adjustments import adjusted
 from store.models import Assignment, Enrollment, Submission, User, utcnow
+from store.scores import total
 from store.web_models import ActiveChoice
 
 PENDING = ("queued", "running")
@@ -78,14 +78,16 @@ def submissions_today(db: Session, user_id: int, assignment_id: int, now: dateti
 
 
 def best_scores(db: Session, user_id: int) -> dict[int, float]:
-    """assignment_id -> the best score among ``user_id``'s graded submissions."""
-    rows = db.execute(
-        select(Submission.assignment_id, func.max(Submission.score))
-        .where(Submission.user_id == user_id, Submission.status == "done",
-               Submission.score.is_not(None))
-        .group_by(Submission.assignment_id)
-    ).all()
-    return {int(assignment_id): float(best) for assignment_id, best in rows if best is not None}
+    """assignment_id -> the best score (staff view, store.scores) among ``user_id``'s
+    graded submissions."""
+    found: dict[int, float] = {}
+    for submission in db.scalars(select(Submission).where(
+            Submission.user_id == user_id, Submission.status == "done")):
+        value = total(submission)
+        if value is not None:
+            found[submission.assignment_id] = max(value, found.get(submission.assignment_id,
+                                                                    value))
+    return found
 
 
 def _newest_first(query: Select[Submission]) -> Select[Submission]:
@@ -145,8 +147,8 @@ def _count_by_status(db: Session, *conditions: ColumnElement[bool]) -> dict[str,
 
 @dataclass(frozen=True)
 class GradebookRow:
-    """One student's standing on one assignment (scores as stored: late penalty applied,
-    every test counted, i.e. the staff view)."""
+    """One student's standing on one assignment (scores of the staff view, every test
+    counted, from store.scores: the late penalty in force and the adjustments applied)."""
 
     user_id: int
     email: str
@@ -164,7 +166,7 @@ class GradebookRow:
 
 def gradebook(db: Session, assignment_id: int) -> list[GradebookRow]:
     """Every student enrolled in the assignment's course, and anyone else who submitted
-    to it, ordered by e-mail. The best submission is the highest stored score among the
+    to it, ordered by e-mail. The best submission is the highest score (store.scores) among the
     graded ones (the earliest on a tie); the latest is the newest upload of any status."""
     assignment = db.get(Assignment, assignment_id)
     if assignment is None:
@@ -194,18 +196,18 @@ def _gradebook_row(user: User, submissions: list[Submission],
     """The best is the submission that counts: the one the student chose (where the
     assignment allows it), else the highest score with staff adjustments applied."""
     latest = submissions[-1] if submissions else None
-    graded = [s for s in submissions if s.status == "done" and s.score is not None]
+    totals = {s.id: total(s) for s in submissions if s.status == "done"}
+    graded = [s for s in submissions if totals.get(s.id) is not None]
     best = next((s for s in graded if s.id == chosen), None) or max(
-        graded, key=lambda s: (adjusted(s.score, s.adjustments) or 0.0, -s.id), default=None)
+        graded, key=lambda s: (totals[s.id] or 0.0, -s.id), default=None)
     return GradebookRow(
         user_id=user.id, email=user.email, name=user.name, attempts=len(submissions),
         latest_id=latest.id if latest else None,
         latest_status=latest.status if latest else None,
-        latest_score=adjusted(latest.score, latest.adjustments)
-        if latest and latest.status == "done" else None,
+        latest_score=totals.get(latest.id) if latest else None,
         latest_at=latest.created_at if latest else None,
         best_id=best.id if best else None,
-        best_score=adjusted(best.score, best.adjustments) if best else None,
+        best_score=totals[best.id] if best else None,
         max_score=best.max_score if best else None,
         best_late_days=best.late_days if best else 0,
     )

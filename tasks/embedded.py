@@ -33,6 +33,7 @@ from store.models import QUEUES, Submission, utcnow
 from tasks.health import HostFault
 from tasks.heartbeat import Heartbeat
 from tasks.jobs import GradingJob
+from tasks.lti_passback import LtiPassback
 from tasks.sandboxes import SandboxProvider
 from tasks.settings import Settings
 from tasks.webhooks import WebhookSender
@@ -55,6 +56,7 @@ class EmbeddedWorker:
         self.job = job or GradingJob(settings, db_factory, worker=self.name,
                                      sandboxes=sandboxes)
         self.webhooks = webhooks or WebhookSender.from_settings(settings, db_factory)
+        self.lti = LtiPassback(db_factory, settings)  # LTI grade passback, roster syncs
         self.current: int | None = None  # the submission being graded, for the heartbeat
         self.heartbeat = Heartbeat(worker_info(self.name, settings), settings.heartbeat_interval,
                                    self._current, db_factory=db_factory)
@@ -161,7 +163,12 @@ class EmbeddedWorker:
             log.warning("embedded worker: could not record its health", exc_info=True)
 
     def deliver_webhooks(self) -> int:
-        """Post the due webhook deliveries; a failure here never stops grading."""
+        """Post the due webhook deliveries and LTI scores; a failure here never stops
+        grading."""
+        try:
+            self.lti.run_pending()
+        except Exception:  # noqa: BLE001 - e.g. the database is busy: next pass
+            log.exception("embedded worker: LTI passback failed; retrying next pass")
         try:
             return self.webhooks.run_pending()
         except Exception:  # noqa: BLE001 - e.g. the database is busy: next pass

@@ -40,7 +40,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from grader.grade import Interrupts, grade_archive
 from grader.results import GradingResult
-from grader.spec import AssignmentSpec, SpecError, load_spec, resolve_assignment
+from grader.scoring import Late
+from grader.spec import AssignmentSpec, SpecError, spec_for
 from sandbox.backend import Backend
 from store import leases, progress, scheduling
 from store.archives import ArchiveStore
@@ -54,7 +55,7 @@ from tasks.settings import Settings
 log = logging.getLogger(__name__)
 
 __all__ = ["ARCHIVE_MISSING", "MISCONFIGURED", "GradingJob", "HostFault", "JobOutcome",
-           "SandboxUnavailable", "apply_late_penalty", "pool_process_dead", "test_rows"]
+           "SandboxUnavailable", "pool_process_dead", "test_rows"]
 
 # busy: another worker holds a live lease; waiting: no GPU came free (nothing claimed).
 JobOutcome = Literal["done", "error", "not-claimed", "busy", "waiting"]
@@ -184,7 +185,7 @@ class GradingJob:
         if row is None:
             return None
         try:
-            return load_spec(Path(row.folder)) if row.folder else resolve_assignment(row.slug)
+            return spec_for(row.slug, row.folder)
         except SpecError:
             return None
 
@@ -250,7 +251,7 @@ class GradingJob:
 
     def _inputs(self, work: Work) -> tuple[AssignmentSpec, Path]:
         try:
-            spec = load_spec(Path(work.folder)) if work.folder else resolve_assignment(work.slug)
+            spec = spec_for(work.slug, work.folder)
         except SpecError as exc:
             raise Unusable(MISCONFIGURED, str(exc)) from None
         too_long = time_limit_problem(spec, self.settings)
@@ -266,12 +267,15 @@ class GradingJob:
 
     def _store(self, submission_id: int, attempt: int, work: Work, result: GradingResult,
                seconds: float) -> JobOutcome:
-        document = result.to_gradescope()
-        score = apply_late_penalty(document, work.late_days, work.late_penalty_per_day)
+        """The record as graded, under the late policy of the moment (a field, for the
+        record's readers outside the service; pages re-score under the policy in force).
+        ``score`` is the graded points: the score that counts is computed when shown."""
+        result.late = Late(work.late_days, work.late_penalty_per_day)
         status: JobOutcome = "error" if result.rejected is not None else "done"
         values: dict[str, Any] = {
-            "status": status, "score": score, "max_score": result.max_score,
-            "results": document, "grading_seconds": round(seconds, 3), "finished_at": utcnow(),
+            "status": status, "score": result.score, "max_score": result.max_score,
+            "results": result.to_record(), "grading_seconds": round(seconds, 3),
+            "finished_at": utcnow(),
             "error": result.rejected, "staff_detail": "\n".join(result.staff_log) or None,
         }
         return self._finish(submission_id, attempt, values, test_rows(result), status)
@@ -344,22 +348,6 @@ def pool_process_dead(holder: str, me: str, parent: int | None = None) -> bool:
         return False
     expected = os.getppid() if parent is None else parent
     return fields[0] in ("Z", "X") or int(fields[1]) != expected
-
-
-def apply_late_penalty(document: dict[str, Any], late_days: int, per_day: float) -> float:
-    """Scale the document's top-level score for lateness (floored at 0) and say so in its
-    output; per-test scores stay as graded. Returns the score to store."""
-    raw = float(document["score"])
-    if late_days <= 0 or per_day <= 0:
-        return raw
-    factor = max(0.0, 1.0 - per_day * late_days)
-    score = round(raw * factor, 4)
-    plural = "s" if late_days != 1 else ""
-    note = (f"Submitted {late_days} day{plural} late: the score of {raw:g} is reduced by "
-            f"{(1 - factor) * 100:g}% to {score:g}.")
-    document["score"] = score
-    document["output"] = f"{note}\n\n{document['output']}" if document.get("output") else note
-    return score
 
 
 def test_rows(result: GradingResult) -> list[TestScore]:

@@ -108,6 +108,17 @@ class Settings:
     # address is in one of these networks (CIDRs separated by commas or spaces).
     webhook_allow_private: bool = False
     webhook_allowed_networks: str = ""
+    # LTI 1.3 (docs/lti.md): the tool's private key file ("" = <data_dir>/lti/tool-key.pem,
+    # made on first use); grade passback attempts and first retry delay (doubling, at
+    # most an hour), how often every linked assignment's scores are recomputed (a due
+    # date passing changes what students see), and whether platform URLs may be plain
+    # http (a development LMS; never in production).
+    lti_private_key_file: str = ""
+    lti_max_attempts: int = 8
+    lti_retry_seconds: float = 30.0
+    lti_refresh_seconds: float = 600.0
+    lti_timeout: float = 15.0
+    lti_allow_http: bool = False
     # Reverse proxies in front of the web app that set X-Forwarded-For/-Proto/-Host
     # (0: none, and those headers are ignored, since any client could send them).
     proxy_hops: int = 0

@@ -43,6 +43,7 @@ from tasks.celery_app import make_celery
 from tasks.health import host_problem, scratch_folders
 from tasks.heartbeat import Heartbeat, held_by_node
 from tasks.jobs import pool_process_dead, time_limit_problem
+from tasks.lti_passback import LtiPassback
 from tasks.periodic import Periodic
 from tasks.queueing import CeleryEnqueuer
 from tasks.reconcile import reconcile
@@ -194,11 +195,17 @@ class PeriodicWebhooks(Periodic):
         super().__init__(settings.webhook_interval, database_url=settings.database_url)
         self.settings = settings
         self.sender: WebhookSender | None = None
+        self.lti: LtiPassback | None = None
 
     def run_once(self, db_factory: SessionFactory) -> None:
         if self.sender is None:
             self.sender = WebhookSender.from_settings(self.settings, db_factory)
-        self.sender.run_pending()
+            self.lti = LtiPassback(db_factory, self.settings)  # LTI grade passback
+        assert self.lti is not None
+        try:
+            self.lti.run_pending()
+        finally:
+            self.sender.run_pending()
 
 
 def worker_info(settings: Settings, queues: Sequence[str], sandbox: str,

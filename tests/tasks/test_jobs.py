@@ -28,7 +28,6 @@ from tasks.jobs import (
     GradingJob,
     HostFault,
     SandboxUnavailable,
-    apply_late_penalty,
 )
 from tests.conftest import MYTORCH_SOLUTION, require
 from tests.services import World, make_settings, tar_gz
@@ -60,12 +59,14 @@ def test_the_reference_solution_is_done_with_full_marks(world: World, sqlite_url
     row = world.get(submission_id)
     assert (row.status, row.score, row.max_score, row.attempt) == ("done", 100.0, 100.0, 1)
     assert row.lease_until is None and row.finished_at is not None and row.error is None
-    assert row.results is not None and row.results["score"] == 100.0
-    assert len(row.results["tests"]) == MYTORCH_TESTS  # type: ignore[arg-type]
+    assert row.results is not None and row.results["record"] == 2  # GradingResult.to_record
+    stored = GradingResult.from_record(row.results)
+    tests = len(resolve_assignment("mytorch-cnn").tests)
+    assert (stored.score, stored.max_score, len(stored.tests)) == (100.0, 100.0, tests)
     assert row.grading_seconds is not None and row.grading_seconds > 0
     assert row.staff_detail is not None and "backend=process" in row.staff_detail
     scores = stored_tests(world)
-    assert [t.position for t in scores] == list(range(MYTORCH_TESTS))
+    assert [t.position for t in scores] == list(range(tests))
     assert all(t.outcome == "passed" and t.score == t.max_score for t in scores)
     assert sum(t.max_score for t in scores) == 100
 
@@ -270,22 +271,14 @@ def test_late_submissions_lose_the_penalty(world: World, sqlite_url: str) -> Non
     submission_id = world.submission(assignment, tar_gz(MYTORCH_SOLUTION), late_days=2)
     assert job_for(world, sqlite_url, sandbox="process").run(submission_id) == "done"
     row = world.get(submission_id)
-    assert row.score == 80.0 and row.max_score == 100.0
-    assert row.results is not None and row.results["score"] == 80.0
-    assert str(row.results["output"]).startswith(
+    assert row.score == 100.0 and row.max_score == 100.0  # as graded: scored when shown
+    assert row.results is not None and row.results["late"] == {"days": 2, "per_day": 0.1}
+    stored = GradingResult.from_record(row.results)
+    assert stored.total().total == 80.0
+    document = stored.to_gradescope()
+    assert document["score"] == 80.0 and str(document["output"]).startswith(
         "Submitted 2 days late: the score of 100 is reduced by 20% to 80.")
     assert sum(t.score for t in stored_tests(world)) == 100  # per-test scores as graded
-
-
-@pytest.mark.parametrize(
-    ("late_days", "per_day", "expected"),
-    [(0, 0.1, 50.0), (1, 0.0, 50.0), (1, 0.1, 45.0), (3, 0.25, 12.5), (11, 0.1, 0.0)],
-)
-def test_apply_late_penalty(late_days: int, per_day: float, expected: float) -> None:
-    document: dict[str, Any] = {"score": 50.0, "output": ""}
-    assert apply_late_penalty(document, late_days, per_day) == expected
-    assert document["score"] == expected
-    assert ("late" in document["output"]) == (late_days > 0 and per_day > 0)
 
 
 def test_an_unloadable_assignment_folder_is_an_error_for_staff(

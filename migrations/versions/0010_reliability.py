@@ -7,8 +7,8 @@
   (scratch space full, no memory, no sandbox runtime) says so here ("" when healthy),
   and the staff dashboard shows it.
 
-Revision ID: 0008_reliability
-Revises: 0007_web_grading
+Revision ID: 0010_reliability
+Revises: 0009_lti
 Create Date: 2026-12-01
 """
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_reliability"
-down_revision = "0007_web_grading"
+revision = "0010_reliability"
+down_revision = "0009_lti"
 branch_labels = None
 depends_on = None
 
