@@ -73,8 +73,9 @@ def add_export_command(commands: SubParsers[argparse.ArgumentParser]) -> None:
 
 
 def run_assignments_add(args: argparse.Namespace) -> int:
-    from store.assignment_folders import FolderError, add_folder, unpack, validate
+    from store.assignment_folders import FolderError, FolderLimits, add_folder, unpack, validate
     from store.assignment_settings import SettingsError, find_course, save_assignment
+    from tasks.broker import grading_budget
 
     try:
         changes = _changes(args)
@@ -82,10 +83,11 @@ def run_assignments_add(args: argparse.Namespace) -> int:
             source = _with_spec(args.path, args.spec, Path(scratch))
             if args.verify:
                 _verify(validate(unpack(source, Path(scratch))), args.sandbox)
-            data_dir = database_settings(args.data_dir).data_dir
+            settings = database_settings(args.data_dir)
             with database(args.data_dir) as db:
                 course = find_course(db, args.course)
-                stored = add_folder(source, data_dir, course.slug)
+                stored = add_folder(source, settings.data_dir, course.slug,
+                                    limits=FolderLimits(grading_s=grading_budget(settings)))
                 row, created = save_assignment(db, course, stored, changes)
                 db.commit()
     except (FolderError, SettingsError) as exc:

@@ -63,6 +63,9 @@ class SandboxSpec(Strict):
     tmp_mb: int = Field(default=256, ge=1)
     threads: int = Field(default=1, ge=1, le=64)
     gpu: bool = False
+    # The whole submission's time, all tests together (None: the sum of their timeouts):
+    # a handin whose every call runs just under its limit cannot hold a grader longer.
+    total_timeout_s: float | None = Field(default=None, gt=0, le=86400)
 
 
 class PolicySpec(Strict):
@@ -254,6 +257,18 @@ class AssignmentSpec(Strict):
         if self.variants:
             return max(self.with_variant(v.name).max_score for v in self.variants)
         return sum(t.points for t in self.tests)
+
+    @property
+    def tests_timeout_s(self) -> float:
+        """The test timeouts added up: the longest an honest grading may need."""
+        return sum(t.timeout_s for t in self.tests)
+
+    @property
+    def time_budget_s(self) -> float:
+        """How long one submission's grading may take in all (``[sandbox]
+        total_timeout_s``, at most the test timeouts added up)."""
+        total = self.sandbox.total_timeout_s
+        return self.tests_timeout_s if total is None else min(total, self.tests_timeout_s)
 
     @property
     def public_data(self) -> Path | None:

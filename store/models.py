@@ -152,6 +152,8 @@ class Submission(Base):
         Index("ix_submissions_status_created", "status", "created_at"),
         Index("ix_submissions_status_finished", "status", "finished_at"),  # recent gradings
         Index("ix_submissions_assignment_user", "assignment_id", "user_id"),
+        # A retried upload (same user, same key) finds the first one's row (web.uploads).
+        UniqueConstraint("user_id", "idempotency_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -179,6 +181,8 @@ class Submission(Base):
     results: Mapped[dict[str, object] | None] = mapped_column(JSON, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)  # for the student
     staff_detail: Mapped[str | None] = mapped_column(Text, default=None)  # staff only
+    # The client's Idempotency-Key (or one the server chose): unique per user.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)
 
     assignment: Mapped[Assignment] = relationship(back_populates="submissions")
     user: Mapped[User] = relationship()
@@ -316,6 +320,10 @@ class WorkerHeartbeat(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     # No foreign key: a heartbeat is advisory and must never fail on a deleted row.
     submission_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    # Why this worker cannot grade now ("" when it can): its scratch space is full, its
+    # sandbox runtime fails, ... (tasks.health); it takes no work until that clears.
+    health: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    unhealthy_since: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
 # The web features' and the LTI models share Base (and so the metadata migrations are

@@ -13,6 +13,7 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session, joinedload
 
+from store import scheduling
 from store.models import Assignment, Enrollment, Submission, User, utcnow
 from store.scores import total
 from store.web_models import ActiveChoice
@@ -20,21 +21,14 @@ from store.web_models import ActiveChoice
 PENDING = ("queued", "running")
 
 
-def queue_position(db: Session, submission: Submission) -> int | None:
+def queue_position(db: Session, submission: Submission, now: datetime | None = None
+                   ) -> int | None:
     """1-based place of ``submission`` among the queued and running rows of its queue
-    (cpu or gpu: each has its own workers), oldest first; None once it has finished."""
-    if submission.status not in PENDING:
-        return None
-    queue = select(Assignment.queue).where(Assignment.id == submission.assignment_id)
-    ahead = db.scalar(
-        select(func.count(Submission.id)).join(Assignment).where(
-            Submission.status.in_(PENDING),
-            Assignment.queue == queue.scalar_subquery(),
-            (Submission.created_at < submission.created_at)
-            | ((Submission.created_at == submission.created_at) & (Submission.id < submission.id)),
-        )
-    )
-    return int(ahead or 0) + 1
+    (cpu or gpu: each has its own workers), in the order they are graded (what is being
+    graded first, then one turn per student, oldest first: :mod:`store.scheduling`);
+    None once it has finished."""
+    found = scheduling.place(db, submission, now or utcnow())
+    return None if found is None else found.position
 
 
 def queue_depth(db: Session, queue: str) -> int:
@@ -51,13 +45,17 @@ class Finished:
     finished_at: datetime
 
 
-def recent_gradings(db: Session, queue: str, recent: int = 50) -> list[Finished]:
-    """The last ``recent`` finished gradings in ``queue``, most recent first."""
-    rows = db.execute(
-        select(Submission.started_at, Submission.finished_at).join(Assignment)
-        .where(Assignment.queue == queue, Submission.status == "done",
-               Submission.started_at.is_not(None), Submission.finished_at.is_not(None))
-        .order_by(Submission.finished_at.desc(), Submission.id.desc()).limit(recent)).all()
+def recent_gradings(db: Session, queue: str, recent: int = 50,
+                    assignment_id: int | None = None) -> list[Finished]:
+    """The last ``recent`` finished gradings in ``queue`` (of one assignment, when given),
+    most recent first."""
+    query = (select(Submission.started_at, Submission.finished_at).join(Assignment)
+             .where(Assignment.queue == queue, Submission.status == "done",
+                    Submission.started_at.is_not(None), Submission.finished_at.is_not(None)))
+    if assignment_id is not None:
+        query = query.where(Submission.assignment_id == assignment_id)
+    rows = db.execute(query.order_by(Submission.finished_at.desc(), Submission.id.desc())
+                      .limit(recent)).all()
     return [Finished(started, finished) for started, finished in rows
             if started is not None and finished is not None]
 
