@@ -329,21 +329,26 @@ def run_users_add(args: argparse.Namespace) -> int:
 
 def run_tokens_create(args: argparse.Namespace) -> int:
     from store.users import create_token, find_user
+    from web.access import account_role
     from web.scopes import ScopeError, effective, grantable
 
     with database(args.data_dir) as db:
         user = find_user(db, args.email)
         if user is None:
             raise CommandError(f"there is no user {args.email!r}.")
+        # As the settings page and the API decide (web.access.account_role): a student
+        # account that is staff of some course (a TA) gets the staff scopes.
+        role = account_role(db, user)
         try:
-            scopes = grantable(args.scope, user.role)
+            scopes = grantable(args.scope, role)
         except ScopeError as exc:
             raise CommandError(str(exc)) from None
         raw = create_token(db, user, name=args.name, scopes=scopes)
         db.commit()
-    granted = " ".join(sorted(effective(scopes, user.role)))
+        email = user.email
+    granted = " ".join(sorted(effective(scopes, role)))
     print(raw)
-    print(f"(an API token for {user.email} with the scopes {granted}; it is shown only this "
+    print(f"(an API token for {email} with the scopes {granted}; it is shown only this "
           "once)", file=sys.stderr)
     return 0
 
