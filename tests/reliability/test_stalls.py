@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from grader.results import GradingResult
 from tasks.celery_app import make_celery
 from tasks.queueing import CeleryEnqueuer, submit
 from tasks.reconcile import reconcile
@@ -125,16 +126,18 @@ def test_a_grading_past_the_soft_time_limit_ends_with_its_partial_results(
     cluster.wait(lambda: state_of(cluster, slow)[0] == "done", 150, "the soft time limit")
     row = world.get(slow)
     assert (row.status, row.attempt, row.score) == ("done", 1, 10.0)
-    outcomes = [test["status"] for test in row.results["tests"]]  # type: ignore[index, union-attr]
-    assert outcomes == ["passed", "failed", "failed"]
-    outputs = [str(test["output"]) for test in row.results["tests"]]  # type: ignore[index, union-attr]
+    assert row.results is not None
+    tests = GradingResult.from_record(row.results).tests
+    assert [test.outcome.value for test in tests] == ["passed", "timeout", "timeout"]
+    outputs = [test.output for test in tests]
     assert outputs[1].startswith("Time limit: the grading of this submission ran out of time")
     assert outputs[2].startswith("Not run:")
     assert row.grading_seconds is not None and 55 < row.grading_seconds < 85
     cluster.wait(lambda: state_of(cluster, hung)[0] == "done", 60, "the hung import")
     row = world.get(hung)
     assert row.attempt == 1 and row.grading_seconds is not None
-    outputs = [str(test["output"]) for test in row.results["tests"]]  # type: ignore[index, union-attr]
+    assert row.results is not None
+    outputs = [test.output for test in GradingResult.from_record(row.results).tests]
     assert all("did not finish" in text for text in outputs)
     assert sum("so it was not tried again" in text for text in outputs) == 2
     assert row.grading_seconds < 12, row.grading_seconds  # one 5 s wait, not three
