@@ -192,7 +192,10 @@ def stop(process: subprocess.Popen[str]) -> None:
 
 @contextmanager
 def production(workdir: Path, redis_url: str, postgres_url: str, *, concurrency: int = 1,
-               web_workers: int = 2) -> Iterator[Target]:
+               web_workers: int = 2, handles: dict[str, subprocess.Popen[str]] | None = None,
+               env_extra: dict[str, str] | None = None) -> Iterator[Target]:
+    """The production shape on a fresh database; ``handles`` (when given) receives the
+    ``web`` (gunicorn master) and ``worker`` (Celery main) processes, for fault injection."""
     with fresh_database(postgres_url) as database_url:
         data_dir = workdir / "production"
         upgrade(database_url)
@@ -202,7 +205,8 @@ def production(workdir: Path, redis_url: str, postgres_url: str, *, concurrency:
         engine.dispose()
         port = free_port()
         env = {**os.environ, "DLGRADE_DATABASE_URL": database_url, "DLGRADE_BROKER_URL": redis_url,
-               "DLGRADE_SECRET_KEY": secrets.token_hex(32), "DLGRADE_DATA_DIR": str(data_dir)}
+               "DLGRADE_SECRET_KEY": secrets.token_hex(32), "DLGRADE_DATA_DIR": str(data_dir),
+               **(env_extra or {})}
         logs = [(workdir / name).open("w") for name in ("web.log", "worker.log")]
         web = subprocess.Popen([*DLGRADE, "web", "--host", "127.0.0.1", "--port", str(port),
                                 "--workers", str(web_workers)], env=env, stdout=logs[0],
@@ -210,6 +214,8 @@ def production(workdir: Path, redis_url: str, postgres_url: str, *, concurrency:
         worker = subprocess.Popen([*DLGRADE, "worker", "--queues", "cpu", "--concurrency",
                                    str(concurrency)], env=env, stdout=logs[1], stderr=logs[1],
                                   text=True)
+        if handles is not None:
+            handles.update(web=web, worker=worker)
         try:
             wait_for_port(port, web)
             yield Target(f"http://127.0.0.1:{port}/",
@@ -224,7 +230,7 @@ def production(workdir: Path, redis_url: str, postgres_url: str, *, concurrency:
 @contextmanager
 def fresh_database(server_url: str) -> Iterator[str]:
     name = f"bench_{secrets.token_hex(4)}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:

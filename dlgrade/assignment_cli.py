@@ -44,6 +44,9 @@ def add_assignment_commands(listing: argparse.ArgumentParser) -> None:
     add.add_argument("--verify", action="store_true",
                      help="grade solution/ and bugs/ first; refuse unless they behave")
     add.add_argument("--sandbox", choices=BACKENDS, default="auto", help="for --verify")
+    add.add_argument("--spec", default="spec.toml", metavar="FILE",
+                     help="which spec file of the folder grades (e.g. spec-course.toml); "
+                          "it is stored as the assignment's spec.toml")
     add.set_defaults(run=run_assignments_add)
     add_new_assignment_command(actions)
     verify = actions.add_parser("verify", help="grade an assignment folder's solution/ and "
@@ -53,6 +56,11 @@ def add_assignment_commands(listing: argparse.ArgumentParser) -> None:
     verify.add_argument("--sandbox", choices=BACKENDS, default="auto")
     verify.add_argument("--no-hints", action="store_true",
                         help="do not require each bug's hint in its message")
+    verify.add_argument("--seed", type=int, default=None,
+                        help="fix the checks' secret seed (a failure says its seed)")
+    verify.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="verify N times with different seeds: a check must catch "
+                             "every bug on every draw, not only on one")
     verify.set_defaults(run=run_assignments_verify)
 
 
@@ -65,27 +73,49 @@ def add_export_command(commands: SubParsers[argparse.ArgumentParser]) -> None:
 
 
 def run_assignments_add(args: argparse.Namespace) -> int:
-    from store.assignment_folders import FolderError, add_folder, unpack, validate
+    from store.assignment_folders import FolderError, FolderLimits, add_folder, unpack, validate
     from store.assignment_settings import SettingsError, find_course, save_assignment
+    from tasks.broker import grading_budget
 
     try:
         changes = _changes(args)
-        if args.verify:
-            with tempfile.TemporaryDirectory(prefix="dlgrade-verify-") as scratch:
-                folder = unpack(args.path, Path(scratch))
-                _verify(validate(folder), args.sandbox)
-        data_dir = database_settings(args.data_dir).data_dir
-        with database(args.data_dir) as db:
-            course = find_course(db, args.course)
-            stored = add_folder(args.path, data_dir, course.slug)
-            row, created = save_assignment(db, course, stored, changes)
-            db.commit()
+        with tempfile.TemporaryDirectory(prefix="dlgrade-add-") as scratch:
+            source = _with_spec(args.path, args.spec, Path(scratch))
+            if args.verify:
+                _verify(validate(unpack(source, Path(scratch))), args.sandbox)
+            settings = database_settings(args.data_dir)
+            with database(args.data_dir) as db:
+                course = find_course(db, args.course)
+                stored = add_folder(source, settings.data_dir, course.slug,
+                                    limits=FolderLimits(grading_s=grading_budget(settings)))
+                row, created = save_assignment(db, course, stored, changes)
+                db.commit()
     except (FolderError, SettingsError) as exc:
         raise CommandError(str(exc)) from None
     verb = "Added" if created else "Updated"
     print(f"{verb} {row.slug} in {course.slug} ({stored.spec.max_score:g} points, version "
           f"{stored.sha256[:12]}): {stored.path}")
     return 0
+
+
+def _with_spec(source: Path, filename: str, scratch: Path) -> Path:
+    """``source`` itself, or (``--spec FILE``) a copy of its folder in ``scratch`` whose
+    spec.toml is FILE: the stored folder is graded by the spec the TA chose."""
+    import shutil
+
+    from store.assignment_folders import FolderError, unpack
+
+    if filename == "spec.toml":
+        return source
+    if Path(filename).name != filename:
+        raise FolderError(f"--spec names a file at the top of the folder, not {filename!r}.")
+    folder = unpack(source, scratch)
+    if not (folder / filename).is_file():
+        raise FolderError(f"There is no {filename} at the top of the assignment folder.")
+    chosen = scratch / "chosen"
+    shutil.copytree(folder, chosen, symlinks=True)
+    shutil.copyfile(folder / filename, chosen / "spec.toml")
+    return chosen
 
 
 def _changes(args: argparse.Namespace) -> Changes:
@@ -109,18 +139,34 @@ def _changes(args: argparse.Namespace) -> Changes:
 
 
 def _verify(spec: AssignmentSpec, sandbox: str, *, hints: bool = True,
-            table: bool = False) -> None:
-    """Strict verify; the per-bug table is printed on success (always with ``table``)."""
+            table: bool = False, seed: int | None = None, repeat: int = 1) -> None:
+    """Strict verify; the per-bug table is printed on success (always with ``table``).
+    With ``repeat`` > 1 it runs once per seed (``seed``, ``seed`` + 1, ... or fresh random
+    ones) and every problem says the seed that shows it, for ``dlgrade check --seed``."""
+    import secrets
+
     from grader.verify import render_report, verify_strict
 
-    report = verify_strict(spec, choose_backend(sandbox), hints=hints)
-    if table or not report.problems:
-        print(render_report(report))
-    if report.problems:
-        raise CommandError("--verify refused the assignment:\n" + "\n".join(report.problems))
+    if repeat < 1:
+        raise CommandError("--repeat must be at least 1.")
+    backend = choose_backend(sandbox)
+    problems: list[str] = []
+    for run in range(repeat):
+        run_seed = (seed + run if seed is not None
+                    else None if repeat == 1 else secrets.randbelow(2**31))
+        report = verify_strict(spec, backend, hints=hints, seed=run_seed)
+        if repeat > 1:
+            print(f"seed {run_seed}:")
+        if table or not report.problems:
+            print(render_report(report))
+        shown = f"seed {run_seed}: " if run_seed is not None else ""
+        problems += [shown + problem for problem in report.problems]
+    if problems:
+        raise CommandError("--verify refused the assignment:\n" + "\n".join(problems))
     print(f"Verified {spec.slug}: the solution scores {spec.max_score:g}/{spec.max_score:g}, "
           "every known bug loses exactly its tests"
-          + (", and each hint appears." if hints else " (hints not required)."))
+          + (", and each hint appears" if hints else " (hints not required)")
+          + (f", on {repeat} seeds." if repeat > 1 else "."))
 
 
 def run_assignments_verify(args: argparse.Namespace) -> int:
@@ -128,7 +174,7 @@ def run_assignments_verify(args: argparse.Namespace) -> int:
 
     folder = builtin_assignments().get(str(args.path), args.path)
     _verify(load_spec(Path(folder), args.spec), args.sandbox, hints=not args.no_hints,
-            table=True)
+            table=True, seed=args.seed, repeat=args.repeat)
     return 0
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from dlgrade.assignment_cli import add_assignment_commands, add_export_command
 from dlgrade.course_cli import add_course_commands
+from dlgrade.lti_cli import add_lti_commands
 from dlgrade.service_cli import CommandError as ServiceCommandError
 from dlgrade.service_cli import add_service_commands
 from dlgrade.submit_cli import SubmitError, add_submit_command
@@ -67,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print only Gradescope results.json")
     check.add_argument("--sandbox", choices=BACKENDS, default="auto")
     check.add_argument("--seed", type=int, default=None, help="fix the hidden-input seed")
+    check.add_argument("--spec", default="spec.toml", metavar="FILE",
+                       help="which spec file of the assignment folder grades (e.g. "
+                            "spec-course.toml); default spec.toml")
     check.add_argument("--variant", default=None, metavar="NAME",
                        help="grade as this handout version (see the assignment's [[variants]]); "
                             "default: the spec's choice, usually recognised per handin")
@@ -79,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.set_defaults(run=run_assignments)
     add_assignment_commands(listing)
     add_export_command(commands)
+    add_lti_commands(commands)
 
     handout = commands.add_parser("handout", help="write an assignment's starter code")
     handout.add_argument("assignment")
@@ -93,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    spec = resolve_assignment(args.assignment)
+    spec = resolve_assignment(args.assignment, args.spec)
     if args.variant is not None:
         spec = spec.pinned(args.variant)
     path: Path = args.path

@@ -1,7 +1,9 @@
 """``dlgrade courses add SLUG`` and ``dlgrade assignments new SLUG --from HANDOUT_DIR``.
 
-``courses add`` creates a course (``assignments add --course`` needs one); ``assignments
-new`` writes an assignment folder to fill in (``grader.scaffold``).
+``courses add`` creates a course (``assignments add --course`` needs one); on an embedded
+(SQLite) data dir it first brings the schema up to date, as ``serve`` does, since it is
+usually the first command run against a new data dir. ``assignments new`` writes an
+assignment folder to fill in (``grader.scaffold``).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import argparse
 import re
 from pathlib import Path
 
-from dlgrade.service_cli import CommandError, SubParsers, database
+from dlgrade.service_cli import CommandError, SubParsers, database, database_settings
 
 COURSE_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
@@ -44,6 +46,7 @@ def run_courses_add(args: argparse.Namespace) -> int:
     if not COURSE_SLUG.match(args.slug):
         raise CommandError(f"{args.slug!r} cannot name a course; use lower-case letters, "
                            "digits and dashes.")
+    _prepare_embedded(args.data_dir)
     with database(args.data_dir) as db:
         if db.scalars(select(Course).where(Course.slug == args.slug)).first() is not None:
             raise CommandError(f"the course {args.slug!r} exists already.")
@@ -52,6 +55,21 @@ def run_courses_add(args: argparse.Namespace) -> int:
     print(f"Added course {args.slug}. Next: dlgrade users add EMAIL --role staff --course "
           f"{args.slug}; dlgrade assignments add FOLDER --course {args.slug} --verify")
     return 0
+
+
+def _prepare_embedded(data_dir: Path | None) -> None:
+    """Create and migrate an embedded SQLite database (a no-op when it is up to date); a
+    server database (Postgres) is left to ``dlgrade migrate``."""
+    from store.migrate import MigrationError, upgrade
+
+    settings = database_settings(data_dir)
+    if not settings.database_url.startswith("sqlite"):
+        return
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        upgrade(settings.database_url)
+    except MigrationError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def run_assignments_new(args: argparse.Namespace) -> int:

@@ -109,6 +109,18 @@ def add_account_commands(commands: SubParsers[argparse.ArgumentParser]) -> None:
     gc.add_argument("--dry-run", action="store_true", help="list, remove nothing")
     gc.set_defaults(run=run_archives_gc)
 
+    scratch = commands.add_parser("scratch", help="a grading host's scratch space"
+                                  ).add_subparsers(required=True, metavar="ACTION")
+    sgc = scratch.add_parser("gc", help="remove what crashed gradings left (extracted "
+                                        "handins, sandbox roots, agent copies)")
+    sgc.add_argument("--data-dir", type=Path, default=None, help="an embedded data dir")
+    sgc.add_argument("--older-than", type=float, default=None, metavar="HOURS",
+                     help="only folders last changed this long ago (default: the task time "
+                          "limit plus 10 minutes, so gradings in progress are never touched); "
+                          "folders of pool processes that died go at once")
+    sgc.add_argument("--dry-run", action="store_true", help="list, remove nothing")
+    sgc.set_defaults(run=run_scratch_gc)
+
 
 # --- serve ------------------------------------------------------------------------------
 
@@ -317,22 +329,49 @@ def run_users_add(args: argparse.Namespace) -> int:
 
 def run_tokens_create(args: argparse.Namespace) -> int:
     from store.users import create_token, find_user
+    from web.access import account_role
     from web.scopes import ScopeError, effective, grantable
 
     with database(args.data_dir) as db:
         user = find_user(db, args.email)
         if user is None:
             raise CommandError(f"there is no user {args.email!r}.")
+        # As the settings page and the API decide (web.access.account_role): a student
+        # account that is staff of some course (a TA) gets the staff scopes.
+        role = account_role(db, user)
         try:
-            scopes = grantable(args.scope, user.role)
+            scopes = grantable(args.scope, role)
         except ScopeError as exc:
             raise CommandError(str(exc)) from None
         raw = create_token(db, user, name=args.name, scopes=scopes)
         db.commit()
-    granted = " ".join(sorted(effective(scopes, user.role)))
+        email = user.email
+    granted = " ".join(sorted(effective(scopes, role)))
     print(raw)
-    print(f"(an API token for {user.email} with the scopes {granted}; it is shown only this "
+    print(f"(an API token for {email} with the scopes {granted}; it is shown only this "
           "once)", file=sys.stderr)
+    return 0
+
+
+def run_scratch_gc(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from tasks.scratch import MARGIN_S, collect, scratch_roots
+
+    settings = database_settings(args.data_dir)
+    if args.older_than is not None and not args.older_than > 0:
+        raise CommandError("--older-than must be a positive number of hours, so that "
+                           "gradings in progress are never touched.")
+    older_than_s = (settings.task_time_limit + MARGIN_S if args.older_than is None
+                    else args.older_than * 3600)
+    roots = scratch_roots(Path(tempfile.gettempdir()), settings.sandbox_work_dir)
+    done = collect(roots, older_than_s=older_than_s, dry_run=args.dry_run)
+    verb = "Would remove" if args.dry_run else "Removed"
+    for item in done.removed:
+        print(f"{verb} {item.kind} {item.path} ({item.size} bytes)")
+    freed = "would free" if args.dry_run else "freed"
+    print(f"{verb} {len(done.removed)} folder{'s' if len(done.removed) != 1 else ''}; "
+          f"{freed} {done.freed_bytes} bytes ({done.freed_bytes / (1 << 20):.1f} MiB).")
     return 0
 
 

@@ -6,11 +6,18 @@ submission is graded and prints the per-test table. The token may come from
 ``DLGRADE_TOKEN``. Exit status 0 once graded, whatever the score; 2 with one sentence
 (a :class:`SubmitError`) when it could not: bad token, upload refused (the server's own
 sentence), server unreachable, grading failed or took too long.
+
+The upload carries an ``Idempotency-Key`` chosen once per command, and is resent with
+that same key when the connection fails or the server answers 5xx (``--retries``
+times, waiting 1, 2, 4, ... s, or the server's Retry-After): the server then answers
+with the first upload's submission if it had been stored, so a retry never makes a
+second one. Polling retries the same way.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import secrets
@@ -19,6 +26,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -26,6 +34,8 @@ from typing import IO, Any
 from sandbox.output import neutralise
 
 CHUNK = 64 << 10
+RETRIES = 5  # resends after a dropped connection or a 5xx
+MAX_DELAY = 30.0  # seconds between two tries, at most
 
 
 class SubmitError(Exception):
@@ -44,7 +54,11 @@ def add_submit_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     submit.add_argument("--json", action="store_true", help="print the submission as JSON")
     submit.add_argument("--timeout", type=float, default=1800.0,
                         help="seconds to wait for grading (default 1800)")
+    submit.add_argument("--retries", type=int, default=RETRIES,
+                        help=f"resends after a dropped connection or a 5xx (default {RETRIES}; "
+                             "the same upload is never stored twice)")
     submit.add_argument("--interval", type=float, default=2.0, help=argparse.SUPPRESS)
+    submit.add_argument("--retry-delay", type=float, default=1.0, help=argparse.SUPPRESS)
     submit.set_defaults(run=run_submit)
 
 
@@ -57,7 +71,7 @@ def run_submit(args: argparse.Namespace) -> int:
     path: Path = args.path
     if not path.is_file():
         raise SubmitError(f"{path} is not a file.")
-    client = Client(args.server, token)
+    client = Client(args.server, token, retries=max(0, args.retries), delay=args.retry_delay)
     created = client.upload(args.assignment, path, args.course, progress_printer())
     if args.no_wait:
         print(json.dumps(created) if args.json else
@@ -77,22 +91,40 @@ def run_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+class Transient(Exception):
+    """A failure worth another try: a dropped connection or a 5xx."""
+
+    def __init__(self, sentence: str, retry_after: float | None = None) -> None:
+        super().__init__(sentence)
+        self.sentence, self.retry_after = sentence, retry_after
+
+
 class Client:
-    def __init__(self, server: str, token: str) -> None:
+    def __init__(self, server: str, token: str, *, retries: int = RETRIES,
+                 delay: float = 1.0, sleep: Callable[[float], None] = time.sleep) -> None:
         self.base = server.rstrip("/") + "/api/v1"
         self.headers = {"Authorization": f"Bearer {token}", "Accept": "application/json",
                         "User-Agent": "dlgrade-submit"}
+        self.retries, self.delay, self.sleep = retries, delay, sleep
+        self.tries = 0  # requests sent, retries included
 
     def upload(self, slug: str, path: Path, course: str | None,
-               progress: Callable[[int, int], None]) -> dict[str, Any]:
+               progress: Callable[[int, int], None], key: str | None = None) -> dict[str, Any]:
+        """POST the archive; resent (from its first byte, with the same key) after a
+        dropped connection or a 5xx."""
         query = f"?{urllib.parse.urlencode({'course': course})}" if course else ""
         url = f"{self.base}/assignments/{urllib.parse.quote(slug, safe='')}/submissions{query}"
-        with path.open("rb") as handle:
-            body = MultipartFile(handle, path.name, path.stat().st_size, progress)
-            headers = {**self.headers, "Content-Type": body.content_type,
-                       "Content-Length": str(body.length)}
-            request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-            return self.call(request)
+        key = key or str(uuid.uuid4())
+
+        def once() -> dict[str, Any]:
+            with path.open("rb") as handle:
+                body = MultipartFile(handle, path.name, path.stat().st_size, progress)
+                headers = {**self.headers, "Content-Type": body.content_type,
+                           "Content-Length": str(body.length), "Idempotency-Key": key}
+                return self.send(urllib.request.Request(url, data=body, headers=headers,
+                                                        method="POST"))
+
+        return self.retrying(once)
 
     def wait(self, url: str, timeout: float, interval: float,
              progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
@@ -110,14 +142,36 @@ class Client:
             time.sleep(interval)
 
     def call(self, request: urllib.request.Request) -> dict[str, Any]:
+        return self.retrying(lambda: self.send(request))
+
+    def retrying(self, once: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """``once()``, tried again after a :class:`Transient` failure, ``retries`` times."""
+        for attempt in range(self.retries + 1):
+            try:
+                return once()
+            except Transient as failure:
+                if attempt == self.retries:
+                    raise SubmitError(failure.sentence) from None
+                wait = failure.retry_after or self.delay * 2 ** attempt
+                print(f"{failure.sentence} Trying again in {wait:g} s.", file=sys.stderr)
+                self.sleep(min(wait, MAX_DELAY))
+        raise AssertionError("unreachable")
+
+    def send(self, request: urllib.request.Request) -> dict[str, Any]:
+        self.tries += 1
         try:
             with urllib.request.urlopen(request, timeout=60) as answer:
                 return dict(json.loads(answer.read()))
         except urllib.error.HTTPError as exc:
+            if exc.code >= 500:
+                raise Transient(server_sentence(exc), retry_after(exc)) from None
             raise SubmitError(server_sentence(exc)) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise SubmitError(f"could not reach {self.base} ({reason}).") from None
+            raise Transient(f"could not reach {self.base} ({reason}).") from None
+        except http.client.HTTPException as exc:  # the connection dropped mid-answer
+            raise Transient(f"{self.base} stopped answering mid-way ({type(exc).__name__})."
+                            ) from None
         except ValueError:
             raise SubmitError(f"{self.base} did not answer like a dlgrade server.") from None
 
@@ -145,6 +199,13 @@ class Progress:
         if self.terminal and self.shown:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def retry_after(error: urllib.error.HTTPError) -> float | None:
+    try:
+        return max(0.0, float(error.headers.get("Retry-After", "")))
+    except ValueError:
+        return None
 
 
 def server_sentence(error: urllib.error.HTTPError) -> str:

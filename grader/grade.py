@@ -3,10 +3,18 @@
 Static checks run on the source outside the sandbox; every test then runs its
 check with its own time budget. A crash, timeout or exit fails the affected test
 with a plain sentence and the next test gets a fresh sandbox.
+
+The whole grading has a budget too (the spec's ``time_budget_s``, or less when the
+caller's task must end sooner): a test never runs past it, and the tests left when it
+is spent are failed as timeouts without running. An exception the caller names in
+``interrupts`` (a task queue's soft time limit) ends the grading the same way, with the
+results so far. A fault of the grading host (its scratch space full, its memory gone,
+no sandbox starting) is reported in ``infrastructure_error``, never as the handin's.
 """
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import secrets
@@ -37,6 +45,10 @@ from sandbox.runtimes import RuntimeRequest, RuntimeUnavailable
 from sandbox.session import Session, SessionDied, SessionLimits, StudentException
 
 MEMORY_EXCEPTIONS = ("MemoryError", "OutOfMemoryError")
+# Errors of the grading host's own resources, not of a handin.
+HOST_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.ENOMEM, errno.EMFILE, errno.ENFILE,
+                         errno.EROFS, errno.EIO})
+Interrupts = tuple[type[BaseException], ...]
 
 
 @dataclass
@@ -54,7 +66,8 @@ class Verdict:
 class Sessions:
     """Hands out one live session at a time; a dead one is replaced on next use."""
 
-    def __init__(self, backend: Backend, config: SandboxConfig, limits: SessionLimits) -> None:
+    def __init__(self, backend: Backend, config: SandboxConfig, limits: SessionLimits,
+                 hung_imports: dict[str, str] | None = None) -> None:
         self.backend, self.config, self.limits = backend, config, limits
         self.current: Session | None = None
         self.started = 0
@@ -62,10 +75,14 @@ class Sessions:
         # CheckContext.grading: shared by the checks that use this sandbox lineage (a course
         # test file runs once for them all; a hidden test's own Sessions runs its own)
         self.grading: dict[str, Any] = {}
+        # Imports that hung (Session.import_module), shared by all of a handin's sessions:
+        # tests run in the order they are shown, so this flows only to later-shown tests.
+        self.hung_imports: dict[str, str] = {} if hung_imports is None else hung_imports
 
     def get(self) -> Session:
         if self.current is None or self.current.dead is not None:
             self.current = self.backend.start(self.config, self.limits)
+            self.current.hung_imports = self.hung_imports
             self.started += 1
         self.current.deadline = self.deadline
         return self.current
@@ -122,9 +139,13 @@ def sandbox_config(spec: AssignmentSpec, handin: Path) -> SandboxConfig:
 def grade_archive(
     spec: AssignmentSpec, archive: Path, backend: Backend, *, seed: int | None = None,
     only: Collection[str] | None = None, progress: Progress | None = None,
+    budget_s: float | None = None, interrupts: Interrupts = (),
 ) -> GradingResult:
     """Extract ``archive`` safely into a fresh directory, grade it, clean up."""
-    workdir = Path(tempfile.mkdtemp(prefix="dlgrade-handin-"))
+    try:
+        workdir = Path(tempfile.mkdtemp(prefix="dlgrade-handin-"))
+    except OSError as exc:
+        return host_fault(spec, f"no scratch space for the handin ({exc})")
     try:
         dest = workdir / "handin"
         dest.mkdir()
@@ -132,10 +153,14 @@ def grade_archive(
             extracted = extract_archive(archive, dest, expected_top=spec.submission.top_level)
         except ExtractionError as exc:
             return rejected(spec, str(exc))
+        except OSError as exc:
+            if exc.errno not in HOST_ERRNOS:
+                raise
+            return host_fault(spec, f"the handin could not be unpacked into {workdir} ({exc})")
         extracted.root.chmod(0o755)
         workdir.chmod(0o755)
         return grade_directory(spec, extracted.root, backend, seed=seed, only=only,
-                               progress=progress)
+                               progress=progress, budget_s=budget_s, interrupts=interrupts)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -158,6 +183,20 @@ def grade_path(
             for child in sorted(path.iterdir()):
                 tar.add(child, arcname=child.name, recursive=True)
         return grade_archive(spec, archive, backend, seed=seed, only=only)
+
+
+def host_fault(spec: AssignmentSpec, reason: str) -> GradingResult:
+    """The result for a handin this host could not grade at all (say nothing of it)."""
+    tests = [
+        _result(spec, index, test, Verdict(Outcome.ERROR, 0.0, NOT_GRADED_HERE, reason,
+                                           infrastructure=reason))
+        for index, test in enumerate(spec.tests)
+    ]
+    return GradingResult(spec.slug, tests, 0.0, output=NOT_GRADED_HERE,
+                         infrastructure_error=reason)
+
+
+NOT_GRADED_HERE = "The grading host had a fault; this handin will be graded again."
 
 
 def rejected(spec: AssignmentSpec, reason: str) -> GradingResult:
@@ -190,8 +229,10 @@ EXPOSURE = {"visible": 0, "after_due_date": 1, "after_published": 2, "hidden": 3
 def grade_directory(
     spec: AssignmentSpec, handin: Path, backend: Backend, *, seed: int | None = None,
     only: Collection[str] | None = None, progress: Progress | None = None,
+    budget_s: float | None = None, interrupts: Interrupts = (),
 ) -> GradingResult:
-    """Grade an already extracted handin directory (read-only to the sandbox).
+    """Grade an already extracted handin directory (read-only to the sandbox) within
+    ``budget_s`` seconds (at most the spec's ``time_budget_s``).
 
     ``only``: grade just the tests of these names (the rest are left out of the result).
     ``progress`` (if given) is told which test starts, and whatever a check reports
@@ -204,6 +245,7 @@ def grade_directory(
     so not even its timing can. Results keep the spec's order.
     """
     started = time.monotonic()
+    budget = spec.time_budget_s if budget_s is None else min(budget_s, spec.time_budget_s)
     seed = secrets.randbits(63) if seed is None else seed
     choice = variants.choose(spec, handin)
     if choice is not None:
@@ -216,7 +258,8 @@ def grade_directory(
     config = sandbox_config(spec, handin)
     strict = strict_config(spec, config)
     shared = Sessions(backend, config, limits)
-    shared_strict = Sessions(backend, strict, limits) if strict is not None else shared
+    shared_strict = (Sessions(backend, strict, limits, shared.hung_imports)
+                     if strict is not None else shared)
     broken = _load_checks(spec)
     known = Handin(files, feedback.syntax_errors(handin, files))
     chosen = [index for index, test in enumerate(spec.tests) if only is None or test.name in only]
@@ -224,23 +267,34 @@ def grade_directory(
                                               index))
     verdicts: dict[int, Verdict] = {}
     sessions_started = 0
+    clock = Budget(time.monotonic() + budget, budget)  # the handin's time from here
     try:
         for step, index in enumerate(order, start=1):
             test = spec.tests[index]
             if progress is not None:
                 progress({"test": step, "tests": len(order), "name": test.name})
             verdict = broken or _precheck(spec, test, known, violations)
-            covered = strict is not None and _policy_covers(spec, test, files)
-            if verdict is None and test.visibility == "visible":
-                lineage = shared_strict if covered else shared
-                verdict = _run_test(spec, test, index, seed, lineage, known, progress)
-            elif verdict is None:
-                own = Sessions(backend, strict if covered and strict else config, limits)
+            if verdict is None and clock.spent:
+                verdict = Verdict(Outcome.TIMEOUT, 0.0, clock.not_run())
+            if verdict is None:
+                covered = strict is not None and _policy_covers(spec, test, files)
+                own = test.visibility != "visible"
+                if own:
+                    sessions = Sessions(backend, strict if covered and strict else config,
+                                        limits, shared.hung_imports)
+                else:
+                    sessions = shared_strict if covered else shared
                 try:
-                    verdict = _run_test(spec, test, index, seed, own, known, progress)
+                    verdict = _run_test(spec, test, index, seed, sessions, known, progress,
+                                        clock.deadline, interrupts)
+                except interrupts:
+                    clock.interrupted = True
+                    verdict = Verdict(Outcome.TIMEOUT, 0.0, clock.cut_short())
                 finally:
-                    own.close()
-                    sessions_started += own.started
+                    if own:
+                        sessions.close()
+                        sessions_started += sessions.started
+                verdict = clock.explain(verdict)
             verdicts[index] = verdict
     finally:
         shared.close()
@@ -255,6 +309,9 @@ def grade_directory(
                            output=feedback.summary(known.unparsable) if known.unparsable else "")
     result.staff_log.append(f"seed={seed} sessions={sessions_started} backend={backend.name} "
                             f"runtime={_runtime_key(config)}")
+    if clock.interrupted or clock.spent:
+        result.staff_log.append(f"time budget of {budget:g} s spent"
+                                + (" (the task's soft time limit)" if clock.interrupted else ""))
     if choice is not None:
         result.variant = choice.name
         note = f"Graded as the {spec.variant_title} ({choice.reason})."
@@ -347,6 +404,34 @@ def _precheck(
     return None
 
 
+@dataclass
+class Budget:
+    """The whole grading's time: when it ends, and how that is said."""
+
+    deadline: float  # time.monotonic()
+    seconds: float
+    interrupted: bool = False  # the caller's interrupt (a soft time limit) arrived
+
+    @property
+    def spent(self) -> bool:
+        return self.interrupted or time.monotonic() >= self.deadline
+
+    def not_run(self) -> str:
+        return (f"Not run: this submission used up its total grading time of "
+                f"{self.seconds:g} s in the tests before this one.")
+
+    def cut_short(self) -> str:
+        return (f"Time limit: the grading of this submission ran out of time "
+                f"(its total of {self.seconds:g} s) during this test.")
+
+    def explain(self, verdict: Verdict) -> Verdict:
+        """A timeout caused by the total budget says so."""
+        if verdict.outcome is Outcome.TIMEOUT and self.spent and not self.interrupted:
+            verdict.message += (f"\nThis submission used up its total grading time of "
+                                f"{self.seconds:g} s; tests after this one are not run.")
+        return verdict
+
+
 def _not_compiling(paths: list[str]) -> str:
     listed = ", ".join(paths)
     verb = "does" if len(paths) == 1 else "do"
@@ -357,14 +442,15 @@ def _not_compiling(paths: list[str]) -> str:
 def _run_test(
     spec: AssignmentSpec, test: TestSpec, index: int, seed: int, sessions: Sessions,
     handin: Handin | None = None, progress: Progress | None = None,
+    total_deadline: float | None = None, interrupts: Interrupts = (),
 ) -> Verdict:
     rng = np.random.default_rng([seed, index])
     sessions.between_tests()
     context = CheckContext(spec, test, rng, sessions.get, restart_session=sessions.restart,
                            grading=sessions.grading, progress=progress)
-    sessions.deadline = time.monotonic() + test.timeout_s
+    sessions.deadline = min(time.monotonic() + test.timeout_s, total_deadline or math.inf)
     try:
-        verdict = _verdict(test, context, handin or Handin([], {}))
+        verdict = _verdict(test, context, handin or Handin([], {}), interrupts)
     finally:
         sessions.deadline = None
     verdict.extra = json_safe(context.extra)
@@ -373,15 +459,27 @@ def _run_test(
     return _with_output(verdict, stdout, stderr)
 
 
-def _verdict(test: TestSpec, context: CheckContext, handin: Handin) -> Verdict:
+def _verdict(test: TestSpec, context: CheckContext, handin: Handin,
+             interrupts: Interrupts = ()) -> Verdict:
     try:
         fraction = lookup(test.check, context.spec.folder)(context)
+    except interrupts:
+        raise  # the caller's: the grading as a whole must stop (a soft time limit)
     except CheckFailed as failed:
         return Verdict(Outcome.FAILED, failed.fraction, failed.message)
     except StudentException as exc:
         return _student_exception(exc, context, handin)
     except SessionDied as death:
         return _death(death, context)
+    except MemoryError:  # the trusted side's: this host ran out of memory
+        return Verdict(Outcome.ERROR, 0.0, NOT_GRADED_HERE, traceback.format_exc(),
+                       infrastructure="the grading host ran out of memory")
+    except OSError as exc:
+        if exc.errno not in HOST_ERRNOS:
+            return Verdict(Outcome.ERROR, 0.0, "The grader hit an internal error in this test.",
+                           traceback.format_exc())
+        return Verdict(Outcome.ERROR, 0.0, NOT_GRADED_HERE, traceback.format_exc(),
+                       infrastructure=f"the grading host failed: {exc}")
     except Exception:  # noqa: BLE001 - a bug in a check must not stop the other tests
         return Verdict(Outcome.ERROR, 0.0, "The grader hit an internal error in this test.",
                        traceback.format_exc())

@@ -4,14 +4,17 @@ From a course's handout (its starter code, and its local autograder if it ships 
 writes::
 
     SLUG/spec.toml        one test per class or function the handout defines, a
-                          [submission] with required_files and python_path, [defaults]
+                          [submission] with required_files, python_path and (when
+                          they all lie in one folder) top_level, [defaults]
     SLUG/checks.py        a check template per test, importing only grader.api
     SLUG/handout/         the handout as given
     SLUG/solution/        a copy of the handout, to complete into the reference solution
     SLUG/bugs/example/    one example known bug (an [[edit]] to point at the solution)
     SLUG/course_tests/    the course's own test files and fixtures, if the handout has
-                          any (runner.py, test_*.py, *.npz ...): trusted, never in the
-                          sandbox, run by course.script / course.pytest tests
+                          any (runner.py, *autograder*.py, test_*.py, *_test.py,
+                          conftest.py, autograder/ or tests/ folders, *.npz ...):
+                          trusted, never in the sandbox, never in solution/, run by
+                          course.script / course.pytest tests
 
 Nothing is guessed silently: every place to fill in says TODO. docs/writing-assignments.md
 walks through the rest.
@@ -115,10 +118,24 @@ def _imported_names(tree: ast.Module) -> set[str]:
 
 
 def _is_course_file(relative: Path) -> bool:
+    """The course's grader, not student code: a file in a test folder, a runner script
+    (``runner.py``, ``hw1p1_autograder.py``), its helpers named after it
+    (``hw1p1_autograder_flags.py``), a pytest file or a conftest.py."""
     in_tests = bool(set(relative.parts[:-1]) & set(TEST_FOLDERS))
     name = relative.name
-    is_test = name == "runner.py" or (name.startswith("test_") and name.endswith(".py"))
+    is_test = relative.suffix == ".py" and (
+        _course_kind(relative) is not None or "autograder" in name or name == "conftest.py")
     return is_test or (in_tests and (relative.suffix in FIXTURE_SUFFIXES or name.endswith(".py")))
+
+
+def _course_kind(relative: Path) -> str | None:
+    """The check kind of a course file that is run as a whole, or None (helpers, data)."""
+    name = relative.name
+    if name == "runner.py" or name.endswith("autograder.py"):
+        return "course.script"
+    if name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py")):
+        return "course.pytest"
+    return None
 
 
 def _ignored(found: Found, handout: Path) -> Callable[[str, list[str]], list[str]]:
@@ -184,7 +201,10 @@ def _spec(slug: str, found: Found, tests: list[Planned]) -> str:
         'description = "TODO: one sentence for students."', "",
         "[submission]", f"required_files = {_toml_list(required)}",
         "# Folders (relative to the handin root) put first on sys.path in the sandbox.",
-        f"python_path = {_toml_list(found.python_path)}", "",
+        f"python_path = {_toml_list(found.python_path)}", *_top_level(required), "",
+        "# [policy]  # TODO: a NumPy-only homework forbids the libraries that would do it",
+        '# forbidden_imports = ["torch", "tensorflow", "jax"]',
+        '# reason = "this homework is NumPy only"', "",
         "[defaults]  # laid under every test: a test's own keys win",
         "timeout_s = 60", "[defaults.params]", "values_rtol = 1e-5", "gradients_rtol = 1e-4", "",
     ]
@@ -193,15 +213,25 @@ def _spec(slug: str, found: Found, tests: list[Planned]) -> str:
                   "points = 10  # TODO", f'files = ["{test.file}"]',
                   f'params = {{ module = "{test.module}", name = "{test.definition}" }}', ""]
     for relative in found.course_files:
-        kind = "course.script" if relative.name == "runner.py" else "course.pytest"
-        if relative.suffix == ".py" and (relative.name == "runner.py"
-                                         or relative.name.startswith("test_")):
+        kind = _course_kind(relative)
+        if kind is not None:
             lines += ["# The course's own tests, run unchanged (select = their test ids or",
                       "# the labels of their PASS/FAIL lines). TODO: points, select.",
                       "[[tests]]", f'name = "Course tests: {relative.as_posix()}"',
                       f'check = "{kind}"', "points = 0", "timeout_s = 300",
                       f'params = {{ file = "{relative.as_posix()}", select = [] }}', ""]
     return "\n".join(lines)
+
+
+def _top_level(required: list[str]) -> list[str]:
+    """``top_level`` when every required file lies in one folder (all in mytorch/): a
+    handin of just that folder is then kept as it is, not taken for a wrapper and
+    stripped (which would lose mytorch/ from every path)."""
+    tops = {Path(file).parts[0] if len(Path(file).parts) > 1 else "" for file in required}
+    if len(tops) != 1 or "" in tops:
+        return []
+    return ["# A handin whose only top-level entry is this folder keeps it (not a wrapper).",
+            f"top_level = {_toml_list(sorted(tops))}"]
 
 
 def _toml_list(items: list[str]) -> str:

@@ -9,6 +9,7 @@ and reports problems as sentences a TA can act on.
 from __future__ import annotations
 
 import tomllib
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -62,6 +63,9 @@ class SandboxSpec(Strict):
     tmp_mb: int = Field(default=256, ge=1)
     threads: int = Field(default=1, ge=1, le=64)
     gpu: bool = False
+    # The whole submission's time, all tests together (None: the sum of their timeouts):
+    # a handin whose every call runs just under its limit cannot hold a grader longer.
+    total_timeout_s: float | None = Field(default=None, gt=0, le=86400)
 
 
 class PolicySpec(Strict):
@@ -255,6 +259,18 @@ class AssignmentSpec(Strict):
         return sum(t.points for t in self.tests)
 
     @property
+    def tests_timeout_s(self) -> float:
+        """The test timeouts added up: the longest an honest grading may need."""
+        return sum(t.timeout_s for t in self.tests)
+
+    @property
+    def time_budget_s(self) -> float:
+        """How long one submission's grading may take in all (``[sandbox]
+        total_timeout_s``, at most the test timeouts added up)."""
+        total = self.sandbox.total_timeout_s
+        return self.tests_timeout_s if total is None else min(total, self.tests_timeout_s)
+
+    @property
     def public_data(self) -> Path | None:
         folder = self.folder / "public_data"
         return folder if folder.is_dir() else None
@@ -324,13 +340,33 @@ def builtin_assignments() -> dict[str, Path]:
     }
 
 
-def resolve_assignment(name_or_path: str) -> AssignmentSpec:
-    """A built-in slug or a path to an assignment folder."""
+def resolve_assignment(name_or_path: str, filename: str = "spec.toml") -> AssignmentSpec:
+    """A built-in slug or a path to an assignment folder (``filename``: which spec file of
+    it, e.g. ``spec-course.toml``)."""
     builtins = builtin_assignments()
     if name_or_path in builtins:
-        return load_spec(builtins[name_or_path])
+        return load_spec(builtins[name_or_path], filename)
     folder = Path(name_or_path)
     if folder.is_dir():
-        return load_spec(folder)
+        return load_spec(folder, filename)
     known = ", ".join(builtins) or "none"
     raise SpecError(f"no assignment called {name_or_path!r} (built-in: {known})")
+
+
+def spec_for(slug: str, folder: str | None) -> AssignmentSpec:
+    """The spec of a service's assignment: its stored ``folder`` (an uploaded version), else
+    the built-in ``slug``. Cached per process: a submission's worker and web requests all
+    read the same object. A folder's spec.toml changing in place (a built-in being edited)
+    reads afresh."""
+    path = Path(folder) if folder else builtin_assignments().get(slug)
+    try:
+        stamp = (path / "spec.toml").stat() if path is not None else None
+    except OSError:
+        stamp = None
+    key = (stamp.st_mtime_ns, stamp.st_size) if stamp is not None else None
+    return _cached_spec(slug, folder, key)
+
+
+@lru_cache(maxsize=128)
+def _cached_spec(slug: str, folder: str | None, _stamp: tuple[int, int] | None) -> AssignmentSpec:
+    return load_spec(Path(folder)) if folder else resolve_assignment(slug)

@@ -63,7 +63,14 @@ def _bug_problems(
 
 
 def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else "(no message)"
+    """The message's first line; one that ends with a colon ("1 of 1 course tests
+    failed:") brings the next line along, which says what failed."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return "(no message)"
+    if lines[0].endswith(":") and len(lines) > 1:
+        return f"{lines[0]} {lines[1]}"
+    return lines[0]
 
 
 @dataclass
@@ -137,11 +144,12 @@ def _strict_row(spec: AssignmentSpec, solution: Path, bug: KnownBug, backend: Ba
 
 def render_report(report: StrictReport) -> str:
     """The per-bug table: expected tests, lost tests, hint, verdict."""
-    lines = [f"{'bug':28} {'expected to lose':34} {'lost':34} hint  ok"]
+    width = max([28, *(len(row.name) for row in report.bugs)])  # names are never cut
+    lines = [f"{'bug':{width}} {'expected to lose':34} {'lost':34} hint  ok"]
     for row in report.bugs:
         hint = "yes" if row.hint_found else "NO"
         verdict = "ok" if not row.problems else "NO"
-        lines.append(f"{row.name[:28]:28} {_names(row.expected):34} {_names(row.lost):34} "
+        lines.append(f"{row.name:{width}} {_names(row.expected):34} {_names(row.lost):34} "
                      f"{hint:4}  {verdict}")
     if report.solution_problems:
         lines.append("solution/: " + "; ".join(report.solution_problems))

@@ -90,6 +90,7 @@ class Session:
         self.requests = 0
         self.started = time.monotonic()
         self.deadline: float | None = None  # set per test by the grader
+        self.hung_imports: dict[str, str] = {}  # module -> why (see import_module)
         os.set_blocking(sandbox.request_fd, False)
         try:
             self._exchange(None, limits.start_timeout_s, "start-up")
@@ -105,7 +106,19 @@ class Session:
     # -- public API used by checks -------------------------------------------------
 
     def import_module(self, name: str, *, timeout: float | None = None) -> Remote:
-        value = self.request({"op": "import", "module": name}, timeout, f"import {name}")
+        """Import ``name`` in the sandbox. An import that hung for its whole timeout is
+        recorded in :attr:`hung_imports` (which the grader shares between the sessions of
+        one handin), and importing it again fails at once instead of waiting again."""
+        if name in self.hung_imports:
+            raise SessionDied("timeout", f"import {name} did not finish in an earlier test "
+                              f"({self.hung_imports[name]}), so it was not tried again")
+        started, budget = time.monotonic(), timeout or self.limits.call_timeout_s
+        try:
+            value = self.request({"op": "import", "module": name}, timeout, f"import {name}")
+        except SessionDied as death:
+            if death.reason == "timeout" and time.monotonic() - started >= 0.95 * budget:
+                self.hung_imports[name] = death.detail
+            raise
         return self._remote(value, name)
 
     def routine(self, name: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:

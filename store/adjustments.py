@@ -1,11 +1,11 @@
 """Manual score adjustments, regrade history and the student's chosen submission.
 
-:func:`adjusted` is the one place adjustments are applied: the grading's stored score
-(late penalty applied) plus every adjustment of the submission, floored at 0. The
-grading result itself is never rewritten, so a regrade keeps every adjustment (they are
-rows of their own) and the score before it (:class:`ScoreHistory`, written by
-``web.regrade`` in the transaction that resets the row). Functions flush; the caller
-commits.
+Adjustments are rows; :mod:`grader.scoring` does their arithmetic (the graded points less
+the late penalty, plus every adjustment of the submission, at least 0), called through
+:mod:`store.scores`. The grading result itself is never rewritten, so a regrade keeps
+every adjustment (they are rows of their own) and the score before it
+(:class:`ScoreHistory`, written by ``web.regrade`` in the transaction that resets the
+row). Functions flush; the caller commits.
 """
 
 from __future__ import annotations
@@ -24,17 +24,6 @@ MAX_POINTS = 10_000.0
 
 class AdjustmentError(ValueError):
     """The adjustment cannot be made as asked; the message says why."""
-
-
-def adjusted(score: float | None, adjustments: Sequence[ScoreAdjustment]) -> float | None:
-    """``score`` with every adjustment added, at least 0 (None stays None)."""
-    if score is None:
-        return None
-    return round(max(0.0, score + sum(a.points for a in adjustments)), 4)
-
-
-def total_adjustment(adjustments: Sequence[ScoreAdjustment]) -> float:
-    return round(sum(a.points for a in adjustments), 4)
 
 
 def add_adjustment(db: Session, submission: Submission, author: User, points: float,

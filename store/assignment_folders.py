@@ -44,6 +44,8 @@ class FolderError(Exception):
 class FolderLimits:
     max_bytes: int = MAX_FOLDER_BYTES
     max_files: int = MAX_FOLDER_FILES
+    # The longest a grading may take (tasks.broker.grading_budget); None: not checked.
+    grading_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,11 @@ def validate(
                           "another slug in spec.toml.")
     problems = _check_checks(folder, spec) + _check_folders(folder, spec) + _check_bugs(folder,
                                                                                       spec)
+    if limits.grading_s is not None and spec.tests_timeout_s > limits.grading_s:
+        problems.append(f"The tests' timeouts (timeout_s) add up to {spec.tests_timeout_s:g} s, "
+                        f"more than the {limits.grading_s:g} s a grading may take on this "
+                        "service (DLGRADE_TASK_TIME_LIMIT); lower them, or ask for a longer "
+                        "task time limit.")
     if problems:
         raise FolderError(problems)
     return spec

@@ -104,3 +104,38 @@ def held_by(db: Session, prefix: str, now: datetime) -> int | None:
         .where(Submission.status == "running", ~lease_expired(now),
                Submission.worker.startswith(prefix, autoescape=True))
         .order_by(Submission.started_at.desc(), Submission.id.desc()).limit(1))
+
+
+def report_unhealthy(db: Session, worker: str, health: str, now: datetime) -> bool:
+    """Mark ``worker`` as unable to grade now, saying why (one sentence); the time it
+    first became unhealthy is kept. False when the worker has no row (not yet beaten)."""
+    found = db.execute(update(WorkerHeartbeat).where(WorkerHeartbeat.worker == worker)
+                       .values(health=health[:500]).execution_options(synchronize_session=False))
+    db.execute(update(WorkerHeartbeat)
+               .where(WorkerHeartbeat.worker == worker, WorkerHeartbeat.unhealthy_since.is_(None))
+               .values(unhealthy_since=now).execution_options(synchronize_session=False))
+    db.commit()
+    return rowcount(found) == 1
+
+
+def clear_health(db: Session, worker: str) -> None:
+    db.execute(update(WorkerHeartbeat).where(WorkerHeartbeat.worker == worker)
+               .values(health="", unhealthy_since=None)
+               .execution_options(synchronize_session=False))
+    db.commit()
+
+
+@dataclass(frozen=True)
+class Health:
+    problem: str  # "" when healthy
+    since: datetime | None
+
+
+def health_of(db: Session, worker: str) -> Health:
+    """What ``worker``'s row says of its health (healthy when it has no row)."""
+    row = db.execute(select(WorkerHeartbeat.health, WorkerHeartbeat.unhealthy_since)
+                     .where(WorkerHeartbeat.worker == worker)).first()
+    db.rollback()
+    if row is None:
+        return Health("", None)
+    return Health(row.health or "", row.unhealthy_since)

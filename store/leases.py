@@ -16,6 +16,7 @@ from typing import Any, Literal, cast
 from sqlalchemy import ColumnElement, CursorResult, and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from store.lti_scores import mark_stale
 from store.models import Submission, TestScore, utcnow
 from store.webhooks import record_completion
 
@@ -111,6 +112,7 @@ def _give_up(db: Session, submission_id: int, attempt: int, max_attempts: int,
         .execution_options(synchronize_session=False)
     )
     record_completion(db, submission_id, now)
+    mark_stale(db, submission_id, now)
 
 
 def _mine(submission_id: int, attempt: int, worker: str) -> ColumnElement[bool]:
@@ -145,6 +147,48 @@ def release(db: Session, submission_id: int, attempt: int, worker: str, staff_de
     return rowcount(result) == 1
 
 
+def requeue(db: Session, submission_id: int, attempt: int, worker: str, staff_detail: str,
+            now: datetime | None = None) -> bool:
+    """After an attempt the *host* could not carry out (its scratch space full, no
+    sandbox runtime): give the row back as ``queued`` with the attempt not counted, so
+    another worker grades it and the submission's own attempts are untouched."""
+    now = now or utcnow()
+    result = db.execute(
+        update(Submission).where(_mine(submission_id, attempt, worker))
+        .values(status="queued", attempt=attempt - 1, lease_until=None, worker=None,
+                started_at=None, enqueued_at=now, staff_detail=staff_detail)
+        .execution_options(synchronize_session=False)
+    )
+    db.commit()
+    return rowcount(result) == 1
+
+
+def holder(db: Session, submission_id: int) -> tuple[str, int] | None:
+    """(worker, attempt) of the live or expired lease on a running row, if any."""
+    row = db.execute(select(Submission.worker, Submission.attempt)
+                     .where(Submission.id == submission_id, Submission.status == "running")
+                     ).first()
+    db.rollback()
+    if row is None or row.worker is None:
+        return None
+    return str(row.worker), int(row.attempt)
+
+
+def break_lease(db: Session, submission_id: int, worker: str, attempt: int,
+                now: datetime | None = None) -> bool:
+    """Expire the lease ``worker`` holds for ``attempt`` (it is known to be dead: a
+    killed pool process), so the row can be claimed at once rather than when the lease
+    would have run out. The attempt stays counted: the death may be the handin's."""
+    now = now or utcnow()
+    result = db.execute(
+        update(Submission)
+        .where(_mine(submission_id, attempt, worker), ~lease_expired(now))
+        .values(lease_until=now).execution_options(synchronize_session=False)
+    )
+    db.commit()
+    return rowcount(result) == 1
+
+
 def finish(db: Session, submission_id: int, attempt: int, worker: str,
            values: dict[str, Any], tests: list[TestScore]) -> bool:
     """Store the result (row fields ``values`` and the per-test rows) in one transaction,
@@ -163,6 +207,7 @@ def finish(db: Session, submission_id: int, attempt: int, worker: str,
         db.add(test)
     if values.get("status") in ("done", "error"):
         record_completion(db, submission_id)
+        mark_stale(db, submission_id)  # LTI grade passback (store.lti_scores)
     db.commit()
     return True
 

@@ -152,6 +152,8 @@ class Submission(Base):
         Index("ix_submissions_status_created", "status", "created_at"),
         Index("ix_submissions_status_finished", "status", "finished_at"),  # recent gradings
         Index("ix_submissions_assignment_user", "assignment_id", "user_id"),
+        # A retried upload (same user, same key) finds the first one's row (web.uploads).
+        UniqueConstraint("user_id", "idempotency_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -169,19 +171,25 @@ class Submission(Base):
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # The points the tests earned, as graded: the score that counts (late penalty in force,
+    # adjustments) is computed when shown, by store.scores (grader.scoring).
     score: Mapped[float | None] = mapped_column(Float, default=None)
     max_score: Mapped[float | None] = mapped_column(Float, default=None)
     grading_seconds: Mapped[float | None] = mapped_column(Float, default=None)
-    results: Mapped[dict[str, object] | None] = mapped_column(JSON, default=None)  # Gradescope doc
+    # dlgrade's record of the grading (GradingResult.to_record); Gradescope's results.json
+    # is made from it at the edge (GradingResult.to_gradescope).
+    results: Mapped[dict[str, object] | None] = mapped_column(JSON, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)  # for the student
     staff_detail: Mapped[str | None] = mapped_column(Text, default=None)  # staff only
+    # The client's Idempotency-Key (or one the server chose): unique per user.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)
 
     assignment: Mapped[Assignment] = relationship(back_populates="submissions")
     user: Mapped[User] = relationship()
     tests: Mapped[list[TestScore]] = relationship(
         back_populates="submission", cascade="all, delete-orphan", order_by="TestScore.position"
     )
-    # Staff's manual adjustments (store.web_models), applied by store.adjustments.adjusted.
+    # Staff's manual adjustments (store.web_models), applied by grader.scoring.
     adjustments: Mapped[list[ScoreAdjustment]] = relationship(
         viewonly=True, lazy="selectin", order_by="ScoreAdjustment.created_at")
     comments: Mapped[list[CodeComment]] = relationship(
@@ -189,7 +197,9 @@ class Submission(Base):
 
 
 class TestScore(Base):
-    """One test of one submission's result."""
+    """One test of one submission's result: an index of the record's tests for queries
+    (the gradebook's per-test columns, pass rates), written with it in one transaction.
+    Pages show the record itself."""
 
     __tablename__ = "test_scores"
     __test__ = False  # not a pytest class
@@ -310,8 +320,12 @@ class WorkerHeartbeat(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     # No foreign key: a heartbeat is advisory and must never fail on a deleted row.
     submission_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    # Why this worker cannot grade now ("" when it can): its scratch space is full, its
+    # sandbox runtime fails, ... (tasks.health); it takes no work until that clears.
+    health: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    unhealthy_since: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
-# The web features' models share Base (and so the metadata migrations are checked
-# against); imported last, since they import the classes above.
-from store import web_models  # noqa: E402, F401
+# The web features' and the LTI models share Base (and so the metadata migrations are
+# checked against); imported last, since they import the classes above.
+from store import lti_models, web_models  # noqa: E402, F401

@@ -13,28 +13,22 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session, joinedload
 
-from store.adjustments import adjusted
+from store import scheduling
 from store.models import Assignment, Enrollment, Submission, User, utcnow
+from store.scores import total
 from store.web_models import ActiveChoice
 
 PENDING = ("queued", "running")
 
 
-def queue_position(db: Session, submission: Submission) -> int | None:
+def queue_position(db: Session, submission: Submission, now: datetime | None = None
+                   ) -> int | None:
     """1-based place of ``submission`` among the queued and running rows of its queue
-    (cpu or gpu: each has its own workers), oldest first; None once it has finished."""
-    if submission.status not in PENDING:
-        return None
-    queue = select(Assignment.queue).where(Assignment.id == submission.assignment_id)
-    ahead = db.scalar(
-        select(func.count(Submission.id)).join(Assignment).where(
-            Submission.status.in_(PENDING),
-            Assignment.queue == queue.scalar_subquery(),
-            (Submission.created_at < submission.created_at)
-            | ((Submission.created_at == submission.created_at) & (Submission.id < submission.id)),
-        )
-    )
-    return int(ahead or 0) + 1
+    (cpu or gpu: each has its own workers), in the order they are graded (what is being
+    graded first, then one turn per student, oldest first: :mod:`store.scheduling`);
+    None once it has finished."""
+    found = scheduling.place(db, submission, now or utcnow())
+    return None if found is None else found.position
 
 
 def queue_depth(db: Session, queue: str) -> int:
@@ -51,13 +45,17 @@ class Finished:
     finished_at: datetime
 
 
-def recent_gradings(db: Session, queue: str, recent: int = 50) -> list[Finished]:
-    """The last ``recent`` finished gradings in ``queue``, most recent first."""
-    rows = db.execute(
-        select(Submission.started_at, Submission.finished_at).join(Assignment)
-        .where(Assignment.queue == queue, Submission.status == "done",
-               Submission.started_at.is_not(None), Submission.finished_at.is_not(None))
-        .order_by(Submission.finished_at.desc(), Submission.id.desc()).limit(recent)).all()
+def recent_gradings(db: Session, queue: str, recent: int = 50,
+                    assignment_id: int | None = None) -> list[Finished]:
+    """The last ``recent`` finished gradings in ``queue`` (of one assignment, when given),
+    most recent first."""
+    query = (select(Submission.started_at, Submission.finished_at).join(Assignment)
+             .where(Assignment.queue == queue, Submission.status == "done",
+                    Submission.started_at.is_not(None), Submission.finished_at.is_not(None)))
+    if assignment_id is not None:
+        query = query.where(Submission.assignment_id == assignment_id)
+    rows = db.execute(query.order_by(Submission.finished_at.desc(), Submission.id.desc())
+                      .limit(recent)).all()
     return [Finished(started, finished) for started, finished in rows
             if started is not None and finished is not None]
 
@@ -80,14 +78,16 @@ def submissions_today(db: Session, user_id: int, assignment_id: int, now: dateti
 
 
 def best_scores(db: Session, user_id: int) -> dict[int, float]:
-    """assignment_id -> the best score among ``user_id``'s graded submissions."""
-    rows = db.execute(
-        select(Submission.assignment_id, func.max(Submission.score))
-        .where(Submission.user_id == user_id, Submission.status == "done",
-               Submission.score.is_not(None))
-        .group_by(Submission.assignment_id)
-    ).all()
-    return {int(assignment_id): float(best) for assignment_id, best in rows if best is not None}
+    """assignment_id -> the best score (staff view, store.scores) among ``user_id``'s
+    graded submissions."""
+    found: dict[int, float] = {}
+    for submission in db.scalars(select(Submission).where(
+            Submission.user_id == user_id, Submission.status == "done")):
+        value = total(submission)
+        if value is not None:
+            found[submission.assignment_id] = max(value, found.get(submission.assignment_id,
+                                                                    value))
+    return found
 
 
 def _newest_first(query: Select[Submission]) -> Select[Submission]:
@@ -147,8 +147,8 @@ def _count_by_status(db: Session, *conditions: ColumnElement[bool]) -> dict[str,
 
 @dataclass(frozen=True)
 class GradebookRow:
-    """One student's standing on one assignment (scores as stored: late penalty applied,
-    every test counted, i.e. the staff view)."""
+    """One student's standing on one assignment (scores of the staff view, every test
+    counted, from store.scores: the late penalty in force and the adjustments applied)."""
 
     user_id: int
     email: str
@@ -166,7 +166,7 @@ class GradebookRow:
 
 def gradebook(db: Session, assignment_id: int) -> list[GradebookRow]:
     """Every student enrolled in the assignment's course, and anyone else who submitted
-    to it, ordered by e-mail. The best submission is the highest stored score among the
+    to it, ordered by e-mail. The best submission is the highest score (store.scores) among the
     graded ones (the earliest on a tie); the latest is the newest upload of any status."""
     assignment = db.get(Assignment, assignment_id)
     if assignment is None:
@@ -196,18 +196,18 @@ def _gradebook_row(user: User, submissions: list[Submission],
     """The best is the submission that counts: the one the student chose (where the
     assignment allows it), else the highest score with staff adjustments applied."""
     latest = submissions[-1] if submissions else None
-    graded = [s for s in submissions if s.status == "done" and s.score is not None]
+    totals = {s.id: total(s) for s in submissions if s.status == "done"}
+    graded = [s for s in submissions if totals.get(s.id) is not None]
     best = next((s for s in graded if s.id == chosen), None) or max(
-        graded, key=lambda s: (adjusted(s.score, s.adjustments) or 0.0, -s.id), default=None)
+        graded, key=lambda s: (totals[s.id] or 0.0, -s.id), default=None)
     return GradebookRow(
         user_id=user.id, email=user.email, name=user.name, attempts=len(submissions),
         latest_id=latest.id if latest else None,
         latest_status=latest.status if latest else None,
-        latest_score=adjusted(latest.score, latest.adjustments)
-        if latest and latest.status == "done" else None,
+        latest_score=totals.get(latest.id) if latest else None,
         latest_at=latest.created_at if latest else None,
         best_id=best.id if best else None,
-        best_score=adjusted(best.score, best.adjustments) if best else None,
+        best_score=totals[best.id] if best else None,
         max_score=best.max_score if best else None,
         best_late_days=best.late_days if best else 0,
     )

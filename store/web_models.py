@@ -69,7 +69,7 @@ class GradingProgress(Base):
 class ScoreAdjustment(Base):
     """Points added (or taken, if negative) by course staff to one submission, with a
     comment the student sees. Its own row, never written into the grading result, so it
-    survives every regrade; applied by :func:`store.adjustments.adjusted`."""
+    survives every regrade; applied by :mod:`grader.scoring`."""
 
     __tablename__ = "score_adjustments"
 
@@ -87,7 +87,8 @@ class ScoreAdjustment(Base):
 
 class ScoreHistory(Base):
     """A submission's score before a regrade, kept so the student (and staff) still see
-    it, and so the student is told the regrade happened (``seen_at``)."""
+    it, and so the student is told the regrade happened (``seen_at``). ``score`` is the
+    graded points (the stored total before 0008); ``tests`` are what pages re-score."""
 
     __tablename__ = "score_history"
 

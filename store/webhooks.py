@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from store import scores
 from store.models import Assignment, Course, Submission, User, Webhook, WebhookDelivery, utcnow
 
 COMPLETED = "submission.completed"
@@ -110,7 +111,8 @@ def record_completion(db: Session, submission_id: int, now: datetime | None = No
 
 def completion_payload(submission: Submission, assignment: Assignment, course: Course,
                        user: User) -> dict[str, Any]:
-    """What the course's endpoint receives: the staff view (every test, stored score)."""
+    """What the course's endpoint receives: the staff view (every test, the score that
+    counts, ``results`` as Gradescope's results.json)."""
 
     def stamp(moment: datetime | None) -> str | None:
         return moment.isoformat() if moment else None
@@ -119,9 +121,16 @@ def completion_payload(submission: Submission, assignment: Assignment, course: C
         "event": COMPLETED,
         "submission": {
             "id": submission.id, "course": course.slug, "assignment": assignment.slug,
-            "student": user.email, "status": submission.status, "score": submission.score,
+            "student": user.email, "status": submission.status,
+            "score": scores.total(submission),
             "max_score": submission.max_score, "late_days": submission.late_days,
             "error": submission.error, "created_at": stamp(submission.created_at),
-            "finished_at": stamp(submission.finished_at), "results": submission.results,
+            "finished_at": stamp(submission.finished_at), "results": _document(submission),
         },
     }
+
+
+def _document(submission: Submission) -> dict[str, Any] | None:
+    result = scores.stored_result(submission)
+    return None if result is None else result.to_gradescope(
+        adjustments=scores.adjustments_of(submission))

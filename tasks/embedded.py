@@ -9,6 +9,11 @@ seconds with the submission being graded.
 On start it recovers from a crash of an earlier process on this host: rows left
 ``running`` by an embedded worker whose process is gone have their lease expired, so
 they are graded again at once (attempt + 1) instead of after the lease runs out.
+
+It takes the fairest waiting submission next (:mod:`store.scheduling`: one turn per
+student). When the host cannot grade (:class:`tasks.health.HostFault`) the row is given
+back uncounted, the heartbeat says why, and the worker waits ``HOST_FAULT_PAUSE``
+seconds before it tries again.
 """
 
 from __future__ import annotations
@@ -19,13 +24,16 @@ import socket
 import threading
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 
+from store import heartbeats, scheduling
 from store.db import SessionFactory
 from store.heartbeats import WorkerInfo
-from store.leases import claimable
 from store.models import QUEUES, Submission, utcnow
+from tasks.health import HostFault
 from tasks.heartbeat import Heartbeat
 from tasks.jobs import GradingJob
+from tasks.lti_passback import LtiPassback
 from tasks.sandboxes import SandboxProvider
 from tasks.settings import Settings
 from tasks.webhooks import WebhookSender
@@ -33,6 +41,7 @@ from tasks.webhooks import WebhookSender
 log = logging.getLogger(__name__)
 
 PREFIX = "embedded@"
+HOST_FAULT_PAUSE = 30.0  # seconds before a host that could not grade tries again
 
 
 class EmbeddedWorker:
@@ -47,6 +56,7 @@ class EmbeddedWorker:
         self.job = job or GradingJob(settings, db_factory, worker=self.name,
                                      sandboxes=sandboxes)
         self.webhooks = webhooks or WebhookSender.from_settings(settings, db_factory)
+        self.lti = LtiPassback(db_factory, settings)  # LTI grade passback, roster syncs
         self.current: int | None = None  # the submission being graded, for the heartbeat
         self.heartbeat = Heartbeat(worker_info(self.name, settings), settings.heartbeat_interval,
                                    self._current, db_factory=db_factory)
@@ -119,16 +129,20 @@ class EmbeddedWorker:
 
     def _next(self) -> int | None:
         with self.db_factory() as db:
-            return db.scalar(
-                select(Submission.id).where(claimable(utcnow()))
-                .order_by(Submission.created_at, Submission.id).limit(1)
-            )
+            return scheduling.next_up(db, None, utcnow())
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()
             try:
                 self.run_pending()
+            except HostFault as fault:
+                log.error("embedded worker: this host cannot grade (%s); trying again in "
+                          "%g s", fault.reason, HOST_FAULT_PAUSE)
+                self._health(fault.reason)
+                self._stop.wait(HOST_FAULT_PAUSE)
+                self._health("")
+                continue
             except Exception:  # noqa: BLE001 - the thread must outlive a failed attempt
                 # The job has already expired its lease (or the database is down): the
                 # next pass claims the row again as attempt + 1, up to the attempt cap.
@@ -138,8 +152,23 @@ class EmbeddedWorker:
             self.deliver_webhooks()
             self._wake.wait(self.poll_interval)
 
+    def _health(self, problem: str) -> None:
+        try:
+            with self.db_factory() as db:
+                if problem:
+                    heartbeats.report_unhealthy(db, self.name, problem, utcnow())
+                else:
+                    heartbeats.clear_health(db, self.name)
+        except SQLAlchemyError:
+            log.warning("embedded worker: could not record its health", exc_info=True)
+
     def deliver_webhooks(self) -> int:
-        """Post the due webhook deliveries; a failure here never stops grading."""
+        """Post the due webhook deliveries and LTI scores; a failure here never stops
+        grading."""
+        try:
+            self.lti.run_pending()
+        except Exception:  # noqa: BLE001 - e.g. the database is busy: next pass
+            log.exception("embedded worker: LTI passback failed; retrying next pass")
         try:
             return self.webhooks.run_pending()
         except Exception:  # noqa: BLE001 - e.g. the database is busy: next pass

@@ -1,15 +1,31 @@
 """Grading one submission: a plain class, no Celery (the tasks are shells around it).
 
-``GradingJob.run(id)`` claims the row (lease + attempt), grades the stored archive
-while a heartbeat renews the lease, and stores the result and its per-test rows in one
-transaction conditional on the claimed attempt. Duplicate deliveries and crashed
-workers therefore produce exactly one result. An unexpected exception leaves nothing
-marked done, expires the lease (so a retry can claim at once) and propagates.
+``GradingJob.run(id)`` takes the submission of ``id``'s queue that is fairest next
+(:mod:`store.scheduling`: one turn per student; ``id`` itself when nothing else waits),
+claims the row (lease + attempt), grades the stored archive while a heartbeat renews
+the lease, and stores the result and its per-test rows in one transaction conditional
+on the claimed attempt. Duplicate deliveries and crashed workers therefore produce
+exactly one result. An unexpected exception leaves nothing marked done, expires the
+lease (so a retry can claim at once) and propagates.
+
+Whose fault (issue 17): a grading that fails in a way the host could cause (no sandbox
+starts, the scratch space is full, the trusted side runs out of memory) is checked
+against the host itself (:func:`tasks.health.host_problem`). When the host fails on its
+own, the row goes back to ``queued`` with the attempt not counted and :class:`HostFault`
+propagates (the worker then reports itself unhealthy and hands the job on); otherwise
+the attempt counts, and only faults of the submission end as ``error``.
+
+Time (issue 18): the grading gets the spec's time budget, at most what the task's soft
+time limit leaves (:func:`tasks.broker.grading_budget`), so it ends with its partial
+results as timeouts rather than being killed; ``interrupts`` (Celery's
+``SoftTimeLimitExceeded``) end it the same way. A row whose lease is held by a pool
+process of this worker that is dead has its lease broken at once, not waited out.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import traceback
@@ -22,21 +38,28 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from grader.grade import grade_archive
+from grader.grade import Interrupts, grade_archive
 from grader.results import GradingResult
-from grader.spec import AssignmentSpec, SpecError, load_spec, resolve_assignment
+from grader.scoring import Late
+from grader.spec import AssignmentSpec, SpecError, spec_for
 from sandbox.backend import Backend
-from store import leases, progress
+from store import leases, progress, scheduling
 from store.archives import ArchiveStore
 from store.db import SessionFactory
 from store.models import Assignment, Submission, TestScore, utcnow
+from tasks.broker import grading_budget
+from tasks.health import HostFault, host_problem, scratch_folders
 from tasks.sandboxes import Choice, GpuBusy, SandboxProvider
 from tasks.settings import Settings
 
 log = logging.getLogger(__name__)
 
+__all__ = ["ARCHIVE_MISSING", "MISCONFIGURED", "GradingJob", "HostFault", "JobOutcome",
+           "SandboxUnavailable", "pool_process_dead", "test_rows"]
+
 # busy: another worker holds a live lease; waiting: no GPU came free (nothing claimed).
 JobOutcome = Literal["done", "error", "not-claimed", "busy", "waiting"]
+PICKS = 3  # fair picks tried when another worker claims the chosen row first
 MISCONFIGURED = "The grader for this assignment is misconfigured; course staff have been notified."
 ARCHIVE_MISSING = "Your upload could not be found on the server; please submit it again."
 
@@ -53,7 +76,8 @@ class Work:
 
 
 class SandboxUnavailable(RuntimeError):
-    """No sandbox could be started on this worker; the attempt is released for a retry."""
+    """No sandbox could be started for this handin although the host can start one: the
+    attempt is released for a retry, and counted."""
 
     def __init__(self, detail: str) -> None:
         super().__init__(f"no sandbox could be started, so nothing was graded: {detail}")
@@ -79,6 +103,7 @@ class GradingJob:
     def __init__(
         self, settings: Settings, db_factory: SessionFactory, *, worker: str | None = None,
         backend: Callable[[], Backend] | None = None, sandboxes: SandboxProvider | None = None,
+        interrupts: Interrupts = (),
     ) -> None:
         self.settings = settings
         self.db_factory = db_factory
@@ -86,6 +111,8 @@ class GradingJob:
         self.archives = ArchiveStore(settings.data_dir)
         self.backend = backend
         self.sandboxes = sandboxes
+        self.interrupts = interrupts
+        self.current: int | None = None  # the submission picked by the last run
 
     def provider(self) -> SandboxProvider:
         if self.sandboxes is None:
@@ -98,12 +125,47 @@ class GradingJob:
             self.sandboxes.close()
 
     def run(self, submission_id: int) -> JobOutcome:
+        """Grade the fairest waiting submission of ``submission_id``'s queue (or it)."""
+        tried: list[int] = []
+        outcome: JobOutcome = "not-claimed"
+        for _ in range(PICKS):
+            target = self._pick(submission_id, tried)
+            self.current = target
+            outcome = self._run_one(target)
+            if outcome not in ("not-claimed", "busy") or target == submission_id:
+                return outcome
+            tried.append(target)  # another worker took it first: pick again
+        return outcome
+
+    def _pick(self, hint: int, tried: list[int]) -> int:
+        with self.db_factory() as db:
+            queue = scheduling.queue_of(db, hint)
+            fair = scheduling.next_up(db, [queue], utcnow(), exclude=tried) if queue else None
+        return hint if fair is None else int(fair)
+
+    def _run_one(self, submission_id: int) -> JobOutcome:
         try:
             with self._reserve(self._peek_spec(submission_id)) as choice:
-                return self._run_claimed(submission_id, choice)
+                outcome = self._run_claimed(submission_id, choice)
+                if outcome == "busy" and self._break_dead_lease(submission_id):
+                    outcome = self._run_claimed(submission_id, choice)
+                return outcome
         except GpuBusy as busy:
             log.info("submission %s: %s", submission_id, busy)
             return "waiting"
+
+    def _break_dead_lease(self, submission_id: int) -> bool:
+        """When the live lease belongs to a pool process of this worker that has died
+        (SIGKILL, OOM killer), expire it now: its message was redelivered to us."""
+        with self.db_factory() as db:
+            held = leases.holder(db, submission_id)
+            if held is None or not pool_process_dead(held[0], self.worker):
+                return False
+            broken = leases.break_lease(db, submission_id, held[0], held[1])
+        if broken:
+            log.warning("submission %s: %s died holding attempt %s; its lease is released",
+                        submission_id, held[0], held[1])
+        return broken
 
     def _reserve(self, spec: AssignmentSpec | None) -> AbstractContextManager[Choice]:
         if self.backend is not None:
@@ -123,7 +185,7 @@ class GradingJob:
         if row is None:
             return None
         try:
-            return load_spec(Path(row.folder)) if row.folder else resolve_assignment(row.slug)
+            return spec_for(row.slug, row.folder)
         except SpecError:
             return None
 
@@ -140,6 +202,10 @@ class GradingJob:
         heartbeat = Heartbeat(self, submission_id, claim.attempt)
         try:
             return self._grade_and_store(submission_id, claim.attempt, choice)
+        except HostFault as fault:
+            heartbeat.stop()
+            self._requeue(submission_id, claim.attempt, str(fault))
+            raise
         except Exception:
             heartbeat.stop()  # first, or a late renewal would undo the release
             self._release(submission_id, claim.attempt, traceback.format_exc())
@@ -155,11 +221,22 @@ class GradingJob:
         except Unusable as unusable:
             return self._store_failure(submission_id, attempt, unusable, started)
         report = progress.recorder(self.db_factory, submission_id, attempt)  # live page
-        result = grade_archive(spec, archive, choice.backend, progress=report)
-        if result.infrastructure_error:  # retried (attempts counted), never stored as a score
-            raise SandboxUnavailable(result.infrastructure_error)
+        result = grade_archive(spec, archive, choice.backend, progress=report,
+                               budget_s=self._budget(started), interrupts=self.interrupts)
+        if result.infrastructure_error:  # never stored as a score: whose fault is it?
+            problem = host_problem(self.scratch(), choice.backend)
+            if problem is not None:
+                raise HostFault(problem, result.infrastructure_error)
+            raise SandboxUnavailable(result.infrastructure_error)  # retried, counted
         result.staff_log.extend(choice.notes)
         return self._store(submission_id, attempt, work, result, time.monotonic() - started)
+
+    def _budget(self, started: float) -> float:
+        """Seconds the grading may take: what the task's soft time limit leaves."""
+        return max(1.0, grading_budget(self.settings) - (time.monotonic() - started))
+
+    def scratch(self) -> list[Path]:
+        return scratch_folders(self.settings.sandbox_work_dir)
 
     def _work(self, submission_id: int) -> Work:
         with self.db_factory() as db:
@@ -174,9 +251,12 @@ class GradingJob:
 
     def _inputs(self, work: Work) -> tuple[AssignmentSpec, Path]:
         try:
-            spec = load_spec(Path(work.folder)) if work.folder else resolve_assignment(work.slug)
+            spec = spec_for(work.slug, work.folder)
         except SpecError as exc:
             raise Unusable(MISCONFIGURED, str(exc)) from None
+        too_long = time_limit_problem(spec, self.settings)
+        if too_long is not None:
+            raise Unusable(MISCONFIGURED, too_long)
         try:
             archive = self.archives.path(work.archive_sha256)
         except ValueError as exc:
@@ -187,12 +267,15 @@ class GradingJob:
 
     def _store(self, submission_id: int, attempt: int, work: Work, result: GradingResult,
                seconds: float) -> JobOutcome:
-        document = result.to_gradescope()
-        score = apply_late_penalty(document, work.late_days, work.late_penalty_per_day)
+        """The record as graded, under the late policy of the moment (a field, for the
+        record's readers outside the service; pages re-score under the policy in force).
+        ``score`` is the graded points: the score that counts is computed when shown."""
+        result.late = Late(work.late_days, work.late_penalty_per_day)
         status: JobOutcome = "error" if result.rejected is not None else "done"
         values: dict[str, Any] = {
-            "status": status, "score": score, "max_score": result.max_score,
-            "results": document, "grading_seconds": round(seconds, 3), "finished_at": utcnow(),
+            "status": status, "score": result.score, "max_score": result.max_score,
+            "results": result.to_record(), "grading_seconds": round(seconds, 3),
+            "finished_at": utcnow(),
             "error": result.rejected, "staff_detail": "\n".join(result.staff_log) or None,
         }
         return self._finish(submission_id, attempt, values, test_rows(result), status)
@@ -215,6 +298,16 @@ class GradingJob:
             return "not-claimed"
         return status
 
+    def _requeue(self, submission_id: int, attempt: int, detail: str) -> None:
+        """Best effort (the lease expires otherwise, and the attempt is then counted)."""
+        try:
+            with self.db_factory() as db:
+                leases.requeue(db, submission_id, attempt, self.worker,
+                               f"Not graded on {self.worker}, a host fault: {detail}")
+        except SQLAlchemyError:
+            log.warning("submission %s: could not give the row back; its lease will expire",
+                        submission_id, exc_info=True)
+
     def _release(self, submission_id: int, attempt: int, detail: str) -> None:
         """Best effort: the database may be what failed."""
         try:
@@ -225,20 +318,36 @@ class GradingJob:
                         submission_id, exc_info=True)
 
 
-def apply_late_penalty(document: dict[str, Any], late_days: int, per_day: float) -> float:
-    """Scale the document's top-level score for lateness (floored at 0) and say so in its
-    output; per-test scores stay as graded. Returns the score to store."""
-    raw = float(document["score"])
-    if late_days <= 0 or per_day <= 0:
-        return raw
-    factor = max(0.0, 1.0 - per_day * late_days)
-    score = round(raw * factor, 4)
-    plural = "s" if late_days != 1 else ""
-    note = (f"Submitted {late_days} day{plural} late: the score of {raw:g} is reduced by "
-            f"{(1 - factor) * 100:g}% to {score:g}.")
-    document["score"] = score
-    document["output"] = f"{note}\n\n{document['output']}" if document.get("output") else note
-    return score
+def time_limit_problem(spec: AssignmentSpec, settings: Settings) -> str | None:
+    """A sentence when the spec's test timeouts add up to more than a grading may take."""
+    budget = grading_budget(settings)
+    if spec.tests_timeout_s <= budget:
+        return None
+    return (f"{spec.slug}: its tests' timeouts add up to {spec.tests_timeout_s:g} s, more than "
+            f"the {budget:g} s a grading may take (DLGRADE_TASK_TIME_LIMIT="
+            f"{settings.task_time_limit} s, less the time to stop and store); lower the "
+            "timeouts or raise DLGRADE_TASK_TIME_LIMIT (and DLGRADE_VISIBILITY_TIMEOUT).")
+
+
+def pool_process_dead(holder: str, me: str, parent: int | None = None) -> bool:
+    """Whether ``holder`` (``<node>:<pid>``, a lease's worker) is a pool process of the
+    same worker node as ``me`` that no longer runs (or whose pid now belongs to a process
+    that is not a child of ``parent``, by default our own parent: the pid was reused)."""
+    node, _, pid_text = holder.rpartition(":")
+    my_node = me.rpartition(":")[0]
+    if not node or node != my_node or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        stat = Path(f"/proc/{int(pid_text)}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    fields = stat.rsplit(")", 1)[-1].split()  # after "pid (comm)": state, ppid, ...
+    if len(fields) < 2 or not fields[1].isdigit():
+        return False
+    expected = os.getppid() if parent is None else parent
+    return fields[0] in ("Z", "X") or int(fields[1]) != expected
 
 
 def test_rows(result: GradingResult) -> list[TestScore]:

@@ -26,6 +26,11 @@ GPU_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9:/_.-]*")  # 0, GPU-3b1f..., MIG-...,
 MAX_WARM_POOL = 32
 # Below the work dir: docker/<token>-<random>/agent.sock (46 bytes); AF_UNIX allows 107.
 MAX_WORK_DIR_BYTES = 60
+# The system's temporary directory as it was at import: the Docker provider and each
+# pool process's scratch folder later point tempfile.tempdir below the work dir, and a
+# work dir derived from that would nest (and outgrow the Unix socket paths).
+SYSTEM_TEMP = Path(tempfile.gettempdir())
+SHORT_TEMP = Path("/tmp")  # POSIX's, short: when TMPDIR itself is too deep (pytest's tmp_path)
 
 
 class ConfigError(Exception):
@@ -103,6 +108,17 @@ class Settings:
     # address is in one of these networks (CIDRs separated by commas or spaces).
     webhook_allow_private: bool = False
     webhook_allowed_networks: str = ""
+    # LTI 1.3 (docs/lti.md): the tool's private key file ("" = <data_dir>/lti/tool-key.pem,
+    # made on first use); grade passback attempts and first retry delay (doubling, at
+    # most an hour), how often every linked assignment's scores are recomputed (a due
+    # date passing changes what students see), and whether platform URLs may be plain
+    # http (a development LMS; never in production).
+    lti_private_key_file: str = ""
+    lti_max_attempts: int = 8
+    lti_retry_seconds: float = 30.0
+    lti_refresh_seconds: float = 600.0
+    lti_timeout: float = 15.0
+    lti_allow_http: bool = False
     # Reverse proxies in front of the web app that set X-Forwarded-For/-Proto/-Host
     # (0: none, and those headers are ignored, since any client could send them).
     proxy_hops: int = 0
@@ -242,7 +258,8 @@ class Settings:
     def sandbox_work_dir(self) -> Path:
         """Host-local scratch for the Docker sandbox: ``DLGRADE_WORK_DIR``, else under the
         data dir, else (a data dir too deep for the sandbox's Unix socket paths, as under
-        pytest's tmp_path) a folder of the system's temporary directory named after it.
+        pytest's tmp_path) a folder named after it in the system's temporary directory (as
+        it was at start), or in /tmp when that is too deep as well.
         Only the embedded mode and single-host workers rely on the defaults; a worker in a
         container sets DLGRADE_WORK_DIR (see docker-compose.yml)."""
         if self.work_dir:
@@ -251,7 +268,10 @@ class Settings:
         if len(str(beside).encode()) <= MAX_WORK_DIR_BYTES:
             return beside
         digest = hashlib.sha256(str(self.data_dir.resolve()).encode()).hexdigest()[:12]
-        return Path(tempfile.gettempdir()) / f"dlgrade-work-{digest}"
+        name = f"dlgrade-work-{digest}"
+        if len(str(SYSTEM_TEMP / name).encode()) <= MAX_WORK_DIR_BYTES:
+            return SYSTEM_TEMP / name
+        return SHORT_TEMP / name
 
     def webhook_networks_text(self) -> list[str]:
         return self.webhook_allowed_networks.replace(",", " ").split()

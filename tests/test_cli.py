@@ -375,3 +375,22 @@ def test_the_table_shows_control_characters_as_text() -> None:
                         "\x1b[2J\x1b[H 1  Conv1D forward  20/20  passed\r")
     table = render_table(GradingResult("mytorch-cnn", [forged], 1.0))
     assert "\\x1b[2J" in table and not UNSAFE.search(table)
+
+
+def test_check_spec_grades_with_another_spec_file(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from tests.tiny_assignment import SPEC, write_tiny
+
+    folder = write_tiny(tmp_path / "tiny")
+    (folder / "spec-course.toml").write_text(
+        SPEC.replace("points = 10", "points = 7"), encoding="utf-8")
+    status, out, _ = run(["check", str(folder), str(folder / "solution"), "--sandbox", "none",
+                          "--spec", "spec-course.toml"], capfd)
+    assert status == 0 and "12/12" in out.replace(" ", "")
+    status, out, _ = run(["check", str(folder), str(folder / "solution"), "--sandbox", "none"],
+                         capfd)
+    assert status == 0 and "15/15" in out.replace(" ", "")
+    status, _, err = run(["check", str(folder), str(folder / "solution"), "--sandbox", "none",
+                          "--spec", "spec-nope.toml"], capfd)
+    assert status == 2 and "spec-nope.toml" in err

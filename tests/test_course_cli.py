@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dlgrade.cli import main
-from tests.tiny_assignment import write_tiny
+from tests.tiny_assignment import CHECKS, SPEC, write_tiny
 
 
 @pytest.fixture
@@ -71,3 +71,74 @@ def test_assignments_new_writes_a_folder_that_loads(
     assert (tmp_path / "hw1/spec.toml").is_file()
     assert main(["assignments", "new", "hw1", "--from", str(handout), "-o",
                  str(tmp_path / "hw1")]) == 2
+
+
+def test_courses_add_on_a_new_data_dir_prepares_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The first command a new course runs: no `dlgrade migrate` before it."""
+    for name in ("DLGRADE_DATABASE_URL", "DLGRADE_SECRET_KEY", "DLGRADE_BROKER_URL",
+                 "DLGRADE_EMBEDDED", "DLGRADE_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    args = ["--data-dir", str(tmp_path / "new-data")]
+    assert main(["courses", "add", "dl101", *args]) == 0
+    assert "Added course dl101" in capsys.readouterr().out
+    assert main(["assignments", "add", str(write_tiny(tmp_path / "tiny")), "--course", "dl101",
+                 *args]) == 0
+    assert "Added tiny-hw in dl101" in capsys.readouterr().out
+
+
+def test_assignments_add_spec_stores_the_chosen_spec(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = write_tiny(tmp_path / "tiny")
+    (folder / "spec-course.toml").write_text(
+        SPEC.replace('title = "Tiny homework"', 'title = "Tiny, course runner"'),
+        encoding="utf-8")
+    args = ["--data-dir", str(data_dir)]
+    assert main(["courses", "add", "dl101", *args]) == 0
+    assert main(["assignments", "add", str(folder), "--course", "dl101", "--spec",
+                 "spec-nope.toml", *args]) == 2
+    assert "There is no spec-nope.toml" in capsys.readouterr().err
+    assert main(["assignments", "add", str(folder), "--course", "dl101", "--spec",
+                 "spec-course.toml", "--verify", "--sandbox", "none", *args]) == 0
+    stored = Path(capsys.readouterr().out.strip().rsplit(": ", 1)[1])
+    assert 'title = "Tiny, course runner"' in (stored / "spec.toml").read_text()
+
+
+# A check that draws whether to look: it catches off_by_one on seed 1, misses it on seed 2.
+UNLUCKY = CHECKS.replace(
+    "    if value != 42:\n",
+    "    if value != 42 and ctx.rng.integers(2) == 0:\n")
+
+
+def test_verify_seed_and_repeat_find_the_draw_that_misses_a_bug(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert UNLUCKY != CHECKS
+    folder = write_tiny(tmp_path / "tiny", checks=UNLUCKY)
+    verify = ["assignments", "verify", str(folder), "--sandbox", "none"]
+    assert main([*verify, "--seed", "1"]) == 0
+    assert main([*verify, "--seed", "1", "--repeat", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "seed 2: bugs/off_by_one should fail 'The answer'" in err
+    assert "seed 1:" not in err
+    folder = write_tiny(tmp_path / "sound")
+    assert main(["assignments", "verify", str(folder), "--sandbox", "none", "--repeat",
+                 "3"]) == 0
+    assert "on 3 seeds." in capsys.readouterr().out
+    assert main([*verify, "--repeat", "0"]) == 2
+
+
+def test_verify_keeps_the_detail_of_a_message_ending_in_a_colon(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checks = CHECKS.replace(
+        '        raise CheckFailed(f"double(21) returned {got!r}, not 42.", 0.5 if got else 0.0)',
+        '        raise CheckFailed(f"double(21) returned {got!r}, not 42.", 0.5 if got else 0.0)\n'
+        '    raise CheckFailed("1 of 1 course tests failed:\\n  test_sgd_step: lr ignored")')
+    assert checks != CHECKS
+    folder = write_tiny(tmp_path / "tiny", checks=checks)
+    assert main(["assignments", "verify", str(folder), "--sandbox", "none"]) == 2
+    assert ("'Twice the answer': 1 of 1 course tests failed: test_sgd_step: lr ignored"
+            in capsys.readouterr().err)

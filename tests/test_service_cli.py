@@ -107,6 +107,38 @@ def test_tokens_create_with_scopes(data_dir: Path, capsys: pytest.CaptureFixture
     assert "unknown scope 'everything'" in capsys.readouterr().err
 
 
+def test_tokens_create_gives_a_ta_the_staff_scopes(
+        data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A student account that is staff of a course (a TA) gets the staff scopes from the
+    CLI, as from the settings page and the API (web.access.account_role)."""
+    from sqlalchemy import select
+
+    from store.models import ApiToken, Course, Enrollment, User
+
+    args = ["--data-dir", str(data_dir)]
+    assert main(["users", "add", "ta@uni.edu", "--password", "pw", *args]) == 0
+    assert main(["tokens", "create", "ta@uni.edu", "--scope", "scores:read", *args]) == 2
+    assert "a student token cannot have the staff scope 'scores:read'" in \
+        capsys.readouterr().err
+    engine = make_engine(f"sqlite:///{data_dir / 'dlgrade.db'}")
+    with make_session_factory(engine)() as db:
+        course = Course(slug="dl", title="DL")
+        db.add(course)
+        db.flush()
+        user = db.scalars(select(User).where(User.email == "ta@uni.edu")).one()
+        db.add(Enrollment(user_id=user.id, course_id=course.id, role="staff"))
+        db.commit()
+    assert main(["tokens", "create", "ta@uni.edu", "--scope", "scores:read", *args]) == 0
+    assert "with the scopes scores:read;" in capsys.readouterr().err
+    assert main(["tokens", "create", "ta@uni.edu", *args]) == 0
+    assert ("with the scopes assignments:read regrade scores:read submissions:read "
+            "submissions:write webhooks;") in capsys.readouterr().err
+    with make_session_factory(engine)() as db:
+        assert db.scalars(select(ApiToken.scopes).order_by(ApiToken.id)).all() == [
+            "scores:read", ""]
+    engine.dispose()
+
+
 def test_archives_gc_removes_old_garbage_and_reports_it(
         data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store = ArchiveStore(data_dir)

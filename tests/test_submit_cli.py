@@ -9,10 +9,11 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from werkzeug.serving import make_server
 
 from dlgrade.cli import main
@@ -33,6 +34,7 @@ class FakeGrader:
 
     def __init__(self) -> None:
         self.services: Services | None = None
+        self.services_app: Flask = Flask(__name__)
         self.outcome = "done"
 
     def enqueue(self, submission_id: int, queue: str) -> bool:
@@ -76,7 +78,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
         "DLGRADE_DATA_DIR": str(tmp_path / "data"), "DLGRADE_DATABASE_URL": sqlite_url,
         "DLGRADE_EMBEDDED": "true", "DLGRADE_SECRET_KEY": "test", ENQUEUER_KEY: grader})
     services: Services = app.extensions["dlgrade"]
-    grader.services = services
+    grader.services, grader.services_app = services, app
     with services.db_factory() as db:
         make = Factory(db)
         course = make.course("dl101")
@@ -180,9 +182,38 @@ def test_unreachable_server(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     handin = tmp_path / "h.tar"
     handin.write_bytes(b"x")
     args = ["submit", "--server", f"http://127.0.0.1:{free_port()}", "--token", "t",
-            "mytorch-cnn", str(handin)]
+            "--retries", "2", "--retry-delay", "0.01", "mytorch-cnn", str(handin)]
     assert main(args) == 2
-    assert "could not reach http://127.0.0.1:" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("Trying again in") == 2  # then it gives up with the sentence
+    assert err.strip().endswith(").") and "could not reach http://127.0.0.1:" in err
+
+
+def test_an_upload_whose_answer_is_lost_is_resent_with_its_key_and_stored_once(
+        server: Server, capsys: pytest.CaptureFixture[str]) -> None:
+    """The first POST is stored but answered 502 (a proxy that lost the web worker):
+    the resend carries the same Idempotency-Key and gets the first one's submission."""
+    app = server.grader.services_app
+    inner, seen = app.wsgi_app, []
+
+    def lose_first_answer(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ["REQUEST_METHOD"] == "POST":
+            seen.append(environ.get("HTTP_IDEMPOTENCY_KEY"))
+            if len(seen) == 1:
+                for _ in inner(environ, lambda *a, **k: None):
+                    pass
+                start_response("502 Bad Gateway", [("Content-Type", "text/plain")])
+                return [b"bad gateway"]
+        return inner(environ, start_response)
+
+    app.wsgi_app = lose_first_answer  # type: ignore[method-assign]
+    args = submit(server, "mytorch-cnn", str(server.handin), "--retry-delay", "0.01")
+    assert main(args) == 0
+    assert len(seen) == 2 and seen[0] == seen[1] and seen[0]
+    assert "the server answered HTTP 502. Trying again in 0.01 s." in capsys.readouterr().err
+    assert server.grader.services is not None
+    with server.grader.services.db_factory() as db:
+        assert db.scalar(select(func.count(Submission.id))) == 1
 
 
 def test_missing_token_and_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

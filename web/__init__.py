@@ -20,6 +20,8 @@ from web import (
     errors,
     formatting,
     headers,
+    lti,
+    lti_staff,
     passwords,  # noqa: F401 - adds the password routes to auth.bp on import
     proxy,
     services,
@@ -46,4 +48,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(account.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(api.bp)  # with the routes of api_staff
+    lti.init_app(app)
+    lti_staff.init_app(app)
     return app

@@ -26,7 +26,7 @@ from web.openapi import document
 from web.pagination import BadPage, Page, next_cursor, parse_page
 from web.ratelimit import Decision
 from web.services import get_db, services
-from web.uploads import UploadRejected, accept_upload
+from web.uploads import UploadRejected, accept
 from web.visibility import filtered_results, shown
 from web.waiting import waiting
 
@@ -86,6 +86,8 @@ def on_error(error: Exception) -> ResponseReturnValue:
     """HTTP errors as JSON sentences; anything unexpected as a JSON 500, logged."""
     if isinstance(error, HTTPException):
         return errors.on_http_error(error)
+    if errors.database_down(error):
+        return errors.on_database_down(error)
     log.exception("API request %s %s failed", request.method, request.path)
     return jsonify(error=errors.SENTENCES[500]), 500
 
@@ -165,19 +167,26 @@ def create_submission(slug: str) -> ResponseReturnValue:
     file = request.files.get("file")
     if file is None or not file.filename:
         abort(400, description=NO_FILE)
+    key = request.headers.get("Idempotency-Key")
     try:
-        submission = accept_upload(get_db(), services().settings, api_user(), target,
-                                   cast(BinaryIO, file.stream), file.filename, now())
+        accepted = accept(get_db(), services().settings, api_user(), target,
+                          cast(BinaryIO, file.stream), file.filename, now(), key)
     except UploadRejected as rejected:
         body: dict[str, Any] = {"error": rejected.message}
         if rejected.missing:
             body["missing"] = list(rejected.missing)
-        return jsonify(body), rejected.status
-    services().enqueue(submission.id)  # False only delays grading: the reconciler retries
+        retry = {"Retry-After": str(rejected.retry_after)} if rejected.retry_after else {}
+        return jsonify(body), rejected.status, retry
+    submission = accepted.submission
+    if not accepted.replayed:
+        services().enqueue(submission.id)  # False only delays grading: the reconciler retries
     url = url_for("api.get_submission", submission_id=submission.id, _external=True)
     body = {"id": submission.id, "status": submission.status, "url": url,
             "page": url_for("student.submission", submission_id=submission.id, _external=True)}
-    return jsonify(body), 202, {"Location": url}
+    headers = {"Location": url}
+    if accepted.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return jsonify(body), 202, headers
 
 
 @bp.get("/assignments/<slug>/submissions")

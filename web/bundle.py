@@ -14,7 +14,7 @@ from typing import IO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store import queries
+from store import queries, scores
 from store.archives import ArchiveStore
 from store.models import Assignment, Submission
 from web.gradebook import safe_cell
@@ -44,9 +44,13 @@ def submissions_zip(db: Session, archives: ArchiveStore, assignment: Assignment,
                 bundle.write(path, member)
             table.writerow([safe_cell(v) for v in (
                 row.email, row.name, submission.id, submission.status,
-                "" if submission.score is None else f"{submission.score:g}",
+                _number(scores.total(submission)),
                 submission.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 member if path.is_file() else "(no longer stored)")])
         bundle.writestr("manifest.csv", manifest.getvalue())
     out.seek(0)
     return out
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"

@@ -17,6 +17,9 @@ FIELD = "csrf_token"
 HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 EXEMPT_PREFIX = "/api/"
+# LTI 1.3: the LMS posts these from its own site; the OIDC state cookie and the
+# single-use nonce protect them (web.lti).
+EXEMPT_PATHS = frozenset({"/lti/login", "/lti/launch"})
 REJECTED = "This form has expired or did not come from this site; reload the page and try again."
 
 
@@ -37,7 +40,8 @@ def field() -> Markup:
 
 
 def check() -> None:
-    if request.method in SAFE_METHODS or request.path.startswith(EXEMPT_PREFIX):
+    if request.method in SAFE_METHODS or request.path.startswith(EXEMPT_PREFIX) \
+            or request.path in EXEMPT_PATHS:
         return
     expected = session.get(FIELD)
     sent = request.headers.get(HEADER) or request.form.get(FIELD, "")

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from functools import lru_cache
-from pathlib import Path
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from grader.spec import AssignmentSpec, load_spec, resolve_assignment
+from grader.spec import AssignmentSpec
+from grader.spec import spec_for as grader_spec_for
 from store.models import Assignment, Course, Enrollment, Submission, User
 from web.access import member_course_ids, staff_course_ids
 
@@ -28,12 +27,8 @@ class AmbiguousSlug(Exception):
 
 
 def spec_for(assignment: Assignment) -> AssignmentSpec:
-    return _spec(assignment.slug, assignment.folder)
-
-
-@lru_cache(maxsize=64)
-def _spec(slug: str, folder: str | None) -> AssignmentSpec:
-    return load_spec(Path(folder)) if folder else resolve_assignment(slug)
+    """The assignment's spec (grader.spec.spec_for: cached, shared with the worker)."""
+    return grader_spec_for(assignment.slug, assignment.folder)
 
 
 def _assignment_scope(user: User, now: datetime) -> Select[Assignment]:

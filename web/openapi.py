@@ -197,8 +197,12 @@ ERRORS = {
     413: "the upload is larger than the assignment allows",
     422: "the upload or the JSON body was understood but cannot be accepted",
     429: "a rate limit or the daily submission limit was reached (see Retry-After)",
+    503: "the database is unavailable for a moment; nothing was recorded, try again after "
+         "Retry-After seconds (with the same Idempotency-Key)",
+    507: "the server is out of storage space; the upload was not stored (see Retry-After)",
 }
-COMMON_ERRORS = (400, 401, 403, 404, 405, 429)
+COMMON_ERRORS = (400, 401, 403, 404, 405, 429, 503)
+RETRIED = (429, 503, 507)  # answered with Retry-After
 RATE_HEADERS = {name: {"schema": {"type": "integer"}, "description": text} for name, text in (
     ("X-RateLimit-Limit", "requests allowed per window"),
     ("X-RateLimit-Remaining", "requests left in this window"),
@@ -227,6 +231,19 @@ PAGE = [
 ]
 
 
+IDEMPOTENCY_KEY = param(
+    "Idempotency-Key", "header", {"type": "string", "minLength": 1, "maxLength": 200,
+                                  "pattern": "^[\\x21-\\x7e]+$"},
+    "a key of the client's choosing (a UUID, say), new for each upload: an upload resent "
+    "with the same key and the same file (after a dropped connection, a timeout, a 5xx) "
+    "answers with the first one's submission, marked Idempotent-Replayed: true, instead of "
+    "making a second. The same key with a different file or assignment is refused (422). "
+    "Keys are kept per user for as long as their submissions.")
+REPLAYED = {"Idempotent-Replayed": {
+    "schema": {"type": "string", "enum": ["true"]},
+    "description": "present when the answer is that of an earlier upload with the same key"}}
+
+
 def json_body(schema_name: str) -> Schema:
     return {"content": {"application/json": {"schema": ref(schema_name)}}}
 
@@ -239,7 +256,7 @@ def operation(summary: str, scope: str | None, ok: dict[int, Schema], *,
     for code, response in ok.items():
         responses[str(code)] = {"headers": RATE_HEADERS, **response}
     for code in sorted(set(COMMON_ERRORS) | set(errors)):
-        headers = {"Retry-After": {"schema": {"type": "integer"}}} if code == 429 else {}
+        headers = {"Retry-After": {"schema": {"type": "integer"}}} if code in RETRIED else {}
         responses[str(code)] = {"description": ERRORS[code], "headers": headers,
                                 **json_body("Error")}
     described = f"{summary}\n\nScope: `{scope}`." if scope else summary
@@ -252,6 +269,20 @@ def operation(summary: str, scope: str | None, ok: dict[int, Schema], *,
 
 def ok(text: str, schema_name: str) -> Schema:
     return {"description": text, **json_body(schema_name)}
+
+
+def upload_operation() -> Schema:
+    found = operation(
+        "Upload a handin; it is graded in the background (poll the url). Send an "
+        "Idempotency-Key and resend with the same key when the answer does not come: "
+        "the upload is then never stored twice.",
+        "submissions:write", {202: ok("accepted and queued (or, with Idempotent-Replayed, "
+                                      "accepted before)", "SubmissionCreated")},
+        parameters=[SLUG, COURSE, IDEMPOTENCY_KEY], body=UPLOAD, errors=(413, 422, 507))
+    accepted = found["responses"]["202"]
+    accepted["headers"] = {**accepted["headers"], **REPLAYED,
+                           "Location": {"schema": {"type": "string", "format": "uri"}}}
+    return found
 
 
 UPLOAD = {"required": True, "content": {"multipart/form-data": {"schema": {
@@ -276,10 +307,7 @@ PATHS: dict[str, Schema] = {
             {200: ok("a page of submissions", "SubmissionList")},
             parameters=[SLUG, COURSE, param("student", "query", {"type": "string"},
                                             "staff: only this student's (e-mail)"), *PAGE]),
-        "post": operation(
-            "Upload a handin; it is graded in the background (poll the url).",
-            "submissions:write", {202: ok("accepted and queued", "SubmissionCreated")},
-            parameters=[SLUG, COURSE], body=UPLOAD, errors=(413, 422)),
+        "post": upload_operation(),
     },
     "/assignments/{slug}/scores": {"get": operation(
         "Export the assignment's scores (JSON, or CSV with ?format=csv or Accept: text/csv).",

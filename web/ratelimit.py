@@ -22,6 +22,7 @@ from typing import Protocol
 
 import redis
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from tasks.settings import Settings
 
@@ -99,15 +100,26 @@ class MemoryCounter:
 
 
 class RedisCounter:
-    """Counters shared by every web process, via one atomic Lua script."""
+    """Counters shared by every web process, via one atomic Lua script. A Redis that
+    hangs (rather than refuses) is left alone for ``pause`` seconds after a call timed
+    out, so that requests are not each slowed by a socket timeout (issue 18)."""
 
-    def __init__(self, url: str, prefix: str = "dlgrade:ratelimit:") -> None:
+    def __init__(self, url: str, prefix: str = "dlgrade:ratelimit:", pause: float = 10.0
+                 ) -> None:
         self.client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
         self.script = self.client.register_script(_SCRIPT)
         self.prefix = prefix
+        self.pause = pause
+        self._paused_until = 0.0
 
     def count(self, key: str, window: int, add: bool) -> tuple[int, float]:
-        hits, ttl_ms = self.script(keys=[self.prefix + key], args=[window * 1000, int(add)])
+        if time.monotonic() < self._paused_until:
+            raise RedisTimeoutError("Redis timed out lately; not asked again yet")
+        try:
+            hits, ttl_ms = self.script(keys=[self.prefix + key], args=[window * 1000, int(add)])
+        except RedisTimeoutError:
+            self._paused_until = time.monotonic() + self.pause
+            raise
         return int(hits), int(ttl_ms) / 1000
 
 

@@ -23,6 +23,7 @@ from grader.verify import verify_assignment
 from store.assignment_folders import (
     MAX_FOLDER_BYTES,
     FolderError,
+    FolderLimits,
     StoredFolder,
     add_folder,
     unpack,
@@ -31,6 +32,7 @@ from store.assignment_folders import (
 from store.assignment_settings import Changes, SettingsError, apply, parse_when, save_assignment
 from store.models import Assignment, Course, User
 from store.sessions import find_session
+from tasks.broker import grading_budget
 from tasks.sandboxes import SandboxProvider
 from web import lookups
 from web.access import staff_anywhere
@@ -204,7 +206,8 @@ def _stored(upload: FileStorage | None, course: Course, *,
         if verify:
             _verify(archive, Path(scratch) / "unpacked")
         return add_folder(archive, services().settings.data_dir, course.slug,
-                          expected_slug=expected_slug)
+                          expected_slug=expected_slug,
+                          limits=FolderLimits(grading_s=grading_budget(services().settings)))
 
 
 def _verify(archive: Path, scratch: Path) -> None:

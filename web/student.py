@@ -30,7 +30,7 @@ from web.auth import current_user, login_required
 from web.extensions import deadlines_for
 from web.formatting import use_timezone
 from web.services import get_db, services
-from web.uploads import UploadRejected, accept_upload, upload_limit
+from web.uploads import KeyReused, UploadRejected, accept, new_form_key, upload_limit
 from web.visibility import best, earlier_score, filtered_results, shown, student_may_see
 from web.waiting import waiting
 
@@ -66,12 +66,25 @@ def upload(assignment_id: int) -> ResponseReturnValue:
     if file is None or not file.filename:
         return render_assignment(target, "Choose a .tar, .tar.gz or .zip file to upload.", 400)
     stream = cast(BinaryIO, file.stream)
+    # The form's key makes a resent form (a double click, a reload after a dropped
+    # answer) find the first upload; another file sent from an old page is a new upload.
+    key = request.form.get("idempotency_key") or None
     try:
-        submission = accept_upload(get_db(), services().settings, current_user(), target,
-                                   stream, file.filename, now())
+        try:
+            accepted = accept(get_db(), services().settings, current_user(), target,
+                              stream, file.filename, now(), key)
+        except KeyReused:
+            file.stream.seek(0)
+            accepted = accept(get_db(), services().settings, current_user(), target,
+                              stream, file.filename, now())
     except UploadRejected as rejected:
-        return render_assignment(target, rejected.message, rejected.status, rejected.missing)
-    services().enqueue(submission.id)  # False only delays grading: the reconciler retries
+        page, code = render_assignment(target, rejected.message, rejected.status,
+                                       rejected.missing)
+        retry = {"Retry-After": str(rejected.retry_after)} if rejected.retry_after else {}
+        return page, code, retry
+    submission = accepted.submission
+    if not accepted.replayed:
+        services().enqueue(submission.id)  # False only delays grading: the reconciler retries
     flash(f"Received {submission.filename}; it is in the queue.", "info")
     return redirect(url_for("student.submission", submission_id=submission.id))
 
@@ -135,11 +148,12 @@ def submission_or_404(submission_id: int) -> Submission:
 def render_assignment(
     target: Assignment, error: str | None = None, code: int = 200,
     missing: Sequence[str] = (),
-) -> ResponseReturnValue:
+) -> tuple[str, int]:
     spec = lookups.spec_for(target)
     rows = queries.user_submissions(get_db(), current_user().id, target.id)
     page = render_template(
         "student/assignment.html", a=target, error=error, now=now(), spec=spec,
+        upload_key=new_form_key(),
         dates=deadlines_for(get_db(), target, current_user()), missing=missing,
         history=page_logic.history(
             rows, now(), adjustments.chosen_submission(get_db(), target, current_user().id)),

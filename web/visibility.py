@@ -15,21 +15,25 @@ The rules, per test (Gradescope's vocabulary):
 * ``after_published``: withheld (staff cannot publish yet).
 
 The score a student sees counts only the tests they can see: ``score`` and
-``max_score`` are sums over the visible tests, and the page says how many points are
-withheld until the due date. The late penalty (``late_penalty_per_day`` times the
-submission's ``late_days``, at most 100 %) scales that score, as the worker scales the
-stored total; staff's manual adjustments are then added (``store.adjustments.adjusted``).
-Staff see every test and the stored total.
+``max_score`` are over the visible tests, and the page says how many points are withheld
+until the due date. The score itself is :mod:`grader.scoring`'s, through
+:mod:`store.scores` (the late penalty in force, then staff's manual adjustments); staff
+see every test, so their score is the gradebooks' and the API's. This module only decides
+which tests an audience sees, and shows the stored record (``GradingResult.from_record``)
+accordingly.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from store.adjustments import adjusted, total_adjustment
+from grader.results import TestResult
+from grader.scoring import Late, score
 from store.models import Assignment, Submission
+from store.scores import adjustments_of, late_of, stored_result, submission_score
 from store.web_models import ScoreHistory
 from web.extensions import extended_deadlines
 
@@ -56,16 +60,13 @@ class Shown:
     """One submission as one audience sees it."""
 
     tests: tuple[TestLine, ...]
-    raw_score: float  # sum over ``tests``, before the late penalty
-    score: float  # after the late penalty
+    raw_score: float  # what ``tests`` earned, before the late penalty
+    score: float  # the score that counts (grader.scoring)
     max_score: float
     withheld_tests: int
     withheld_points: float
     penalty: float  # the fraction taken off for lateness
     adjustment: float = 0.0  # staff's manual adjustments, in points (store.adjustments)
-
-
-LATE_NOTE_START = "Submitted "  # tasks.jobs.apply_late_penalty's note
 
 
 def submissions_close(assignment: Assignment) -> datetime | None:
@@ -91,28 +92,34 @@ def student_may_see(visibility: str, assignment: Assignment, now: datetime) -> b
 
 
 def late_penalty(assignment: Assignment, late_days: int) -> float:
-    return min(1.0, max(0.0, assignment.late_penalty_per_day * late_days))
+    return Late(late_days, assignment.late_penalty_per_day).penalty
+
+
+def seen_by(submission: Submission, now: datetime, *,
+            staff: bool) -> Callable[[TestResult], bool] | None:
+    """Which tests of ``submission`` this audience sees (None: every test)."""
+    if staff:
+        return None
+    assignment = submission.assignment
+    return lambda test: student_may_see(test.visibility, assignment, now)
 
 
 def test_lines(submission: Submission) -> list[TestLine]:
-    """Per-test rows when the worker stored them, else the Gradescope document's tests."""
-    documented = _document_tests(submission.results)
-    if submission.tests:
-        curves = {(str(raw.get("number", "")), str(raw.get("name", ""))): _curves(raw)
-                  for raw in documented}
-        return [
-            TestLine(t.number, t.name, t.score, t.max_score, t.outcome, t.output, t.visibility,
-                     t.staff_detail, curves.get((t.number, t.name)))
-            for t in submission.tests
-        ]
-    return [_from_document(raw) for raw in documented]
+    """The stored record's tests, as the pages show them."""
+    result = stored_result(submission)
+    return [_line(test) for test in result.tests] if result is not None else []
 
 
-def _curves(raw: dict[str, Any]) -> dict[str, list[float | None]] | None:
-    """The training curves a check kept, if they are well-formed (the document is ours,
+def _line(test: TestResult) -> TestLine:
+    return TestLine(test.number, test.name, test.score, test.max_score, str(test.outcome),
+                    test.output, test.visibility, test.staff_detail,
+                    _curves(test.extra_data))
+
+
+def _curves(extra: dict[str, Any]) -> dict[str, list[float | None]] | None:
+    """The training curves a check kept, if they are well-formed (the record is ours,
     but a malformed one must not break the page)."""
-    extra = raw.get("extra_data")
-    curves = extra.get("curves") if isinstance(extra, dict) else None
+    curves = extra.get("curves")
     if not isinstance(curves, dict):
         return None
     kept = {
@@ -123,64 +130,36 @@ def _curves(raw: dict[str, Any]) -> dict[str, list[float | None]] | None:
 
 
 def shown(submission: Submission, now: datetime, *, staff: bool) -> Shown:
-    assignment = submission.assignment
-    every = test_lines(submission)
-    tests: list[TestLine] = []
-    withheld: list[TestLine] = []
-    for test in every:
-        seen = staff or student_may_see(test.visibility, assignment, now)
-        (tests if seen else withheld).append(test)
-    raw = sum(t.score for t in tests)
-    penalty = late_penalty(assignment, submission.late_days)
-    changes = list(submission.adjustments)
+    visible = seen_by(submission, now, staff=staff)
+    result = stored_result(submission)
+    every = result.tests if result is not None else []
+    tests = [t for t in every if visible is None or visible(t)]
+    withheld = [t for t in every if visible is not None and not visible(t)]
+    scored = (result.total(visible, adjustments_of(submission)) if result is not None
+              else submission_score(submission))
     return Shown(
-        tests=tuple(tests),
-        raw_score=raw,
-        score=adjusted(round(raw * (1.0 - penalty), 4), changes) or 0.0,
-        adjustment=total_adjustment(changes),
-        max_score=sum(t.max_score for t in tests),
+        tests=tuple(_line(t) for t in tests),
+        raw_score=scored.graded if scored else 0.0,
+        score=scored.total if scored else 0.0,
+        adjustment=scored.adjustment if scored else 0.0,
+        max_score=scored.max_score if scored else 0.0,
         withheld_tests=len(withheld),
         withheld_points=sum(t.max_score for t in withheld),
-        penalty=penalty,
+        penalty=late_of(submission).penalty,
     )
 
 
 def filtered_results(
     submission: Submission, now: datetime, *, staff: bool
 ) -> dict[str, Any] | None:
-    """The stored Gradescope document as this audience may see it.
-
-    Staff get it as stored. Students get only the tests they may see; ``score`` becomes
-    the shown score (visible tests, late penalty applied, like the stored one), and the
-    worker's late note, which quotes the full total, is replaced while tests are withheld.
-    """
-    if submission.results is None:
+    """The result as Gradescope's ``results.json``, as this audience may see it: staff
+    every test, students only those they may see; the score and the late note are those
+    of the tests shown (``GradingResult.to_gradescope``)."""
+    result = stored_result(submission)
+    if result is None:
         return None
-    document = dict(submission.results)
-    if staff:
-        return document
-    view = shown(submission, now, staff=False)
-    kept = {(t.number, t.name) for t in view.tests}
-    document["tests"] = [
-        test for test in _document_tests(document)
-        if (str(test.get("number", "")), str(test.get("name", ""))) in kept
-    ]
-    document["score"] = view.score
-    if view.withheld_tests:
-        document["output"] = _without_late_note(str(document.get("output") or ""), view,
-                                                submission.late_days)
-    return document
-
-
-def _without_late_note(output: str, view: Shown, late_days: int) -> str:
-    first, _, rest = output.partition("\n\n")
-    if not (first.startswith(LATE_NOTE_START) and " late: " in first):
-        return output
-    if not view.penalty:
-        return rest
-    plural = "" if late_days == 1 else "s"
-    note = f"Submitted {late_days} day{plural} late: {view.penalty * 100:g}% is taken off."
-    return f"{note}\n\n{rest}" if rest else note
+    return result.to_gradescope(seen_by(submission, now, staff=staff),
+                                adjustments_of(submission))
 
 
 def best(submissions: list[Submission], now: datetime) -> Shown | None:
@@ -189,35 +168,19 @@ def best(submissions: list[Submission], now: datetime) -> Shown | None:
     return max(views, key=lambda view: view.score, default=None)
 
 
-def _document_tests(document: dict[str, Any] | None) -> list[dict[str, Any]]:
-    tests = (document or {}).get("tests")
-    return [t for t in tests if isinstance(t, dict)] if isinstance(tests, list) else []
-
-
-def _from_document(raw: dict[str, Any]) -> TestLine:
-    return TestLine(
-        number=str(raw.get("number", "")),
-        name=str(raw.get("name", "")),
-        score=float(raw.get("score", 0.0)),
-        max_score=float(raw.get("max_score", 0.0)),
-        outcome=str(raw.get("status", "")),
-        output=str(raw.get("output", "")),
-        visibility=str(raw.get("visibility", "visible")),
-        curves=_curves(raw),
-    )
-
-
 def earlier_score(history: ScoreHistory, submission: Submission, now: datetime, *,
                   staff: bool) -> tuple[float | None, float | None]:
-    """A score the submission had before a regrade, as this audience may see it now:
-    staff the stored total; a student the tests they may see, with the late penalty and
-    the adjustments applied as to the current score."""
-    if staff or history.score is None:
+    """A score the submission had before a regrade, as this audience may see it now: the
+    tests it may see (staff: every one), with the late penalty in force and the
+    adjustments applied as to the current score (grader.scoring)."""
+    if history.score is None:
+        return None, history.max_score
+    if not history.tests:  # kept before tests were; its score is all there is
         return history.score, history.max_score
     assignment = submission.assignment
-    seen = [t for t in history.tests
-            if student_may_see(str(t.get("visibility", "hidden")), assignment, now)]
-    raw = sum(float(t.get("score", 0.0)) for t in seen)
-    penalty = late_penalty(assignment, submission.late_days)
-    score = adjusted(round(raw * (1.0 - penalty), 4), list(submission.adjustments))
-    return score, sum(float(t.get("max_score", 0.0)) for t in seen)
+    seen = [t for t in history.tests if staff or student_may_see(
+        str(t.get("visibility", "hidden")), assignment, now)]
+    scored = score(sum(float(t.get("score", 0.0)) for t in seen),
+                   sum(float(t.get("max_score", 0.0)) for t in seen), late_of(submission),
+                   adjustments_of(submission))
+    return scored.total, scored.max_score

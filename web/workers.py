@@ -26,6 +26,7 @@ class Worker:
     gpus: str
     last_seen_s: int
     submission_id: int | None
+    health: str = ""  # why it cannot grade now ("" when it can): tasks.health
 
 
 @dataclass(frozen=True)
@@ -50,17 +51,21 @@ def state(db: Session, now: datetime, queued: int,
     by_queue = Counter(q for w in found for q in w.queues.split(",") if q)
     return WorkerState(
         alive=len(found), by_queue=dict(sorted(by_queue.items())), last_seen_s=last_seen,
-        summary=summary(len(found), by_queue, last_seen),
-        warning=warning(len(found), queued, within_s),
+        summary=summary(len(found), by_queue, last_seen,
+                        sum(1 for w in found if w.health)),
+        warning=warning(len(found), queued, within_s) or unhealthy_warning(found),
         workers=[Worker(w.worker, w.queues, w.host, w.sandbox, w.gpus, _age(w, now),
-                        w.submission_id) for w in found],
+                        w.submission_id, w.health) for w in found],
     )
 
 
-def summary(alive: int, by_queue: Counter[str] | dict[str, int], last_seen_s: int | None) -> str:
-    """``3 workers alive (cpu: 2, gpu: 1), last seen 4 s ago``."""
+def summary(alive: int, by_queue: Counter[str] | dict[str, int], last_seen_s: int | None,
+            unhealthy: int = 0) -> str:
+    """``3 workers alive (cpu: 2, gpu: 1), 1 unhealthy, last seen 4 s ago``."""
     queues = ", ".join(f"{q}: {n}" for q, n in sorted(by_queue.items()))
     head = f"{alive} worker{'' if alive == 1 else 's'} alive" + (f" ({queues})" if queues else "")
+    if unhealthy:
+        head += f", {unhealthy} unhealthy"
     if last_seen_s is None:
         return f"{head}, none has ever reported"
     return f"{head}, last seen {duration(last_seen_s)} ago"
@@ -71,6 +76,16 @@ def warning(alive: int, queued: int, within_s: int = ALIVE_WITHIN_S) -> str | No
         return None
     what = "submission waits" if queued == 1 else "submissions wait"
     return f"No worker has reported in the last {within_s} s while {queued} {what}."
+
+
+def unhealthy_warning(found: list[WorkerHeartbeat]) -> str | None:
+    """A worker whose host cannot grade says why (it takes no work until it recovers)."""
+    sick = [w for w in found if w.health]
+    if not sick:
+        return None
+    first = sick[0]
+    more = f" ({len(sick) - 1} more)" if len(sick) > 1 else ""
+    return f"Worker {first.worker} cannot grade: {first.health}{more}; its jobs go to others."
 
 
 def duration(seconds: int) -> str:

@@ -290,9 +290,9 @@ class RemoteModule(types.ModuleType):
 
     def __getattr__(self, name: str) -> Any:
         if name == "__all__":
-            names = self._public_names()
-            self.__dict__["__all__"] = names
-            return names
+            # Read by ``from m import *`` in the frame that runs it (the C loop that binds
+            # the names pushes no frame of its own): the names depend on that importer.
+            return self._public_names(sys._getframe(1))
         if _dunder(name):
             raise AttributeError(name)
         return getattr_remote(self.__dict__["__dlgrade_handle__"], name, self.__name__)
@@ -304,7 +304,11 @@ class RemoteModule(types.ModuleType):
         request({"op": "setattr", "obj": self.__dict__["__dlgrade_handle__"], "name": name,
                  "value": to_wire(value)})
 
-    def _public_names(self) -> list[str]:
+    def _public_names(self, importer: types.FrameType) -> list[str]:
+        """What ``from m import *`` binds in ``importer``'s namespace: the module's public
+        names (its ``__all__``, else those without a leading underscore), less the
+        library modules it imported, and only where binding one cannot change what
+        trusted code does (:func:`star_import_may_bind`)."""
         handle = self.__dict__["__dlgrade_handle__"]
         namespace = request({"op": "getattr", "obj": handle, "name": "__dict__"})
         if not isinstance(namespace, dict):
@@ -314,7 +318,9 @@ class RemoteModule(types.ModuleType):
             wanted = [n for n in declared if n.isidentifier()]
         else:
             wanted = [n for n in namespace if not n.startswith("_")]
-        return [n for n in wanted if not _library_module(namespace.get(n))]
+        referenced = names_used_by(importer.f_code)
+        return [n for n in wanted if not _library_module(namespace.get(n))
+                and star_import_may_bind(n, referenced, importer.f_globals, importer.f_locals)]
 
     def __repr__(self) -> str:
         return f"<student module {self.__name__!r}>"
@@ -322,3 +328,47 @@ class RemoteModule(types.ModuleType):
 
 def _library_module(value: Any) -> bool:
     return isinstance(value, Handle) and value.type_name == "builtins.module"
+
+
+_BUILTIN_NAMES = frozenset(dir(builtins))
+
+
+def star_import_may_bind(name: str, referenced: set[str], *namespaces: dict[str, Any]) -> bool:
+    """Whether ``from student_module import *`` may bind ``name`` in a trusted namespace.
+
+    In-process a star import rebinds whatever the student's module names, so a student
+    module that defines ``bool``, ``isinstance`` or ``np`` takes over the course test's
+    own code (``passed = bool(test())`` becomes the student's answer). Here a student's
+    name reaches a trusted namespace only where the test can mean it:
+
+    - never a name of ``builtins`` (the test's ``bool``, ``print``, ``all`` stay Python's);
+    - never a name the importer has already bound to a trusted value (``np`` imported
+      before, the course's own helpers); one bound to a student proxy may be rebound, as
+      a second star import of the student's modules does in-process;
+    - never a dunder (``__builtins__``, ``__name__``, ``__getattr__``...);
+    - only a name the importing code itself uses (its code and the functions and classes
+      it defines): names read implicitly by the machinery that runs the test
+      (``pytest_plugins``, ``setup_module``, ``pytestmark``) are not the test's to take.
+    """
+    if _dunder(name) or name in _BUILTIN_NAMES or name not in referenced:
+        return False
+    return not any(name in namespace and not is_student_value(namespace[name])
+                   for namespace in namespaces)
+
+
+def is_student_value(value: Any) -> bool:
+    """A proxy of something in the sandbox (a module, an object, a tensor)."""
+    if isinstance(value, RemoteObject | RemoteModule):
+        return True
+    tensors = sys.modules.get("grader.course_tests.tensors")
+    return tensors is not None and bool(tensors.is_lazy(value))
+
+
+def names_used_by(code: types.CodeType) -> set[str]:
+    """Every global, attribute or module-level name ``code`` (and the code nested in it:
+    functions, classes, comprehensions) can look up."""
+    names = set(code.co_names)
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            names |= names_used_by(constant)
+    return names

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from grader.course_tests.proxies import names_used_by, star_import_may_bind
 from grader.known_bugs import KnownBug, build_handin, known_bugs
 from sandbox.backend import Backend, LocalBackend
 from tests.grader.course_runs import in_process, proxied
@@ -139,3 +140,60 @@ def test_the_test_file_s_exits_and_environment_are_contained(
     exited, report = proxied("pytest", course, "test_exits.py", handin, LocalBackend())
     assert report.error is None and report.exit_code not in (0, None)  # pytest's own status
     assert "passed" not in exited.cases.values()
+
+
+# ``from cell import *`` in a course's runner script: in-process, the student's module
+# rebinds whatever it names in the runner's namespace. Each of these forges the verdict
+# in-process; through the proxies the runner keeps its own names.
+STAR_RUNNER = (
+    "import numpy as np\n\n\n"
+    "def reference(x):\n    return 2 * x\n\n\n"
+    "from cell import *\n\n\n"
+    "def check():\n"
+    "    got = forward(np.ones(3))\n"
+    "    return bool(isinstance(got, np.ndarray) and np.allclose(got, reference(np.ones(3))))\n"
+    "\n\nprint('Cell forward:', 'PASS' if check() else 'FAIL')\n")
+STAR_TAKEOVERS = {
+    # a builtin the runner calls
+    "builtin": "def bool(value=False):\n    return True\n",
+    # a library the runner imported before the star import
+    "trusted_import": (
+        "import numpy\n\nclass Yes:\n    def __getattr__(self, name):\n"
+        "        return getattr(numpy, name)\n"
+        "    def allclose(self, *args, **kwargs):\n        return True\n\nnp = Yes()\n"),
+    # the course's own helper, defined before the star import
+    "trusted_helper": "def reference(x):\n    return x * 0\n",
+    # the builtins of every function the runner defines afterwards
+    "dunder": (
+        "import builtins\n\n__all__ = ['forward', '__builtins__']\n"
+        "__builtins__ = dict(vars(builtins), bool=lambda value=False: True)\n"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(STAR_TAKEOVERS))
+def test_a_star_import_cannot_take_over_the_runner_s_own_names(
+    tmp_path: Path, process_backend: Backend, case: str
+) -> None:
+    student = "def forward(x):\n    return x * 0\n\n\n" + STAR_TAKEOVERS[case]
+    handin = _write(tmp_path / "handin", {"cell.py": student})
+    course = _write(tmp_path / "course", {"runner.py": STAR_RUNNER})
+    forged = in_process("script", course, "runner.py", handin, tmp_path)
+    assert forged.cases == {"Cell forward": "PASS"}  # the course's way: forged
+    got, report = proxied("script", course, "runner.py", handin, process_backend)
+    assert got.cases == {"Cell forward": "FAIL"}, report.stderr[-2000:]
+    honest = _write(tmp_path / "honest", {"cell.py": "def forward(x):\n    return 2 * x\n"})
+    passed, report = proxied("script", course, "runner.py", honest, process_backend)
+    assert passed.cases == {"Cell forward": "PASS"}, report.stderr[-2000:]
+
+
+def test_a_star_import_binds_only_names_the_importing_code_uses() -> None:
+    code = compile("from cell import *\n\ndef test():\n    return RNNCell(mc.answer)\n",
+                   "test_cells.py", "exec")
+    used = names_used_by(code)
+    assert {"RNNCell", "mc", "answer"} <= used
+    trusted: dict[str, object] = {"np": object(), "__name__": "test_cells"}
+    assert star_import_may_bind("RNNCell", used, trusted)
+    for name in ("pytest_plugins", "setup_module", "pytestmark"):  # read by pytest, not the test
+        assert not star_import_may_bind(name, used | {"RNNCell"}, trusted)
+    for name in ("bool", "isinstance", "print", "np", "__name__", "__builtins__"):
+        assert not star_import_may_bind(name, used | {name}, trusted), name

@@ -52,3 +52,41 @@ def test_the_scaffold_refuses_a_bad_slug_or_a_full_folder(tmp_path: Path) -> Non
     (tmp_path / "full/file").write_text("x")
     with pytest.raises(ScaffoldError, match="not empty"):
         scaffold("hw3", handout, tmp_path / "full")
+
+
+def test_a_course_runner_named_like_hw1p1_autograder_stays_a_course_file(
+    tmp_path: Path,
+) -> None:
+    """11-785 HW1P1 (S24): the local autograder and its flags file sit beside mytorch/."""
+    handout = tmp_path / "handout"
+    files = {
+        "mytorch/__init__.py": "",
+        "mytorch/nn/__init__.py": "",
+        "mytorch/nn/linear.py": "class Linear:\n    pass\n",
+        "mytorch/optim/sgd.py": "class SGD:\n    pass\n",
+        "hw1p1_autograder.py": "from mytorch.nn.linear import Linear\n\ndef close(a, b):\n"
+                               "    return True\n\ndef grade_mlp():\n    pass\n",
+        "hw1p1_autograder_flags.py": "DEBUG_AND_GRADE_LINEAR = True\n",
+    }
+    for name, text in files.items():
+        (handout / name).parent.mkdir(parents=True, exist_ok=True)
+        (handout / name).write_text(text, encoding="utf-8")
+    folder = scaffold("hw1p1", handout, tmp_path / "hw1p1")
+    spec = load_spec(folder)
+    assert spec.submission.required_files == ("mytorch/nn/linear.py", "mytorch/optim/sgd.py")
+    assert spec.submission.top_level == ("mytorch",)  # a handin of just mytorch/ keeps it
+    (course,) = [t for t in spec.tests if t.check.startswith("course.")]
+    assert (course.check, course.params["file"]) == ("course.script", "hw1p1_autograder.py")
+    assert {t.check for t in spec.tests} == {"hw1p1.linear", "hw1p1.sgd", "course.script"}
+    for name in ("hw1p1_autograder.py", "hw1p1_autograder_flags.py"):
+        assert (folder / "course_tests" / name).is_file()
+        assert not (folder / "solution" / name).exists()
+        assert not (folder / "handout" / name).exists()
+
+
+def test_top_level_is_written_only_when_one_folder_holds_every_required_file(
+    tmp_path: Path,
+) -> None:
+    folder = scaffold("hw3p1", _handout(tmp_path / "handout"), tmp_path / "hw3p1")
+    assert load_spec(folder).submission.top_level == ()  # mytorch/ and hw3/: no wrapper
+    assert "top_level" not in (folder / "spec.toml").read_text()

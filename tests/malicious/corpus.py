@@ -28,7 +28,7 @@ from grader.known_bugs import (
     overlay_files,
     read_edits,
 )
-from grader.spec import AssignmentSpec, resolve_assignment
+from grader.spec import AssignmentSpec, load_spec, resolve_assignment
 from sandbox.backend import Backend, SandboxConfig
 from sandbox.session import Session, SessionLimits
 from tests.services import live_processes
@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 CATEGORIES = ("archive", "forgery", "disclosure", "exhaustion", "escape", "dl-tricks")
 KNOWN_KEYS = {"description", "assignment", "only", "max_score", "fails", "may_fail", "status",
               "slow", "grader_errors_allowed", "params", "upload", "tests", "process", "docker",
-              "bug", "edit", "visibility", "sandbox", "variant"}
+              "bug", "edit", "visibility", "sandbox", "variant", "spec"}
 BACKEND_KEYS = {"max_score", "fails", "may_fail", "tests", "note"}
 TEST_KEYS = {"outcome", "outcomes", "message_contains", "message_excludes"}
 SLOW_CALL_TIMEOUT_S = 2.0
@@ -63,8 +63,11 @@ class Case:
         return bool(self.expect.get("upload", {}).get("rejected", False))
 
     def spec(self) -> AssignmentSpec:
-        """The assignment as this case grades it: only some tests, faster limits, tiny data."""
+        """The assignment as this case grades it: only some tests, faster limits, tiny data
+        (``spec = "spec-course.toml"``: another spec file of the assignment's folder)."""
         spec = resolve_assignment(self.assignment)
+        if "spec" in self.expect:
+            spec = load_spec(spec.folder, str(self.expect["spec"]))
         if spec.variants:  # one handout version: its tests and points (default the fallback)
             spec = spec.with_variant(self.expect.get("variant", spec.variants[-1].name))
         only = self.expect.get("only")

@@ -1,6 +1,8 @@
 """Real Celery workers for the reliability tests: ``python -m tasks.worker_main`` in a
 process group of its own (so SIGKILL reaches the pool children), against the test
-Redis and a fresh Postgres database."""
+Redis and a fresh Postgres database; the web under gunicorn (``dlgrade web``); a
+Postgres of a test's own that it can restart; small full filesystems (tmpfs); and an
+API client that resends like ``dlgrade submit`` and records what it was told."""
 
 from __future__ import annotations
 
@@ -28,8 +30,9 @@ RELIABILITY_SETTINGS = {
     "DLGRADE_SECRET_KEY": "reliability-test-secret",
     "DLGRADE_LEASE_SECONDS": "5",
     "DLGRADE_MAX_ATTEMPTS": "3",
-    "DLGRADE_TASK_TIME_LIMIT": "120",
-    "DLGRADE_VISIBILITY_TIMEOUT": "600",
+    # Long enough for mytorch-cnn's test timeouts (1080 s): shorter is refused at load.
+    "DLGRADE_TASK_TIME_LIMIT": "1800",
+    "DLGRADE_VISIBILITY_TIMEOUT": "2400",
     "DLGRADE_RECONCILE_INTERVAL": "1",
     "DLGRADE_QUEUED_STALE_AFTER": "5",
     # The real sandbox where this machine has one; H1 grades the reference solution.
@@ -64,6 +67,11 @@ class Cluster:
         return env
 
     def start_worker(self, concurrency: int = 1, **extra: str) -> Worker:
+        # Each worker's scratch (TMPDIR) is the test's own, never the machine's /tmp.
+        scratch = self.logs.parent / f"scratch-{len(self.workers)}"
+        scratch.mkdir(exist_ok=True)
+        scratch.chmod(0o755)
+        extra = {"TMPDIR": str(scratch), **extra}
         log = self.logs / f"worker-{len(self.workers)}.log"
         with log.open("wb") as output:  # the child keeps its own descriptor
             process = subprocess.Popen(

@@ -10,7 +10,7 @@ import pytest
 
 from grader.grade import grade_directory, sandbox_config
 from grader.outcomes import Outcome
-from grader.spec import AssignmentSpec, RuntimeSpec
+from grader.spec import AssignmentSpec, RuntimeSpec, resolve_assignment
 from sandbox.backend import LocalBackend, SandboxConfig, masks
 from sandbox.process_backend import ProcessBackend
 from sandbox.runtimes import (
@@ -98,13 +98,21 @@ def test_a_missing_runtime_is_a_fault_of_the_host_not_a_verdict(
     assert all(t.outcome is Outcome.ERROR and t.score == 0 for t in result.tests)
 
 
-def test_the_default_runtime_is_the_workers_and_drops_a_forbidden_torch(
-        mytorch_spec: AssignmentSpec, tmp_path: Path) -> None:
+def test_the_default_runtime_is_the_workers_and_drops_a_forbidden_torch(tmp_path: Path) -> None:
     assert worker_request(torch=False) == RuntimeRequest(numpy.__version__)
-    config = sandbox_config(mytorch_spec, tmp_path)  # NumPy only, no [runtime]
+    numpy_only = resolve_assignment("rnn-gru-cells")  # forbids torch, no [runtime]
+    config = sandbox_config(numpy_only, tmp_path)
     assert config.runtime is None and config.runtime_request().torch is None
-    assert config.python_path == ("",)
-    assert str(mytorch_spec.folder) in config.hidden_paths
+    assert config.python_path == ("", "mytorch", "hw3")
+    assert str(numpy_only.folder) in config.hidden_paths
+
+
+def test_a_declared_runtime_and_import_path_reach_the_sandbox(
+        mytorch_spec: AssignmentSpec, tmp_path: Path) -> None:
+    config = sandbox_config(mytorch_spec, tmp_path)  # [runtime] numpy 1.26.4, torch 2.13.0
+    assert config.runtime == RuntimeRequest(numpy="1.26.4", torch="2.13.0")
+    assert config.python_path == ("mytorch", "hw2", "")
+    assert config.allow_imports_in == ("hw2/hw2.py",)
 
 
 def test_site_packages_and_dlgrade_are_masked_and_nested_masks_dropped(tmp_path: Path) -> None:

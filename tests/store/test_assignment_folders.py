@@ -235,3 +235,13 @@ def test_verify_refuses_a_wrong_solution_and_a_bug_that_passes(tiny: Path) -> No
         "solution/ scores 2.5/5 on 'Twice the answer': double(21) returned 63, not 42.",
         "bugs/off_by_one should fail 'The answer', but it scores full marks there.",
     ]
+
+
+def test_tests_that_outlast_a_grading_are_refused(tiny: Path, tmp_path: Path) -> None:
+    """The tiny assignment's two tests have the default 60 s each: 120 s in all."""
+    with pytest.raises(FolderError) as refused:
+        add_folder(tiny, tmp_path / "data", "dl101", limits=FolderLimits(grading_s=100))
+    assert "The tests' timeouts (timeout_s) add up to 120 s, more than the 100 s a grading " \
+        "may take on this service" in str(refused.value)
+    assert add_folder(tiny, tmp_path / "data", "dl101",
+                      limits=FolderLimits(grading_s=120)).spec.tests_timeout_s == 120

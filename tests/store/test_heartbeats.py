@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from store import heartbeats
 from store.db import SessionFactory
 from store.heartbeats import PRUNE_AFTER, WorkerInfo, alive, beat, held_by, prune, stale
 from store.models import Assignment, Course, Submission, User, WorkerHeartbeat, utcnow
@@ -71,3 +72,21 @@ def test_held_by_names_the_running_row_of_a_node_prefix(db_factory: SessionFacto
         assert expired != live
         assert held_by(db, "cpu.11@host-a:", now) == live
         assert held_by(db, "gpu.22@host-b:", now) is None
+
+
+def test_a_worker_reports_itself_unhealthy_and_its_beats_keep_it_so(
+        db_factory: SessionFactory) -> None:
+    now = utcnow()
+    info = WorkerInfo("cpu.1@host", queues="cpu")
+    with db_factory() as db:
+        assert not heartbeats.report_unhealthy(db, info.worker, "disk full", now)  # no row yet
+        heartbeats.beat(db, info, now)
+        assert heartbeats.health_of(db, info.worker) == heartbeats.Health("", None)
+        assert heartbeats.report_unhealthy(db, info.worker, "disk full", now)
+        later = now + timedelta(seconds=5)
+        heartbeats.report_unhealthy(db, info.worker, "disk still full", later)
+        heartbeats.beat(db, info, later)  # a beat does not clear it
+        health = heartbeats.health_of(db, info.worker)
+        assert health.problem == "disk still full" and health.since == now  # the first time
+        heartbeats.clear_health(db, info.worker)
+        assert heartbeats.health_of(db, info.worker) == heartbeats.Health("", None)

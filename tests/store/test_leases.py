@@ -135,3 +135,28 @@ def test_concurrent_claims_have_exactly_one_winner(world: World) -> None:
         submission_id = world.submission(assignment, f"archive {n}".encode())
         assert sorted(race(world, submission_id, 6)) == ["busy"] * 5 + ["claimed"]
         assert world.get(submission_id).attempt == 1
+
+
+def test_requeue_gives_a_host_fault_back_uncounted(world: World) -> None:
+    submission_id = queued(world)
+    got = claim(world, submission_id)
+    with world.db_factory() as db:
+        assert not leases.requeue(db, submission_id, got.attempt, "w2", "not mine")
+        assert leases.requeue(db, submission_id, got.attempt, "w1", "scratch space full")
+    row = world.get(submission_id)
+    assert (row.status, row.attempt, row.worker, row.lease_until) == ("queued", 0, None, None)
+    assert row.staff_detail == "scratch space full" and row.enqueued_at is not None
+    assert claim(world, submission_id, "w2").attempt == 1  # the next worker's first attempt
+
+
+def test_a_dead_holders_lease_is_broken_and_the_attempt_counted(world: World) -> None:
+    submission_id = queued(world)
+    got = claim(world, submission_id, "node:41")
+    assert claim(world, submission_id, "node:42").status == "busy"
+    with world.db_factory() as db:
+        assert leases.holder(db, submission_id) == ("node:41", 1)
+        assert not leases.break_lease(db, submission_id, "node:99", got.attempt)
+        assert leases.break_lease(db, submission_id, "node:41", got.attempt)
+        assert not leases.break_lease(db, submission_id, "node:41", got.attempt)  # once
+    again = claim(world, submission_id, "node:42")
+    assert (again.status, again.attempt) == ("claimed", 2)

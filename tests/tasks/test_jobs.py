@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import threading
 import time
 from pathlib import Path
@@ -13,21 +14,25 @@ from sqlalchemy.exc import OperationalError
 
 from grader.grade import grade_archive
 from grader.results import GradingResult
+from grader.spec import resolve_assignment
+from sandbox.backend import LocalBackend
 from sandbox.process_backend import unavailable_reason
 from sandbox.session import SessionDied
 from store import leases
 from store.db import SessionFactory
 from store.models import Submission, TestScore
-from tasks import jobs
+from tasks import health, jobs
 from tasks.jobs import (
     ARCHIVE_MISSING,
     MISCONFIGURED,
     GradingJob,
+    HostFault,
     SandboxUnavailable,
-    apply_late_penalty,
 )
 from tests.conftest import MYTORCH_SOLUTION, require
 from tests.services import World, make_settings, tar_gz
+
+MYTORCH_TESTS = len(resolve_assignment("mytorch-cnn").tests)
 
 
 @pytest.fixture
@@ -54,12 +59,14 @@ def test_the_reference_solution_is_done_with_full_marks(world: World, sqlite_url
     row = world.get(submission_id)
     assert (row.status, row.score, row.max_score, row.attempt) == ("done", 100.0, 100.0, 1)
     assert row.lease_until is None and row.finished_at is not None and row.error is None
-    assert row.results is not None and row.results["score"] == 100.0
-    assert len(row.results["tests"]) == 8  # type: ignore[arg-type]
+    assert row.results is not None and row.results["record"] == 2  # GradingResult.to_record
+    stored = GradingResult.from_record(row.results)
+    tests = len(resolve_assignment("mytorch-cnn").tests)
+    assert (stored.score, stored.max_score, len(stored.tests)) == (100.0, 100.0, tests)
     assert row.grading_seconds is not None and row.grading_seconds > 0
     assert row.staff_detail is not None and "backend=process" in row.staff_detail
     scores = stored_tests(world)
-    assert [t.position for t in scores] == list(range(8))
+    assert [t.position for t in scores] == list(range(tests))
     assert all(t.outcome == "passed" and t.score == t.max_score for t in scores)
     assert sum(t.max_score for t in scores) == 100
 
@@ -93,11 +100,11 @@ def test_a_job_that_raises_leaves_no_result_and_frees_the_row(
         assert leases.seconds_until_expiry(db, submission_id) == 0  # a retry may claim at once
 
 
-def test_a_worker_that_cannot_start_sandboxes_retries_instead_of_storing_zeros(
+def test_a_host_that_cannot_start_sandboxes_gives_the_job_back_uncounted(
     world: World, sqlite_url: str
 ) -> None:
-    """An engine that is down must not give a whole class 0 points: the attempt is
-    released (and counted), and after the last attempt the row is an error for staff."""
+    """An engine that is down must neither give a whole class 0 points nor use up their
+    attempts: the row goes back to queued, attempt not counted, and HostFault says why."""
 
     class BrokenHost:
         name = "broken"
@@ -108,15 +115,58 @@ def test_a_worker_that_cannot_start_sandboxes_retries_instead_of_storing_zeros(
     submission_id = world.submission(world.assignment(), tar_gz(MYTORCH_SOLUTION))
     settings = make_settings(world.data_dir, sqlite_url, max_attempts=2)
     job = GradingJob(settings, world.db_factory, worker="w", backend=BrokenHost)
-    for _ in range(2):
-        with pytest.raises(SandboxUnavailable, match="engine unreachable"):
+    for _ in range(4):  # more often than the attempt cap
+        with pytest.raises(HostFault, match="its broken sandbox does not start"):
             job.run(submission_id)
         row = world.get(submission_id)
-        assert (row.score, row.results) == (None, None) and stored_tests(world) == []
+        assert (row.status, row.attempt, row.score, row.results) == ("queued", 0, None, None)
+        assert row.lease_until is None and row.worker is None and stored_tests(world) == []
+    assert row.staff_detail is not None and "a host fault" in row.staff_detail
+    assert "engine unreachable" in row.staff_detail
+
+
+def test_a_sandbox_that_fails_only_for_this_handin_counts_as_its_attempts(
+    world: World, sqlite_url: str
+) -> None:
+    """When a blank sandbox starts on this host, the failure was the handin's: the
+    attempts are counted, and after the last one the row is an error for staff."""
+
+    class FailsWithAHandin:
+        name = "picky"
+
+        def start(self, config: Any, limits: Any) -> Any:
+            if any(Path(config.submission_dir).iterdir()):
+                raise SessionDied("start", "the sandbox could not start: mount refused")
+            return LocalBackend().start(config, limits)
+
+    submission_id = world.submission(world.assignment(), tar_gz(MYTORCH_SOLUTION))
+    settings = make_settings(world.data_dir, sqlite_url, max_attempts=2)
+    job = GradingJob(settings, world.db_factory, worker="w", backend=FailsWithAHandin)
+    for attempt in (1, 2):
+        with pytest.raises(SandboxUnavailable, match="mount refused"):
+            job.run(submission_id)
+        assert world.get(submission_id).attempt == attempt
     assert job.run(submission_id) == "error"
     row = world.get(submission_id)
     assert (row.status, row.attempt, row.score) == ("error", 2, None)
-    assert row.staff_detail is not None and "engine unreachable" in row.staff_detail
+    assert row.staff_detail is not None and "mount refused" in row.staff_detail
+
+
+def test_full_scratch_space_is_a_host_fault(
+    world: World, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The handin cannot be unpacked because the worker's scratch space is full."""
+    def full(*args: Any, **kwargs: Any) -> str:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    submission_id = world.submission(world.assignment(), tar_gz(MYTORCH_SOLUTION))
+    monkeypatch.setattr("grader.grade.tempfile.mkdtemp", full)
+    monkeypatch.setattr(health, "scratch_problem", lambda folders: "its scratch space is full")
+    with pytest.raises(HostFault, match="its scratch space is full"):
+        job_for(world, sqlite_url).run(submission_id)
+    row = world.get(submission_id)
+    assert (row.status, row.attempt) == ("queued", 0)
+    assert row.staff_detail is not None and "no scratch space for the handin" in row.staff_detail
 
 
 def test_a_database_failure_at_the_result_write_marks_nothing_done(
@@ -221,22 +271,14 @@ def test_late_submissions_lose_the_penalty(world: World, sqlite_url: str) -> Non
     submission_id = world.submission(assignment, tar_gz(MYTORCH_SOLUTION), late_days=2)
     assert job_for(world, sqlite_url, sandbox="process").run(submission_id) == "done"
     row = world.get(submission_id)
-    assert row.score == 80.0 and row.max_score == 100.0
-    assert row.results is not None and row.results["score"] == 80.0
-    assert str(row.results["output"]).startswith(
+    assert row.score == 100.0 and row.max_score == 100.0  # as graded: scored when shown
+    assert row.results is not None and row.results["late"] == {"days": 2, "per_day": 0.1}
+    stored = GradingResult.from_record(row.results)
+    assert stored.total().total == 80.0
+    document = stored.to_gradescope()
+    assert document["score"] == 80.0 and str(document["output"]).startswith(
         "Submitted 2 days late: the score of 100 is reduced by 20% to 80.")
     assert sum(t.score for t in stored_tests(world)) == 100  # per-test scores as graded
-
-
-@pytest.mark.parametrize(
-    ("late_days", "per_day", "expected"),
-    [(0, 0.1, 50.0), (1, 0.0, 50.0), (1, 0.1, 45.0), (3, 0.25, 12.5), (11, 0.1, 0.0)],
-)
-def test_apply_late_penalty(late_days: int, per_day: float, expected: float) -> None:
-    document: dict[str, Any] = {"score": 50.0, "output": ""}
-    assert apply_late_penalty(document, late_days, per_day) == expected
-    assert document["score"] == expected
-    assert ("late" in document["output"]) == (late_days > 0 and per_day > 0)
 
 
 def test_an_unloadable_assignment_folder_is_an_error_for_staff(
@@ -277,5 +319,22 @@ def test_concurrent_runs_grade_once(world: World, sqlite_url: str) -> None:
     assert outcomes.count("error") == 1  # the one that graded (a malformed archive)
     assert set(outcomes) <= {"error", "busy", "not-claimed"}
     with world.db_factory() as db:
-        assert db.scalar(select(func.count(TestScore.id))) == 8
+        assert db.scalar(select(func.count(TestScore.id))) == 8  # the fallback handout's
     assert world.get(submission_id).attempt == 1
+
+
+def test_an_assignment_whose_tests_outlast_the_task_limit_is_refused_at_load(
+    world: World, sqlite_url: str
+) -> None:
+    """mytorch-cnn's test timeouts add up to more than 255 s; with a 300 s task limit a
+    grading could be killed with tests left, so the job refuses it as misconfigured."""
+    submission_id = world.submission(world.assignment(), tar_gz(MYTORCH_SOLUTION))
+    job = job_for(world, sqlite_url, task_time_limit=300, visibility_timeout=600)
+    assert job.run(submission_id) == "error"
+    row = world.get(submission_id)
+    assert row.error == MISCONFIGURED
+    total = resolve_assignment("mytorch-cnn").tests_timeout_s
+    assert total > 255
+    assert row.staff_detail is not None and row.staff_detail.startswith(
+        f"mytorch-cnn: its tests' timeouts add up to {total:g} s, more than the 255 s a "
+        "grading may take (DLGRADE_TASK_TIME_LIMIT=300 s")

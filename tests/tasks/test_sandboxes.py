@@ -452,7 +452,8 @@ def test_celery_retries_a_job_that_found_no_free_gpu_soon() -> None:
     class Retry(Exception):
         pass
 
-    runtime: Any = SimpleNamespace(job=lambda hostname: SimpleNamespace(run=lambda i: "waiting"))
+    runtime: Any = SimpleNamespace(job=lambda hostname: SimpleNamespace(run=lambda i: "waiting"),
+                                   unhealthy=lambda node: "")
     task = _grade_task(runtime)
     request = SimpleNamespace(hostname="gpu.1@host", retries=0)
     with pytest.raises(Retry) as raised:

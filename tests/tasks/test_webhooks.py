@@ -18,6 +18,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from grader.outcomes import Outcome
+from grader.results import GradingResult
+from grader.results import TestResult as OneTest  # "Test*" names would be collected
 from store import leases
 from store.db import SessionFactory
 from store.models import Webhook, WebhookDelivery, utcnow
@@ -86,13 +89,16 @@ def hook(world: World, url: str, active: bool = True) -> Webhook:
 
 
 def finished(world: World, worker: str = "w1") -> int:
-    """A submission graded to the end through the claim protocol."""
+    """A submission graded to the end through the claim protocol (7 of 10 points,
+    stored as the worker stores it: dlgrade's record)."""
     submission_id = world.submission(world.assignment(), b"archive")
+    record = GradingResult("hw", [OneTest("t", "1", 10.0, 7.0, Outcome.FAILED, "")],
+                           1.0).to_record()
     with world.db_factory() as db:
         claim = leases.claim(db, submission_id, worker, 60, 3)
         assert leases.finish(db, submission_id, claim.attempt, worker,
                              {"status": "done", "score": 7.0, "max_score": 10.0,
-                              "results": {"score": 7.0, "tests": []}}, [])
+                              "results": record}, [])
     return submission_id
 
 

@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 from werkzeug.test import EnvironBuilder, TestResponse
 
+from grader.results import GradingResult, TestResult
 from grader.spec import builtin_assignments
 from store.models import Assignment, Course, Enrollment, Submission, TestScore, User
 from store.users import create_token, create_user
@@ -132,10 +133,11 @@ class Factory:
 
     def graded(self, user: User, assignment: Assignment, tests: list[dict[str, Any]],
                **fields: Any) -> Submission:
-        """A ``done`` submission with ``tests`` (Gradescope test dicts) stored both ways."""
+        """A ``done`` submission with ``tests`` (Gradescope test dicts, staff_detail added)
+        stored as the worker stores them: the record and the per-test rows."""
         score = sum(t["score"] for t in tests)
-        results = {"score": score, "execution_time": 1.0, "output": "", "visibility": "visible",
-                   "stdout_visibility": "hidden", "tests": tests}
+        results = GradingResult(assignment.slug, [TestResult.from_record(t) for t in tests],
+                                1.0).to_record()
         values: dict[str, Any] = {
             "status": "done", "attempt": 1, "score": score, "results": results,
             "max_score": sum(t["max_score"] for t in tests), "grading_seconds": 0.5,

@@ -90,8 +90,9 @@ def test_the_wait_is_estimated_from_recent_gradings_and_the_graders_alive(
                         started_at=finished - timedelta(seconds=seconds))
     gpu = make.assignment(world.course, slug="vit", title="ViT", queue="gpu")
     make.submission(world.bob, gpu, created_at=base - timedelta(minutes=9))  # another queue
-    for minutes in (3, 2):
-        make.submission(world.bob, world.assignment, created_at=base - timedelta(minutes=minutes))
+    carol = make.user(email="carol@example.edu")  # one turn each: both go before alice
+    for minutes, student in ((3, world.bob), (2, carol)):
+        make.submission(student, world.assignment, created_at=base - timedelta(minutes=minutes))
     mine = make.submission(world.alice, world.assignment, created_at=base - timedelta(minutes=1))
     beat(make.db, WorkerInfo("cpu.1@a", queues="cpu"), base)
     beat(make.db, WorkerInfo("gpu.2@b", queues="gpu", gpus="0"), base)
@@ -116,12 +117,14 @@ def test_in_a_rush_the_wait_follows_the_pace_the_queue_really_keeps(
     """31 gradings of 40 s each finished over the last minute: 30 a minute, far more than
     one grader x 1/40 s would say (the model leaves out how many ran at once)."""
     base = datetime.now(UTC)
+    dave = make.user(email="dave@example.edu")  # graded a lot lately, waits for nothing now
     for i in range(31):
         finished = base - timedelta(seconds=60 - 2 * i)
-        make.submission(world.bob, world.assignment, status="done", finished_at=finished,
+        make.submission(dave, world.assignment, status="done", finished_at=finished,
                         started_at=finished - timedelta(seconds=40))
-    for minutes in (3, 2):
-        make.submission(world.bob, world.assignment, created_at=base - timedelta(minutes=minutes))
+    carol = make.user(email="carol@example.edu")  # one turn each: both go before alice
+    for minutes, student in ((3, world.bob), (2, carol)):
+        make.submission(student, world.assignment, created_at=base - timedelta(minutes=minutes))
     mine = make.submission(world.alice, world.assignment, created_at=base - timedelta(minutes=1))
     beat(make.db, WorkerInfo("cpu.1@a", queues="cpu"), base)
     auth.login(world.alice.email)

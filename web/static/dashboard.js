@@ -36,7 +36,12 @@ document.addEventListener("DOMContentLoaded", () => {
       cell(row, w.worker).title = w.sandbox + (w.gpus ? " · GPUs " + w.gpus : "");
       cell(row, w.queues);
       const grading = cell(row, null);
-      if (w.submission_id) {
+      if (w.health) {
+        const sick = document.createElement("span");
+        sick.className = "alert";
+        sick.textContent = "unhealthy: " + w.health;
+        grading.appendChild(sick);
+      } else if (w.submission_id) {
         const link = document.createElement("a");
         link.href = base + w.submission_id;
         link.textContent = "#" + w.submission_id;
