@@ -161,9 +161,11 @@ def _mlp(mode: str) -> Callable[..., nn.Module]:
 
 
 MLP_BUGS = [
-    BugSpec("mlp_plain_tensors", "Your W1, b1, W2 and b2 are not registered parameters: wrap "
-            "each in nn.Parameter(...) in __init__, or the module has nothing to load, to "
-            "train or to save.", PlainTensorMLP, "parameters"),
+    BugSpec("mlp_plain_tensors", "Your layers' weights are not registered parameters: make "
+            "the layers attributes of the module (self.hidden = nn.Linear(...), not a Python "
+            "list; nn.ModuleList for several) or wrap raw tensors in nn.Parameter(...), or "
+            "the module has nothing to load, to train or to save.", PlainTensorMLP,
+            "parameters"),
     BugSpec("mlp_missing_bias", "Your output matches the network without its biases: add b1 "
             "to the hidden pre-activation and b2 to the output.", _mlp("missing_bias")),
     BugSpec("mlp_softmax_wrong_axis", "Your output matches a softmax over the batch axis: "

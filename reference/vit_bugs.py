@@ -109,44 +109,57 @@ def _inside(build: Callable[..., nn.Module], where: str) -> list[ModuleVariant]:
     return [variant(*bug) for bug in HEAD_BUGS]
 
 
-class _ConcatWithoutProjection(MultiHeadAttention):
-    def forward(self, x: Tensor) -> Tensor:
-        return torch.cat([head(x) for head in self.heads], dim=-1)
-
-
-MULTI_HEAD: list[ModuleVariant] = [
-    ModuleVariant("no_output_projection", "Your output matches the concatenated heads without "
-                  "the output projection W_o.", _ConcatWithoutProjection),
-    *_inside(MultiHeadAttention, "MultiHeadAttention"),
-]
+MULTI_HEAD: list[ModuleVariant] = _inside(MultiHeadAttention, "MultiHeadAttention")
 
 
 class _PostLN(PreLNEncoderLayer):
     def forward(self, x: Tensor) -> Tensor:
-        x = self.ln1(x + self.dropout(self.attention(x)))
+        x = self.ln1(x + self.dropout(self.W_o(self.attention(x))))
         out: Tensor = self.ln2(x + self.dropout(self.mlp(x)))
         return out
 
 
 class _NoAttentionResidual(PreLNEncoderLayer):
     def forward(self, x: Tensor) -> Tensor:
-        x = self.dropout(self.attention(self.ln1(x)))
+        x = self.attend(x)
         out: Tensor = x + self.dropout(self.mlp(self.ln2(x)))
         return out
 
 
 class _NoMLPResidual(PreLNEncoderLayer):
     def forward(self, x: Tensor) -> Tensor:
-        x = x + self.dropout(self.attention(self.ln1(x)))
+        x = x + self.attend(x)
         out: Tensor = self.dropout(self.mlp(self.ln2(x)))
         return out
 
 
 class _SharedNorm(PreLNEncoderLayer):
     def forward(self, x: Tensor) -> Tensor:
-        x = x + self.dropout(self.attention(self.ln1(x)))
+        x = x + self.attend(x)
         out: Tensor = x + self.dropout(self.mlp(self.ln1(x)))
         return out
+
+
+class _NoOutputProjection(PreLNEncoderLayer):
+    def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.0) -> None:
+        super().__init__(d_model, num_heads, d_ff, dropout)
+        del self.W_o
+
+    def attend(self, x: Tensor) -> Tensor:
+        out: Tensor = self.dropout(self.attention(self.ln1(x)))
+        return out
+
+
+class _GELU(PreLNEncoderLayer):
+    def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.0) -> None:
+        super().__init__(d_model, num_heads, d_ff, dropout)
+        self.mlp[1] = nn.GELU()
+
+
+class _NoMLPDropout(PreLNEncoderLayer):
+    def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.0) -> None:
+        super().__init__(d_model, num_heads, d_ff, dropout)
+        self.mlp[2] = nn.Identity()
 
 
 ENCODER: list[ModuleVariant] = [
@@ -160,6 +173,14 @@ ENCODER: list[ModuleVariant] = [
                   "connection around the MLP: x + mlp(ln2(x)).", _NoMLPResidual),
     ModuleVariant("shared_norm", "Your output matches a layer that uses ln1 before the MLP "
                   "too: the MLP block has its own LayerNorm, ln2.", _SharedNorm),
+    ModuleVariant("no_output_projection", "Your output matches a layer without W^O: add a "
+                  "nn.Linear(d_model, d_model, bias=False) after the multi-head attention.",
+                  _NoOutputProjection, "parameters"),
+    ModuleVariant("gelu_mlp", "Your output matches an MLP with GELU: the handout's MLP is "
+                  "B(ReLU(A(x))).", _GELU),
+    ModuleVariant("no_mlp_dropout", "Your train-mode output matches an MLP without its "
+                  "dropout: dropout is used after the attention, inside the MLP (after the "
+                  "ReLU) and after the MLP.", _NoMLPDropout),
     *_inside(PreLNEncoderLayer, "encoder layer"),
 ]
 

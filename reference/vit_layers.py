@@ -6,12 +6,15 @@ grader can give both the same weights. All batch-first.
 * SingleHeadAttention(d_model, d_k, dropout=0): W_q, W_k, W_v = Linear(d_model, d_k,
   bias=False); x (N, T, d_model) -> softmax(Q K^T / sqrt(d_k)) V, (N, T, d_k), the softmax
   over the key axis, dropout on the attention weights.
-* MultiHeadAttention(d_model, num_heads, dropout=0): ``heads`` = num_heads
-  SingleHeadAttention(d_model, d_model // num_heads); concatenated, then W_o =
-  Linear(d_model, d_model, bias=False); (N, T, d_model) -> (N, T, d_model).
-* PreLNEncoderLayer(d_model, num_heads, d_ff, dropout=0): pre-LN,
-  x = x + drop(attention(ln1(x))); x = x + drop(mlp(ln2(x))), mlp = Linear(d_model, d_ff),
-  GELU, Linear(d_ff, d_model).
+* MultiHeadAttention(d_model, num_heads, dropout=0): the handout's given code: ``heads`` =
+  num_heads SingleHeadAttention(d_model, d_model // num_heads), concatenated;
+  (N, T, d_model) -> (N, T, d_model). W^O is the encoder layer's ("add a nn.Linear layer
+  without bias following the multi-head attention layer implemented in the notebook").
+* PreLNEncoderLayer(d_model, num_heads, d_ff, dropout=0): pre-LN, with dropout "after the
+  attention, inside the MLP, and after the MLP" and the MLP B(ReLU(A(x))):
+  x = x + drop(W_o(attention(ln1(x)))); x = x + drop(B(drop(relu(A(ln2(x)))))).
+  PreLNEncoderLayerDropoutFirst reads "dropout after the attention" as before W_o:
+  x = x + W_o(drop(attention(ln1(x)))); both readings are accepted.
 * ViT(image_size=28, patch_size=7, in_channels=1, num_classes=10, d_model=64, depth=6,
   num_heads=8, d_ff=128, dropout=0): non-overlapping patches -> Linear patch embedding,
   a learned class token and position embedding, ``depth`` encoder layers, LayerNorm, a
@@ -27,8 +30,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-__all__ = ["SingleHeadAttention", "MultiHeadAttention", "PreLNEncoderLayer", "ViT", "MLP", "CNN",
-           "patches"]
+__all__ = ["SingleHeadAttention", "MultiHeadAttention", "PreLNEncoderLayer",
+           "PreLNEncoderLayerDropoutFirst", "ViT", "MLP", "CNN", "patches"]
 
 
 class SingleHeadAttention(nn.Module):
@@ -53,7 +56,8 @@ class SingleHeadAttention(nn.Module):
 
 
 class MultiHeadAttention(nn.Module):
-    """num_heads single heads of width d_model // num_heads, concatenated, then W_o."""
+    """The handout's given code: num_heads single heads of width d_model // num_heads,
+    concatenated along the last axis."""
 
     def __init__(self, d_model: int, num_heads: int, dropout: float = 0.0) -> None:
         super().__init__()
@@ -62,27 +66,40 @@ class MultiHeadAttention(nn.Module):
         self.heads = nn.ModuleList(
             SingleHeadAttention(d_model, d_model // num_heads, dropout) for _ in range(num_heads)
         )
-        self.W_o = nn.Linear(d_model, d_model, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        out: Tensor = self.W_o(torch.cat([head(x) for head in self.heads], dim=-1))
-        return out
+        return torch.cat([head(x) for head in self.heads], dim=-1)
 
 
 class PreLNEncoderLayer(nn.Module):
-    """x = x + drop(attention(ln1(x))); x = x + drop(mlp(ln2(x)))."""
+    """x = x + drop(W_o(attention(ln1(x)))); x = x + drop(mlp(ln2(x))), mlp = A, ReLU,
+    dropout, B."""
 
     def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.ln1 = nn.LayerNorm(d_model)
         self.attention = MultiHeadAttention(d_model, num_heads, dropout)
+        self.W_o = nn.Linear(d_model, d_model, bias=False)
         self.ln2 = nn.LayerNorm(d_model)
-        self.mlp = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model))
+        self.mlp = nn.Sequential(nn.Linear(d_model, d_ff), nn.ReLU(), nn.Dropout(dropout),
+                                 nn.Linear(d_ff, d_model))
         self.dropout = nn.Dropout(dropout)
 
+    def attend(self, x: Tensor) -> Tensor:
+        out: Tensor = self.dropout(self.W_o(self.attention(self.ln1(x))))
+        return out
+
     def forward(self, x: Tensor) -> Tensor:
-        x = x + self.dropout(self.attention(self.ln1(x)))
+        x = x + self.attend(x)
         out: Tensor = x + self.dropout(self.mlp(self.ln2(x)))
+        return out
+
+
+class PreLNEncoderLayerDropoutFirst(PreLNEncoderLayer):
+    """The other reading of "dropout after the attention": before W_o."""
+
+    def attend(self, x: Tensor) -> Tensor:
+        out: Tensor = self.W_o(self.dropout(self.attention(self.ln1(x))))
         return out
 
 

@@ -1,10 +1,11 @@
 """Grader routines that run INSIDE the sandbox, next to the student's model.
 
-They exist because some work must happen where the model lives (a training step,
-a forward/backward pass with tensors, a module summary). Student code shares the
-process and can replace any of them, so the trusted side never believes what
-they report about correctness: it computes verdicts from the arrays they return,
-times things itself, and drives epochs one request at a time.
+They exist because some work must happen where the model lives (a forward/backward
+pass with tensors, a module summary, recording the model's computation). Student code
+shares the process and can replace any of them, so the trusted side never believes what
+they report: it computes verdicts from the arrays they return, times things itself,
+and trains models itself from the computation they record (``torch_capture``), which it
+verifies first (``grader.checks.torch_graph``).
 
 Arrays arrive as NumPy arrays: floating ones become float32 tensors, integer and
 bool ones keep their kind. Answers go back as NumPy arrays and plain data.
@@ -15,8 +16,8 @@ NumPy at import time (PyTorch lazily, inside the routines that need it).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -28,8 +29,6 @@ SUMMARY_FIELDS = (
     "padding", "p", "num_features", "normalized_shape", "embed_dim", "num_heads",
     "input_size", "hidden_size", "num_layers", "num_embeddings", "embedding_dim",
 )
-OPTIMIZERS = ("sgd", "adam")
-LOSSES = ("cross_entropy", "nll")
 
 
 def numpy_info() -> dict[str, Any]:
@@ -109,27 +108,6 @@ def torch_load_parameters(module: Any, values: dict[str, Any]) -> int:
     return len(values)
 
 
-def torch_reset_parameters(model: Any, seed: int = 0) -> dict[str, int]:
-    """Re-initialise every parameter: ``reset_parameters()`` where a module has one, and a
-    fresh small random draw for parameters that it did not change (raw nn.Parameters)."""
-    torch = _torch()
-    torch.manual_seed(seed)
-    before = {name: p.detach().clone() for name, p in model.named_parameters()}
-    reset = 0
-    for module in model.modules():
-        method = getattr(module, "reset_parameters", None)
-        if callable(method):
-            method()
-            reset += 1
-    redrawn = 0
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if torch.equal(param, before[name]):
-                param.normal_(0.0, 0.02)
-                redrawn += 1
-    return {"modules": reset, "redrawn": redrawn}
-
-
 # -------------------------------------------------------------------------- forward
 
 
@@ -184,16 +162,28 @@ def _backward(outputs: list[Any], grad_output: list[Any]) -> str:
 
 
 def torch_call(function: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
-    """Call a student function with arrays turned into tensors; tensors come back as arrays."""
+    """Call a student function with arrays (also inside lists, as lists of batches) turned
+    into tensors; tensors (also inside a returned tuple or list) come back as arrays."""
+    result = function(*[_tensors_in(a) for a in args],
+                      **{k: _tensors_in(v) for k, v in kwargs.items()})
+    return _arrays_in(result)
+
+
+def _tensors_in(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return _tensor(value)
+    if type(value) is list:
+        return [_tensors_in(v) for v in value]
+    return value
+
+
+def _arrays_in(value: Any) -> Any:
     torch = _torch()
-    converted = [_tensor(a) if isinstance(a, np.ndarray) else a for a in args]
-    named = {k: _tensor(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
-    result = function(*converted, **named)
-    if isinstance(result, torch.Tensor):
-        return _array(result)
-    if isinstance(result, tuple | list):
-        return [_array(r) if isinstance(r, torch.Tensor) else r for r in result]
-    return result
+    if isinstance(value, torch.Tensor):
+        return _array(value)
+    if isinstance(value, tuple | list):
+        return [_arrays_in(v) for v in value]
+    return value
 
 
 # -------------------------------------------------------------------------- summary
@@ -238,90 +228,13 @@ def _config(module: Any) -> dict[str, Any]:
     return found
 
 
-# -------------------------------------------------------------------------- training
-
-
-def torch_device(prefer_cuda: bool) -> dict[str, Any]:
-    """The device to train on: "cuda" when asked for and available, else "cpu"."""
-    torch = _torch()
-    if prefer_cuda and torch.cuda.is_available():
-        return {"device": "cuda", "name": str(torch.cuda.get_device_name(0))}
-    return {"device": "cpu", "name": "cpu", "threads": int(torch.get_num_threads())}
-
-
-class Trainer:
-    """The grader's own training loop over data that lives here; one call = one epoch."""
-
-    def __init__(self, model: Any, x: Any, y: Any, *, batch_size: int, lr: float,
-                 optimizer: str, loss: str, seed: int, device: str, momentum: float,
-                 weight_decay: float) -> None:
-        torch = _torch()
-        if optimizer not in OPTIMIZERS or loss not in LOSSES:
-            raise ValueError(f"unknown optimizer {optimizer!r} or loss {loss!r}")
-        torch.manual_seed(seed)
-        self.model = model.to(device)
-        self.x, self.y = _tensor(x, device=device), _tensor(y, device=device).long()
-        self.batch_size, self.device, self.loss = int(batch_size), device, loss
-        self.generator = torch.Generator().manual_seed(seed)
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer: Any = None
-        if trainable and optimizer == "adam":
-            self.optimizer = torch.optim.Adam(trainable, lr=lr, weight_decay=weight_decay)
-        elif trainable:
-            self.optimizer = torch.optim.SGD(trainable, lr=lr, momentum=momentum,
-                                             weight_decay=weight_decay)
-
-    def epoch(self) -> dict[str, Any]:
-        torch = _torch()
-        functional = torch.nn.functional
-        criterion = (functional.cross_entropy if self.loss == "cross_entropy"
-                     else functional.nll_loss)
-        self.model.train(True)
-        order = torch.randperm(len(self.x), generator=self.generator).to(self.device)
-        total, count, steps = 0.0, 0, 0
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start:start + self.batch_size]
-            output = _logits(self.model(self.x[batch]), len(batch))
-            loss = criterion(output, self.y[batch])
-            if self.optimizer is not None and loss.requires_grad:
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                self.optimizer.step()
-                steps += 1
-            total += float(loss.detach()) * len(batch)
-            count += len(batch)
-        mean = total / max(count, 1)
-        return {"loss": mean if math.isfinite(mean) else None, "steps": steps,
-                "examples": count}
-
-
-def _logits(output: Any, batch: int) -> Any:
-    torch = _torch()
-    if not isinstance(output, torch.Tensor) or output.ndim != 2 or output.shape[0] != batch:
-        shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
-        raise ValueError(f"the model returned {shape} for a batch of {batch}; "
-                         f"expected scores of shape ({batch}, classes)")
-    return output
-
-
-def torch_trainer(
-    model: Any, x: Any, y: Any, *, batch_size: int, lr: float, optimizer: str = "adam",
-    loss: str = "cross_entropy", seed: int = 0, device: str = "cpu", momentum: float = 0.0,
-    weight_decay: float = 0.0,
-) -> Trainer:
-    """A Trainer (a handle on the trusted side) over x (N, ...) float and y (N,) int labels."""
-    return Trainer(model, x, y, batch_size=batch_size, lr=lr, optimizer=optimizer, loss=loss,
-                   seed=seed, device=device, momentum=momentum, weight_decay=weight_decay)
-
-
-def torch_train_epoch(trainer: Trainer) -> dict[str, Any]:
-    """One epoch of the trainer: {loss (mean over examples, None if not finite), steps,
-    examples}. Reported by the sandbox, so shown to the student but never trusted."""
-    return trainer.epoch()
+# -------------------------------------------------------------------------- prediction
 
 
 def torch_predict(model: Any, x: Any, *, batch_size: int = 256, device: str = "cpu") -> Any:
-    """argmax class of every row of x (N, ...) in eval mode: int64 (N,)."""
+    """argmax class of every row of x (N, ...) in eval mode: int64 (N,). For checks of a
+    student's own training code; the grader's own accuracy is computed on the trusted side
+    from the verified computation."""
     torch = _torch()
     model.to(device)
     model.train(False)
@@ -329,8 +242,161 @@ def torch_predict(model: Any, x: Any, *, batch_size: int = 256, device: str = "c
     with torch.no_grad():
         for start in range(0, len(x), batch_size):
             chunk = _tensor(x[start:start + batch_size], device=device)
-            labels.append(_logits(model(chunk), len(chunk)).argmax(dim=1).cpu())
+            output = model(chunk)
+            if not isinstance(output, torch.Tensor) or output.ndim != 2 or \
+                    output.shape[0] != len(chunk):
+                shape = tuple(output.shape) if isinstance(output, torch.Tensor) else \
+                    type(output).__name__
+                raise ValueError(f"the model returned {shape} for a batch of {len(chunk)}; "
+                                 f"expected scores of shape ({len(chunk)}, classes)")
+            labels.append(output.argmax(dim=1).cpu())
     return np.concatenate([t.numpy() for t in labels]).astype(np.int64)
+
+
+# -------------------------------------------------------------------------- given code
+
+
+def torch_loader(x: Any, y: Any, batch_size: int = 100) -> Any:
+    """A ``torch.utils.data.DataLoader`` over (x, y) in order (no shuffling): what a
+    handout's given data-loading code hands the student's functions. x: (N, ...) floats,
+    y: (N,) int labels."""
+    torch = _torch()
+    dataset = torch.utils.data.TensorDataset(_tensor(x), _tensor(y).long())
+    return torch.utils.data.DataLoader(dataset, batch_size=int(batch_size), shuffle=False)
+
+
+def torch_linear(weight: Any, bias: Any) -> Any:
+    """An ``nn.Linear`` holding ``weight`` (out, in) and ``bias`` (out,): a model whose
+    answers the grader knows, for checking a student's evaluation code."""
+    torch = _torch()
+    layer = torch.nn.Linear(int(np.shape(weight)[1]), int(np.shape(weight)[0]))
+    torch_load_parameters(layer, {"weight": weight, "bias": bias})
+    return layer.eval()
+
+
+# -------------------------------------------------------------------------- capture
+
+
+class _Recorder:
+    """Tensor ids and the ops of one forward pass, recorded at PyTorch's dispatch level
+    (below autograd: ``nn.Linear`` shows as ``aten.t`` + ``aten.addmm``)."""
+
+    def __init__(self, max_nodes: int) -> None:
+        self.custom = 0  # depth inside torch.autograd.Function.apply
+        self.ids: dict[int, int] = {}
+        self.alive: list[Any] = []  # keeps every recorded tensor alive, so ids stay unique
+        self.constants: list[dict[str, Any]] = []
+        self.nodes: list[dict[str, Any]] = []
+        self.max_nodes = max_nodes
+
+    def define(self, tensor: Any) -> int:
+        self.ids[id(tensor)] = len(self.alive)
+        self.alive.append(tensor)
+        return len(self.alive) - 1
+
+    def ref(self, tensor: Any) -> int:
+        """The id of a tensor an op reads; one never seen before is a constant."""
+        known = self.ids.get(id(tensor))
+        if known is not None:
+            return known
+        tid = self.define(tensor)
+        self.constants.append({"tid": tid, "value": _array(tensor)})
+        return tid
+
+    def encode(self, value: Any) -> Any:
+        torch = _torch()
+        if isinstance(value, torch.Tensor):
+            return {"t": self.ref(value)}
+        if isinstance(value, tuple | list):
+            return [self.encode(v) for v in value]
+        if isinstance(value, torch.dtype | torch.layout | torch.memory_format):
+            return {type(value).__name__: str(value).removeprefix("torch.")}
+        if isinstance(value, torch.device):
+            return {"device": str(value.type)}
+        if value is None or isinstance(value, bool | int | float | str):
+            return value
+        return {"opaque": type(value).__name__[:40]}  # refused by the trusted side
+
+    def outputs(self, value: Any) -> Any:
+        torch = _torch()
+        if isinstance(value, torch.Tensor):
+            known = self.ids.get(id(value))
+            return known if known is not None else self.define(value)
+        if isinstance(value, tuple | list):
+            return [self.outputs(v) for v in value]
+        return None
+
+    def record(self, func: Any, args: Any, kwargs: Any, out: Any) -> None:
+        if len(self.nodes) >= self.max_nodes:
+            raise RuntimeError(f"forward() ran more than {self.max_nodes} tensor operations")
+        node = {"op": str(func), "args": self.encode(list(args)),
+                "kwargs": {str(k): self.encode(v) for k, v in kwargs.items()},
+                "out": self.outputs(out)}
+        if not _torch().is_grad_enabled() and not self.custom:  # inside torch.no_grad()
+            node["grad"] = False
+        self.nodes.append(node)
+
+
+@contextmanager
+def _custom_functions(recorder: _Recorder) -> Iterator[None]:
+    """Note when ops run inside a custom ``torch.autograd.Function`` (its forward runs with
+    gradients off, yet its result takes part in autograd): they are not a no_grad region."""
+    function = _torch().autograd.function.Function
+    saved = vars(function)["apply"]
+
+    def apply(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        recorder.custom += 1
+        try:
+            return saved.__func__(cls, *args, **kwargs)
+        finally:
+            recorder.custom -= 1
+
+    function.apply = classmethod(apply)
+    try:
+        yield
+    finally:
+        function.apply = saved
+
+
+def torch_capture(model: Any, inputs: list[Any], *, train: bool, method: str = "forward",
+                  max_nodes: int = 200_000) -> dict[str, Any]:
+    """The computation of one forward pass as plain data (see ``grader.graph.wire``):
+    {inputs: [tid], params: [{name, tid, requires_grad, value}], buffers: [{name, tid,
+    value}], constants: [{tid, value}], nodes: [{op, args, kwargs, out}], outputs: [tid],
+    output_values: [arrays], registered: [{name, shape, requires_grad}]}; a node run under
+    ``torch.no_grad()`` carries ``grad: False``. Values are taken before the pass (a
+    train-mode pass moves batch-norm statistics). What this returns is a claim: the
+    trusted side validates it, rebuilds it and runs it itself."""
+    torch = _torch()
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    recorder = _Recorder(int(max_nodes))
+    tensors = [_tensor(x) for x in inputs]
+    model.train(bool(train))
+    graph: dict[str, Any] = {"inputs": [recorder.define(t) for t in tensors]}
+    graph["params"] = [{"name": n, "tid": recorder.define(p), "value": _array(p),
+                        "requires_grad": bool(p.requires_grad)}
+                       for n, p in model.named_parameters()]
+    graph["buffers"] = [{"name": n, "tid": recorder.define(b), "value": _array(b)}
+                        for n, b in model.named_buffers()]
+    graph["registered"] = [{"name": r["name"], "shape": r["shape"],
+                            "requires_grad": r["requires_grad"]} for r in torch_parameters(model)]
+    function = model if method == "forward" else getattr(model, method)
+
+    class Recording(TorchDispatchMode):  # type: ignore[no-untyped-call]
+        def __torch_dispatch__(self, func: Any, types: Any, args: Any = (),
+                               kwargs: Any = None) -> Any:
+            out = func(*args, **(kwargs or {}))
+            recorder.record(func, args, kwargs or {}, out)
+            return out
+
+    with torch.enable_grad(), _custom_functions(recorder), Recording():  # type: ignore[no-untyped-call]
+        outputs = _flatten(function(*tensors))
+    graph["nodes"] = recorder.nodes
+    graph["constants"] = recorder.constants
+    graph["outputs"] = [recorder.ref(o) for o in outputs]
+    graph["output_values"] = [_array(o) for o in outputs]
+    return graph
 
 
 # -------------------------------------------------------------------------- speed baseline
@@ -405,15 +471,14 @@ ROUTINES: dict[str, Callable[..., Any]] = {
     "numpy_info": numpy_info,
     "torch_parameters": torch_parameters,
     "torch_load_parameters": torch_load_parameters,
-    "torch_reset_parameters": torch_reset_parameters,
     "torch_forward": torch_forward,
     "torch_call": torch_call,
     "torch_summary": torch_summary,
-    "torch_device": torch_device,
-    "torch_trainer": torch_trainer,
-    "torch_train_epoch": torch_train_epoch,
-    "torch_predict": torch_predict,
     "torch_conv2d_loops": torch_conv2d_loops,
     "torch_conv2d_four_loops": torch_conv2d_four_loops,
     "torch_last_step": torch_last_step,
+    "torch_capture": torch_capture,
+    "torch_predict": torch_predict,
+    "torch_loader": torch_loader,
+    "torch_linear": torch_linear,
 }

@@ -41,3 +41,19 @@ def test_every_named_test_and_corpus_case_exists() -> None:
             for name in classes:
                 assert re.search(rf"^class {name}\b", source, re.M), f"{case}: {reference}"
             assert re.search(rf"^\s*def {function}\(", source, re.M), f"{case}: {reference}"
+
+
+ISSUE_ROW = re.compile(r"^\| (12\.\d [^|]+) \| (.*?) \| (.*) \|$", re.M)
+
+
+def test_the_issue_12_rows_name_tests_and_corpus_cases_that_exist() -> None:
+    found = ISSUE_ROW.findall(DOC.read_text(encoding="utf-8"))
+    assert len(found) >= 8
+    for case, _, tested_by in found:
+        for reference in re.findall(r"`([^`]+)`", tested_by):
+            path, *names = reference.split("::")
+            if not names:
+                assert (ROOT / path / "expect.toml").is_file(), f"{case}: no corpus case {path}"
+                continue
+            source = (ROOT / path).read_text(encoding="utf-8")
+            assert re.search(rf"^\s*def {names[-1]}\(", source, re.M), f"{case}: {reference}"

@@ -48,7 +48,7 @@ def curves_svg(curves: Mapping[str, Sequence[float | None]], *, epochs: int | No
     last = max(epochs or 0, len(loss), len(accuracy), 1)
     import matplotlib
 
-    with matplotlib.rc_context(RC):  # type: ignore[arg-type]
+    with matplotlib.rc_context(RC):  # type: ignore[arg-type, unused-ignore]
         figure = Figure(figsize=(6.4, 3.4), dpi=100, layout="constrained")
         FigureCanvasSVG(figure)
         top, bottom = figure.subplots(2, 1, sharex=True)

@@ -1,15 +1,26 @@
-"""Accuracy on held-out data after the grader's own training loop.
+"""Accuracy on held-out data after training by the grader, on the trusted side.
 
-The trusted side loads the data (``grader.data``), sends the training inputs and labels
-and the held-out INPUTS into the sandbox (perturbed per attempt, so public images cannot
-be looked up), drives training one epoch per request, gets predicted labels back and
-computes accuracy here. Two controls catch models whose answers do not come from
-training: the freshly built model and the model re-initialised after training must both
-score near chance (G1, G2). The module tree must not change during grading (G4).
+The student's model is built in the sandbox only to be recorded: its train-mode and
+eval-mode computations are captured there, validated, rebuilt and bound to the model on
+inputs it cannot predict (``grader.checks.torch_graph``). Training then happens in the
+grader's trusted child (``grader.graph.train``): the grader initialises the parameters
+(``init = "trusted"``, PyTorch's own layer defaults) or takes the student's initial
+values (``init = "student"``, for handouts that let students choose), runs the optimiser
+and counts every step and every example itself; no student code runs during training, so
+weights loaded at the first step, extra epochs inside an epoch call or a training loop of
+the student's own cannot happen. Held-out inputs (perturbed per attempt) never enter the
+sandbox and held-out labels never leave the grader.
+
+Controls: the model before training must score near chance (with ``init = "student"``
+this catches initial weights trained elsewhere), and with ``init = "student"`` a second
+run from the grader's own initialisation, trained the same way, must reach within
+``init_margin`` of the student's run: the knowledge must come from training on the
+grader's data, not from the initial values.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,18 +28,12 @@ from typing import Any
 import numpy as np
 
 from grader import data as datasets
-from grader.checks.torch_common import (
-    Construction,
-    ModuleInfo,
-    counted_parameters,
-    device,
-    structure_changes,
-    summary,
-)
+from grader.checks.constraints import output_layer
+from grader.checks.torch_common import Construction, ModuleInfo, structure_changes, summary
+from grader.checks.torch_graph import Verified, check_rules, verified
 from grader.context import CheckContext, CheckFailed
 from grader.plot import epoch_table
 from grader.registry import check
-from sandbox.session import Remote
 
 TRAINING_KEYS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay")
 DEFAULTS: dict[str, Any] = {"epochs": 1, "batch_size": 32, "lr": 1e-3, "optimizer": "adam",
@@ -52,41 +57,51 @@ class Curve:
         return epoch_table(self.losses, self.accuracies, self.seconds)
 
     def as_data(self) -> dict[str, list[float | None]]:
-        """The curves as the result keeps them (``extra_data["curves"]``). The loss is
-        what the student's process reported; the accuracies were computed here."""
+        """The curves as the result keeps them (``extra_data["curves"]``), all measured by
+        the grader's own training."""
         return {"train_loss": list(self.losses), "held_out_accuracy": list(self.accuracies)}
 
 
 @check("torch.accuracy")
 def accuracy(ctx: CheckContext) -> float | None:
-    """Train the student's model with the grader's loop, then score held-out accuracy.
+    """Train the student's verified model with the grader's loop, score held-out accuracy.
 
     params: ``model``, ``init_args``, ``init_kwargs``; ``dataset`` ("mnist5k", "digits",
     "fashion_mnist", or ``{name = "mnist_idx" | "cifar10", path = "data/mnist"}`` with the
     path relative to the assignment folder); ``train_size`` / ``test_size`` (stratified
     subsets); ``input_shape`` (one example's shape as the model gets it, e.g. [784]);
     training: ``epochs``, ``batch_size``, ``lr``, ``optimizer`` ("adam" | "sgd"),
-    ``momentum``, ``weight_decay``, ``loss`` ("cross_entropy" on scores | "nll" on
-    log-probabilities); ``config = {module = "config", name = "MLP", bounds = {lr =
-    [1e-4, 0.1], epochs = [1, 5], optimizer = ["adam", "sgd"]}}`` lets the student choose
-    the bounded keys (a dict in their file); ``thresholds = [[0.95, 1.0], [0.90, 0.5]]``
+    ``momentum``, ``weight_decay``, ``loss`` ("auto", the default: categorical cross
+    entropy of what the model returns, -log p when its output is a softmax, cross entropy
+    on scores otherwise | "cross_entropy" on scores | "nll" on log-probabilities);
+    ``config = {module = "config", name = "MLP", bounds = {lr = [1e-4, 0.1], epochs =
+    [1, 5], optimizer = ["adam", "sgd"]}}`` lets the student choose
+    the bounded keys (a dict in their file; ``optional = true``: the spec's values when the
+    file does not define it); ``thresholds = [[0.95, 1.0], [0.90, 0.5]]``
     ([min accuracy, fraction of the points], best first); ``perturb = {noise = 0.02,
-    shift = 1}`` (or false); ``chance_margin`` (0.15: the controls fail above 1/classes +
-    margin); ``max_params`` (optional limit checked on the trained model); ``budget_s``
-    (no new epoch starts after this much training time); ``epoch_timeout_s``.
+    shift = 1}`` (or false); ``chance_margin`` (0.15: the before-training control fails
+    above 1/classes + margin); ``init`` ("trusted" | "student"), ``keep`` (globs of
+    parameters that keep the student's values under "trusted", e.g. hand-made frozen
+    filters) with ``max_kept`` (elements, default 0 = any), ``init_margin`` (0.05);
+    ``max_params`` and ``max_hidden_units`` (the handout's limits: the accuracy counts
+    only for a model within them); ``eval_batch`` (250); ``budget_s`` (no new epoch
+    starts after this much training time); ``epoch_timeout_s``; and the verification
+    parameters of ``grader.checks.torch_graph`` (``allowed``, ``builtin_functions``,
+    ``banned_ops``, ``frozen_ops``, ``max_stored``).
     """
     return AccuracyRun(ctx).grade()
 
 
 class AccuracyRun:
-    """One attempt: data, controls, training, evaluation, score."""
+    """One attempt: data, recording, controls, trusted training, evaluation, score."""
 
     def __init__(self, ctx: CheckContext) -> None:
         self.ctx = ctx
         self.made = Construction.from_params(ctx)
         self.data = _dataset(ctx)
         shape = [int(d) for d in ctx.params.get("input_shape", self.data.x_train.shape[1:])]
-        self.x_train = self.data.x_train.reshape(-1, *shape)
+        self.shape = shape
+        self.x_train = np.ascontiguousarray(self.data.x_train.reshape(-1, *shape))
         held_out = self.data.x_test
         perturb = ctx.params.get("perturb", {})
         if perturb is not False and held_out.ndim == 4:
@@ -97,8 +112,10 @@ class AccuracyRun:
         self.x_test = np.ascontiguousarray(held_out)
         self.chance_max = 1.0 / self.data.classes + float(ctx.params.get("chance_margin", 0.15))
         self.timeout = float(ctx.params.get("epoch_timeout_s", ctx.test.timeout_s))
+        self.eval_batch = min(int(ctx.params.get("eval_batch", 250)), len(self.x_test))
         self.curve = Curve()
         self.final: float | None = None
+        self.steps = self.examples = 0
         self.remarks: list[str] = []
         self.controls: list[float] = []
 
@@ -111,26 +128,17 @@ class AccuracyRun:
 
     def _grade(self) -> float | None:
         settings = self._settings()
-        where = device(self.ctx)
         model = self.made.build(self.ctx)
         before = summary(self.ctx, model)
-        self._control(model, "Before any training", where)
-        self._train(model, settings, where, before)
-        after = summary(self.ctx, model)
-        final = self.final = self._accuracy(model, where)
-        self.ctx.metrics["accuracy"] = final
-        self.curve.accuracies[-1] = final
-        self._same_structure(before, after, summary(self.ctx, model))
-        self._limit(after)
-        fraction = self._fraction(final)
-        report = self._report(settings, where, final)
-        if fraction > 0:
-            self._control(model, "After re-initialising its parameters", where, reinit=True)
-            if self.controls:
-                untrained, reinitialised = self.controls
-                report += (f"\nControls: the untrained model scores {untrained:.1%} and the "
-                           f"re-initialised one {reinitialised:.1%} (chance "
-                           f"{1 / self.data.classes:.0%}).")
+        with verified(self.ctx, model) as v:
+            self._record(v, settings, before)
+            policy = str(self.ctx.params.get("init", "trusted"))
+            final = self.final = self._run(v, settings, policy, self.curve)
+            self.ctx.metrics["accuracy"] = final
+            fraction = self._fraction(final)
+            report = self._report(settings, final, policy)
+            if policy == "student" and fraction > 0:
+                report += self._reinit_control(v, settings, final)
         if fraction >= 1.0:
             self.ctx.notes.append(report)
             return None
@@ -144,64 +152,110 @@ class AccuracyRun:
         config = self.ctx.params.get("config")
         if config:
             settings.update(_student_config(self.ctx, dict(config)))
-        settings["loss"] = str(self.ctx.params.get("loss", "cross_entropy"))
+        settings["loss"] = str(self.ctx.params.get("loss", "auto"))
         return settings
+
+    # -- recording -------------------------------------------------------------------
+
+    def _record(self, v: Verified, settings: dict[str, Any], before: list[ModuleInfo]) -> None:
+        """Eval pass on evaluation batches and train pass on training batches, each bound
+        to the sandbox's model on noisy training images it cannot predict."""
+        label = self.made.class_name
+        found = v.record("eval", [self._noisy(self.eval_batch)], train=False)
+        v.bind("eval", [self._noisy(self.eval_batch)])
+        check_rules(self.ctx, found, label)
+        batch = int(settings["batch_size"])
+        if batch > len(self.x_train):
+            raise CheckFailed(f"batch size {batch} is larger than the training set.")
+        def unchanged() -> None:
+            changed = structure_changes(before, summary(self.ctx, v.model))
+            if changed:
+                raise CheckFailed(changed)
+
+        train = v.record("train", [self._noisy(batch)], train=True, then=unchanged)
+        v.bind("train", [self._noisy(batch)])
+        check_rules(self.ctx, train, f"{label} in train mode")
+        self._limits(found)
+
+    def _noisy(self, count: int) -> np.ndarray:
+        rows = self.ctx.rng.choice(len(self.x_train), count, replace=False)
+        x = self.x_train[rows]
+        if x.dtype.kind != "f":
+            return np.ascontiguousarray(x)
+        noise = self.ctx.rng.normal(0.0, 0.02, x.shape)
+        return np.ascontiguousarray(x + noise, dtype=np.float32)
+
+    def _limits(self, found: Any) -> None:
+        label = self.made.class_name
+        limit = self.ctx.params.get("max_params")
+        count = int(found.facts["param_elements"])
+        if limit is not None and count > int(limit):
+            raise CheckFailed(f"{label} has {count:,} parameters; the limit is {int(limit):,}, "
+                              f"and the accuracy counts only for a model within it.")
+        units = self.ctx.params.get("max_hidden_units")
+        widths = [int(layer["width"]) for layer in found.layers]
+        outputs = math.prod(found.facts["output_shapes"][0][1:])
+        hidden = sum(widths) - widths[output_layer(widths, outputs)] if widths else 0
+        if units is not None and hidden > int(units):
+            raise CheckFailed(f"{label} has {hidden} hidden units; the limit is "
+                              f"{int(units)}, and the accuracy counts only for a model within "
+                              f"it.")
 
     # -- training and evaluation -----------------------------------------------------
 
-    def _train(self, model: Remote, settings: dict[str, Any], where: str,
-               before: list[ModuleInfo]) -> None:
-        trainer = self.ctx.session.routine(
-            "torch_trainer", model, self.x_train, self.data.y_train,
-            batch_size=int(settings["batch_size"]), lr=float(settings["lr"]),
-            optimizer=str(settings["optimizer"]), loss=settings["loss"],
-            momentum=float(settings["momentum"]), weight_decay=float(settings["weight_decay"]),
-            seed=int(self.ctx.rng.integers(2**31)), device=where, timeout=self.timeout)
-        if before[0].trainable == 0:
-            self.remarks.append("None of your model's parameters require gradients.")
+    def _run(self, v: Verified, settings: dict[str, Any], policy: str, curve: Curve) -> float:
+        """Initialise, control, train epoch by epoch, evaluate; returns the final
+        accuracy. Everything here runs in the trusted child."""
+        keep = [str(g) for g in self.ctx.params.get("keep", [])]
+        init = v.request("init", policy=policy, seed=int(self.ctx.rng.integers(2**31)),
+                         keep=keep)
+        cap = int(self.ctx.params.get("max_kept", 0))
+        if policy == "trusted" and cap and int(init["kept_elements"]) > cap:
+            raise CheckFailed(f"The parameters that keep your values ({', '.join(init['kept'])}) "
+                              f"hold {init['kept_elements']:,} numbers; at most {cap:,} may.")
+        if curve is self.curve:
+            self._control(v, "Before any training")
+        v.request("data", x=self.x_train, y=np.ascontiguousarray(self.data.y_train),
+                  timeout=self.timeout)
         budget = float(self.ctx.params.get("budget_s", float("inf")))
-        spent = 0.0
+        spent, report = 0.0, {}
         for epoch in range(int(settings["epochs"])):
             if spent > budget:
                 self.remarks.append(f"Training stopped after {epoch} epochs: the training "
                                     f"budget is {budget:g} s.")
                 break
             started = time.monotonic()
-            report = self.ctx.session.routine("torch_train_epoch", trainer, timeout=self.timeout)
-            self.curve.seconds.append(time.monotonic() - started)
-            spent += self.curve.seconds[-1]
-            loss = report.get("loss") if isinstance(report, dict) else None
-            self.curve.losses.append(float(loss) if isinstance(loss, int | float) else None)
-            last = epoch == int(settings["epochs"]) - 1
-            self.curve.accuracies.append(0.0 if last else self._accuracy(model, where))
-            self._report_epoch(epoch + 1, int(settings["epochs"]), last)
-        if not self.curve.losses:
+            report = v.request("epoch", timeout=self.timeout,
+                               batch_size=int(settings["batch_size"]),
+                               optimizer=str(settings["optimizer"]), lr=float(settings["lr"]),
+                               momentum=float(settings["momentum"]),
+                               weight_decay=float(settings["weight_decay"]),
+                               loss=settings["loss"], seed=int(self.ctx.rng.integers(2**31)))
+            curve.seconds.append(time.monotonic() - started)
+            spent += curve.seconds[-1]
+            loss = report.get("loss")
+            curve.losses.append(float(loss) if isinstance(loss, int | float) else None)
+            curve.accuracies.append(self._accuracy(v))
+            if curve is self.curve:  # live on the results page
+                self.ctx.report(epoch=epoch + 1, epochs=int(settings["epochs"]),
+                                curves=curve.as_data())
+        if not curve.losses:
             raise CheckFailed("No epoch of training fitted in the time budget.")
+        self.steps, self.examples = int(report["steps"]), int(report["examples"])
+        return curve.accuracies[-1]
 
-    def _report_epoch(self, epoch: int, epochs: int, last: bool) -> None:
-        """The curves so far, live on the results page (the last epoch's accuracy is
-        measured after training, so it is not known yet)."""
-        curves = self.curve.as_data()
-        if last:
-            curves["held_out_accuracy"][-1] = None
-        self.ctx.report(epoch=epoch, epochs=epochs, curves=curves)
-
-    def _accuracy(self, model: Remote, where: str) -> float:
-        predicted = self.ctx.session.routine("torch_predict", model, self.x_test,
-                                             device=where, timeout=self.timeout)
+    def _accuracy(self, v: Verified) -> float:
+        predicted = v.request("predict", x=self.x_test, batch=self.eval_batch,
+                              timeout=self.timeout)
         if (type(predicted) is not np.ndarray or predicted.shape != (len(self.x_test),)
                 or predicted.dtype.kind not in "iu"):
-            raise CheckFailed("The sandbox returned malformed predictions for the held-out "
-                              "inputs. This test gets no points.")
+            raise RuntimeError("the trusted child returned malformed predictions")
         return float(np.mean(predicted == self.data.y_test))
 
-    def _control(self, model: Remote, when: str, where: str, reinit: bool = False) -> None:
+    def _control(self, v: Verified, when: str) -> None:
         if self.ctx.params.get("controls", True) is False:
             return
-        if reinit:
-            self.ctx.session.routine("torch_reset_parameters", model,
-                                     int(self.ctx.rng.integers(2**31)))
-        score = self._accuracy(model, where)
+        score = self._accuracy(v)
         self.controls.append(score)
         if score > self.chance_max:
             raise CheckFailed(
@@ -211,18 +265,19 @@ class AccuracyRun:
                 f"learned in training. Predictions must come from the trained parameters, "
                 f"not from stored answers or weights loaded from elsewhere.")
 
-    def _same_structure(self, *summaries: list[ModuleInfo]) -> None:
-        for later in summaries[1:]:
-            changed = structure_changes(summaries[0], later)
-            if changed:
-                raise CheckFailed(changed)
-
-    def _limit(self, rows: list[ModuleInfo]) -> None:
-        limit = self.ctx.params.get("max_params")
-        count = counted_parameters(rows)
-        if limit is not None and count > int(limit):
-            raise CheckFailed(f"After training your model has {count:,} parameters; the "
-                              f"limit is {int(limit):,}.")
+    def _reinit_control(self, v: Verified, settings: dict[str, Any], final: float) -> str:
+        """The same training from the grader's own initialisation must get within
+        ``init_margin`` of the student's run."""
+        margin = float(self.ctx.params.get("init_margin", 0.05))
+        again = self._run(v, settings, "trusted", Curve())
+        line = (f"\nControl: trained the same way from the grader's own initialisation, "
+                f"your model reaches {again:.1%}.")
+        if final > again + margin:
+            raise CheckFailed(
+                self._report(settings, final, "student") + line + f" Your initial values "
+                f"reach {final - again:.1%} more, beyond the {margin:.0%} that chance allows: "
+                f"they already hold what training should learn. Initialise with random values.")
+        return line
 
     def _not_learning(self) -> str:
         losses = [loss for loss in self.curve.losses if loss is not None]
@@ -237,17 +292,24 @@ class AccuracyRun:
                        reverse=True)
         return max((f for a, f in tiers if final >= a), default=0.0)
 
-    def _report(self, settings: dict[str, Any], where: str, final: float) -> str:
+    def _report(self, settings: dict[str, Any], final: float, policy: str) -> str:
         tiers = ", ".join(f"≥{float(a):.0%} → {float(f):.0%}"
                           for a, f in self.ctx.params["thresholds"])
         optimizer = {"adam": "Adam", "sgd": "SGD"}[str(settings["optimizer"])]
+        epochs = len(self.curve.losses)
+        start = ("your model's own initial values" if policy == "student"
+                 else "the grader's initialisation")
+        control = (f"\nControl: before training your model scores {self.controls[0]:.1%} "
+                   f"(chance {1 / self.data.classes:.0%})." if self.controls else "")
         return (
-            f"Trained {self.made.target} with {optimizer} (lr {float(settings['lr']):g}), "
-            f"batch {int(settings['batch_size'])}, {len(self.curve.losses)} epochs on "
-            f"{len(self.x_train):,} {self.data.name} examples ({where}); held-out: "
-            f"{len(self.x_test):,} examples.\n{self.curve.table()}\n"
-            f"Held-out accuracy {final:.1%} (credit: {tiers})."
-        ) + "".join(f"\n{remark}" for remark in self.remarks)
+            f"The grader trained {self.made.target}'s verified computation itself, from "
+            f"{start}, with {optimizer} (lr {float(settings['lr']):g}), batch "
+            f"{int(settings['batch_size'])}: {epochs} epochs, {self.steps:,} optimizer steps, "
+            f"{self.examples:,} examples seen ({self.examples // max(epochs, 1):,} of the "
+            f"{len(self.x_train):,} {self.data.name} training examples per epoch); held-out: "
+            f"{len(self.x_test):,} examples.\n"
+            f"{self.curve.table()}\nHeld-out accuracy {final:.1%} (credit: {tiers})."
+        ) + control + "".join(f"\n{remark}" for remark in self.remarks)
 
 
 def _dataset(ctx: CheckContext) -> datasets.Dataset:
@@ -265,7 +327,11 @@ def _dataset(ctx: CheckContext) -> datasets.Dataset:
 def _student_config(ctx: CheckContext, config: dict[str, Any]) -> dict[str, Any]:
     """The student's bounded choices, e.g. ``MLP = {"lr": 1e-3, "epochs": 3}``."""
     module, name = str(config.get("module", "config")), str(config["name"])
-    chosen = ctx.session.import_module(module).attr(name)
+    imported = ctx.session.import_module(module)
+    if config.get("optional") and ctx.session.import_module("builtins").attr(
+            "hasattr").call(imported, name) is not True:
+        return {}
+    chosen = imported.attr(name)
     label = f"{module}.{name}"
     if not isinstance(chosen, dict):
         raise CheckFailed(f"{label} should be a dict of training settings, got {chosen!r:.60}.")

@@ -287,10 +287,3 @@ def structure_changes(before: Sequence[ModuleInfo], after: Sequence[ModuleInfo])
     return (f"Your model's layers changed while it was being graded ({detail}): the grader "
             f"summarises the model more than once, and every summary must agree. Build every "
             f"layer in __init__ and do not add or resize layers later.")
-
-
-def device(ctx: CheckContext) -> str:
-    """"cuda" when the spec asks for a GPU and the sandbox has one, else "cpu"."""
-    answer = ctx.session.routine("torch_device", bool(ctx.spec.sandbox.gpu))
-    chosen = answer.get("device") if isinstance(answer, dict) else None
-    return "cuda" if chosen == "cuda" and ctx.spec.sandbox.gpu else "cpu"

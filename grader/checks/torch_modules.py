@@ -23,6 +23,7 @@ from grader.checks.torch_common import (
     substitute,
     summary,
 )
+from grader.checks.torch_graph import check_rules, verified
 from grader.compare import Tolerance, compare_array
 from grader.context import CheckContext, CheckFailed
 from grader.registry import check
@@ -30,6 +31,7 @@ from sandbox import dropout_replay
 from sandbox.session import Remote
 
 TORCH_VALUES = Tolerance(rtol=1e-4, atol=1e-5)
+VERIFYING = ("banned_ops", "allowed", "frozen_ops", "verify")
 TORCH_GRADIENTS = Tolerance(rtol=1e-3, atol=1e-5)
 QUANTITIES = ("output", "input_grads", "param_grads")
 UNREGISTERED = ("layers created inside forward() are not registered — create them in "
@@ -76,7 +78,24 @@ def match_parameters(
             pairs[ref_name] = same[0].name
             left.remove(same[0])
             right.remove((ref_name, shape))
+    for ref_name, shape in list(right):  # nn.Linear's (out, in) for a weight kept as (in, out)
+        flipped = [p for p in left if len(shape) == 2 and p.shape == shape[::-1]
+                   and shape[0] != shape[1]]
+        if len(flipped) == 1:
+            pairs[ref_name] = TRANSPOSED + flipped[0].name
+            left.remove(flipped[0])
+            right.remove((ref_name, shape))
     return pairs, left, [name for name, _ in right]
+
+
+TRANSPOSED = "T:"  # prefix of a pair whose student parameter holds the transpose
+
+
+def student_name(paired: str) -> tuple[str, bool]:
+    """The student's parameter name of a pair, and whether it holds the transpose."""
+    if paired.startswith(TRANSPOSED):
+        return paired[len(TRANSPOSED):], True
+    return paired, False
 
 
 def _role(name: str) -> str:
@@ -171,20 +190,42 @@ def module_compare(ctx: CheckContext) -> float | None:
     ``gradients_atol`` (1e-3 / 1e-5), and ``variants``: a key of
     ``reference.torch_bugs.VARIANTS`` or "module:ATTR", a list of objects with ``hint``,
     ``build(*init_args, **init_kwargs) -> nn.Module`` (the reference's parameter names)
-    and ``by`` ("output", default, or "parameters": explains missing parameters).
+    and ``by`` ("output", default, or "parameters": explains a module registering as many
+    parameters as the variant's). ``accept``: other trusted references that count as
+    correct too, where a handout can be read two ways (the first reference's failure is
+    the one reported).
+
+    Verification (``grader.checks.torch_graph``): with ``banned_ops`` (e.g.
+    ["convolution"] for "write the convolution yourself"), ``allowed`` (+
+    ``builtin_functions``), ``frozen_ops`` or ``verify = true``, the module's computation
+    is also recorded in each mode, must keep those rules in every operation that reaches
+    its output, and, rerun by the grader on new inputs, must match the reference too: the
+    operations judged are the ones that computed the right answer. A student's 2-D
+    parameter stored as the transpose of the reference's (nn.Linear's (out, in) against a
+    raw (in, out) weight) is paired with it and loaded transposed.
     """
+    references = [str(ctx.params["reference"]), *(str(a) for a in ctx.params.get("accept", []))]
     for _ in range(int(ctx.params.get("trials", 1))):
-        ModuleComparison(ctx).run()
+        failures: list[CheckFailed] = []
+        for reference in references:
+            try:
+                ModuleComparison(ctx, reference).run()
+                break
+            except CheckFailed as failed:
+                failures.append(failed)
+        else:
+            raise failures[0]
     return None
 
 
 class ModuleComparison:
     """One trial of module_compare: build, align parameters, compare every mode."""
 
-    def __init__(self, ctx: CheckContext) -> None:
+    def __init__(self, ctx: CheckContext, reference: str | None = None) -> None:
         self.ctx = ctx
         self.made = Construction.from_params(ctx, "module")
-        reference_class = load_trusted(str(ctx.params["reference"]), ctx.spec.folder)
+        reference_class = load_trusted(reference or str(ctx.params["reference"]),
+                                       ctx.spec.folder)
         extra = substitute(ctx.params.get("reference_init_kwargs", {}), self.made.dims)
         self.kwargs = {**self.made.kwargs, **extra}
         self.reference = randomised_reference(
@@ -198,17 +239,53 @@ class ModuleComparison:
         student = self.made.build(self.ctx)
         pairs = self._align(student)
         state = {n: p.detach().float().numpy() for n, p in self.reference.named_parameters()}
-        self.ctx.session.routine("torch_load_parameters", student,
-                                 {pairs[n]: v for n, v in state.items()})
+        loaded = {}
+        for name, value in state.items():
+            mine, flipped = student_name(pairs[name])
+            loaded[mine] = np.ascontiguousarray(value.T) if flipped else value
+        self.ctx.session.routine("torch_load_parameters", student, loaded)
         modes = sorted(self.ctx.params.get("modes", ["eval"]))  # eval first: train moves BN
         for mode in modes:
             if mode == "train" and self._alpha_dropout(student):
                 self.ctx.notes.append("Train mode skipped: alpha dropout cannot be replayed.")
                 continue
             Pass(self, student, mode == "train", pairs).compare()
+        if any(key in self.ctx.params for key in VERIFYING):
+            self._verified(student, modes)
         shapes = ", ".join(str(x.shape) for x in self.inputs)
         self.ctx.notes.append(f"{self.made.describe()} matches the reference on inputs of "
                               f"shape {shapes} ({', '.join(self.compare)}; {', '.join(modes)}).")
+
+    def _verified(self, student: Remote, modes: list[str]) -> None:
+        """The module's computation, recorded with the reference's weights, must keep the
+        rules (``banned_ops``: judged by what it computes, not by the names in the source)
+        and, rerun here, match the reference on inputs drawn after it was recorded."""
+        method = str(self.ctx.params.get("method", "forward"))
+        specs = input_specs(self.ctx.params.get("inputs", []), self.made.dims)
+        name = self.made.describe()
+        with verified(self.ctx, student) as v:
+            for mode in modes:
+                train = mode == "train"
+                label = name + (" in train mode" if train else "")
+                found = v.record(mode, [spec.draw(self.ctx.rng) for spec in specs],
+                                 train=train, method=method)
+                check_rules(self.ctx, found, label)
+                fresh = [spec.draw(self.ctx.rng) for spec in specs]
+                seed = int(self.ctx.rng.integers(2**31))
+                got = v.request("forward", key=mode, inputs=fresh,
+                                dropout_seed=seed if train else None)
+                want = trusted_run(self.reference, fresh, train, None, seed).outputs
+                for i, expected in enumerate(want):
+                    mismatch = compare_array(
+                        f"output {i}", got[i] if i < len(got) else None,
+                        expected.astype(np.float32), torch_tolerance(self.ctx, "values"),
+                        detailed=self.ctx.detailed)
+                    if mismatch is not None:
+                        raise CheckFailed(f"{label}: the computation recorded from your module, "
+                                          f"rerun by the grader, does not match the reference: "
+                                          f"{mismatch.message}")
+        self.ctx.notes.append(f"{name}'s recorded computation keeps the rules and matches the "
+                              f"reference when the grader reruns it.")
 
     def _align(self, student: Remote) -> dict[str, str]:
         mine = parameters(self.ctx, student)
@@ -219,11 +296,15 @@ class ModuleComparison:
             shown = missing if len(mine) else [n for n, _ in theirs]
             listed = _listing(shown[:8]) + (f" and {len(shown) - 8} more" if len(shown) > 8
                                             else "")
-            hint = next((str(v.hint) for v in self.variants
-                         if getattr(v, "by", "output") == "parameters"), "")
+            shapes = dict(theirs)
+            hint = self._parameters_hint(len(mine))
+            if mine and all(len(shapes[n]) == 1 for n in missing):
+                why = "your layers have no bias terms (nn.Linear's bias=True is the default)."
+            else:
+                why = UNREGISTERED if not (mine and hint) else "see the hint."
             raise CheckFailed(
                 f"Your {name} registers {len(mine)} parameters but the reference has "
-                f"{len(theirs)} ({'missing: ' if len(mine) else ''}{listed}): {UNREGISTERED}"
+                f"{len(theirs)} ({'missing: ' if len(mine) else ''}{listed}): {why}"
                 + (f"\nHint: {hint}" if hint else ""))
         if extra or missing:
             listed = ", ".join(f"{p.name} {p.shape}" for p in extra[:6]) + (
@@ -237,6 +318,20 @@ class ModuleComparison:
             raise CheckFailed(f"Your {name} has parameters the reference does not have: "
                               f"{listed}.{advice}")
         return pairs
+
+    def _parameters_hint(self, count: int) -> str:
+        """The hint of the known bug (``by = "parameters"``) that registers ``count``
+        parameters, as the student's module does."""
+        for variant in self.variants:
+            if getattr(variant, "by", "output") != "parameters":
+                continue
+            try:
+                built = variant.build(*self.made.args, **self.kwargs)
+            except Exception:  # noqa: BLE001 - a variant that cannot be built explains nothing
+                continue
+            if len(list(built.parameters())) == count:
+                return str(variant.hint)
+        return ""
 
     def _alpha_dropout(self, student: Remote) -> bool:
         mine = any("AlphaDropout" in m.type and float(m.config.get("p", 0)) > 0
@@ -321,9 +416,11 @@ class Pass:
     def _param_grads(self) -> None:
         grads = self.got.get("param_grads") or {}
         for ref_name, want in self.expected.param_grads.items():
-            mine = self.pairs[ref_name]
+            mine, flipped = student_name(self.pairs[ref_name])
             if want is None:
                 continue
+            if flipped:
+                want = np.ascontiguousarray(want.T)
             if grads.get(mine) is None:
                 hint = self.owner.variant_hint(("param", ref_name), None, self.train,
                                                self.grad_output, self.seed)

@@ -39,9 +39,10 @@ def test_solution_gets_full_marks(
     handin, _ = handin_of(ASSIGNMENT, tmp_path)
     result = grade_directory(spec, handin, process_backend)
     assert failing(result) == {}
-    assert result.score == result.max_score == 50
+    assert result.score == result.max_score == 40
     trained = result.tests[-1]
-    assert "mnist5k_rgb32" in trained.output and "Controls:" in trained.output
+    assert "mnist5k_rgb32" in trained.output and "from your model's own initial values" in \
+        trained.output and "Control: trained the same way" in trained.output
     assert [t.name for t in result.tests if t.visibility == "hidden"] == [ACCURACY[1]]
 
 
@@ -73,6 +74,79 @@ def test_handout_scores_zero_without_crashing(
     assert result.score == 0
     assert all(t.outcome is Outcome.FAILED for t in result.tests)
     assert all("NotImplementedError" in t.output for t in result.tests)
+
+
+# Our own handins, written the way real CS 480 handins are (shared/seeds/waterloo-cs480-a2.md
+# is one): nn.Linear layers with the activations as modules, the initialisation of the
+# student's choice, accuracy() on class-index batches as a DataLoader gives them, test()
+# building the lists its accuracy() expects.
+STUDENT = """
+import torch
+from torch import nn
+
+device = torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+
+
+class MLPinPyTorch(nn.Module):
+    def __init__(self, input_dim=3072, hidden_dim=256, output_dim=10):
+        super(MLPinPyTorch, self).__init__()
+        self.hidden1 = torch.nn.Linear(input_dim, hidden_dim)
+        self.output = torch.nn.Linear(hidden_dim, output_dim)
+        self.act1 = torch.nn.Sigmoid()
+        self.act2 = torch.nn.Softmax(dim=1)
+        INIT
+
+    def forward(self, x):
+        x = self.hidden1(x)
+        x = self.act1(x)
+        x = self.output(x)
+        x = self.act2(x)
+        return x
+
+
+def accuracy(y, predicted):
+    y = torch.cat(y)
+    predicted = torch.cat(predicted)
+    return sum(y == predicted) / len(y)
+
+
+def test(model, train_dataloader, test_dataloader):
+    results = []
+    for loader in (train_dataloader, test_dataloader):
+        labels, predictions = [], []
+        for inputs, targets in loader:
+            inputs = inputs.view(-1, 3072).to(device)
+            labels.append(targets)
+            predictions.append(torch.argmax(model(inputs), dim=1))
+        results.append(accuracy(labels, predictions))
+    return results[0], results[1]
+"""
+UNIFORM_INIT = """torch.manual_seed(1)
+        with torch.no_grad():
+            for layer in (self.hidden1, self.output):
+                layer.weight = torch.nn.Parameter(torch.rand(layer.weight.shape))
+                layer.bias = torch.nn.Parameter(torch.rand(layer.bias.shape))
+        torch.manual_seed(480)"""
+
+
+@pytest.mark.sandbox
+@pytest.mark.parametrize(("init", "fails"), [
+    ("pass  # PyTorch's default initialisation", set()),
+    # U(0, 1) weights saturate every sigmoid: the model stays at chance, the one case the
+    # handout takes points for ("unless it is 10%")
+    (UNIFORM_INIT, {"Trained accuracy (CIFAR-shaped stand-in)"}),
+])
+def test_handins_written_as_students_write_them(
+    tmp_path: Path, spec: AssignmentSpec, process_backend: ProcessBackend, init: str,
+    fails: set[str],
+) -> None:
+    handin = tmp_path / "handin"
+    handin.mkdir(mode=0o755)
+    (handin / "mlp.py").write_text(STUDENT.replace("INIT", init))
+    (handin / "mlp.py").chmod(0o644)
+    tmp_path.chmod(0o755)
+    result = grade_directory(spec, handin, process_backend)
+    assert set(failing(result)) == fails, failing(result)
 
 
 def test_the_stand_in_has_cifar_shapes_and_real_digits() -> None:

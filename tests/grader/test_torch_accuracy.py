@@ -1,4 +1,7 @@
-"""torch.accuracy (grader/checks/accuracy.py) on scikit-learn's 8x8 digits: tiny and fast."""
+"""torch.accuracy (grader/checks/accuracy.py) on scikit-learn's 8x8 digits: tiny and fast.
+
+The grader records the student's model, verifies the recording and trains it itself, on
+the trusted side (grader.graph); these tests show what that leaves a hostile model."""
 
 from __future__ import annotations
 
@@ -40,7 +43,37 @@ class Centroids(nn.Module):
         self.register_buffer("centres", torch.tensor(CENTRES))
 
     def forward(self, x):
-        return -torch.cdist(x, self.centres) + 0.0 * self.fc(x)
+        distances = ((x[:, None, :] - self.centres[None]) ** 2).sum(-1)
+        return -distances + 0.0 * self.fc(x)
+
+
+class Counted(Net):
+    '''G6: logs every forward call to a file, and from the fifth call on (when the grader's
+    training would be running) takes 50 extra steps of its own whenever it is run in train
+    mode with gradients on.'''
+    def forward(self, x):
+        with open(LOG, "a") as log:
+            print("forward", file=log)
+        with open(LOG) as log:
+            calls = log.read().count("forward")
+        if self.training and torch.is_grad_enabled() and calls >= 5:
+            optimiser = torch.optim.SGD(self.parameters(), lr=0.1)
+            for _ in range(50):
+                optimiser.zero_grad()
+                self.net(x).pow(2).mean().backward()
+                optimiser.step()
+        return self.net(x)
+
+
+class FirstStepLoad(Net):
+    '''Weights trained elsewhere, loaded into the parameters at the first training step.'''
+    def forward(self, x):
+        if self.training and not getattr(self, "loaded", False):
+            with torch.no_grad():
+                for p in self.parameters():
+                    p.copy_(torch.full_like(p, 0.01))
+            self.loaded = True
+        return self.net(x)
 
 
 class Spy(torch.autograd.Function):
@@ -119,8 +152,8 @@ def accuracy_result(tmp_path: Path, extra: str = "", model: str = "models.Net",
     thresholds = {thresholds}
     {extra}
     """
-    files = {"models.py": MODELS.replace("CENTRES", repr(centres.round(4).tolist())),
-             "config.py": config}
+    files = {"models.py": MODELS.replace("CENTRES", repr(centres.round(4).tolist()))
+             .replace("LOG", repr(str(tmp_path / "forward.log"))), "config.py": config}
     spec, handin = assignment(tmp_path, tests, files)
     return one(spec, handin)
 
@@ -128,9 +161,12 @@ def accuracy_result(tmp_path: Path, extra: str = "", model: str = "models.Net",
 def test_a_learning_model_passes_with_its_curve_and_controls(tmp_path: Path) -> None:
     outcome, score, output = accuracy(tmp_path)
     assert outcome is Outcome.PASSED and score == 10, output
-    assert "Trained models.Net with Adam (lr 0.01), batch 32, 3 epochs on 1,438 digits" in output
+    assert ("The grader trained models.Net's verified computation itself, from the grader's "
+            "initialisation, with Adam (lr 0.01), batch 32: 3 epochs, 132 optimizer steps, "
+            "4,224 examples seen (1,408 of the 1,438 digits training examples per epoch)") \
+        in output
     assert "train loss  held-out acc" in output and "loss " in output
-    assert "Controls: the untrained model scores" in output
+    assert "Control: before training your model scores" in output
 
 
 def test_the_curves_and_the_final_accuracy_are_kept_for_the_results_page(
@@ -172,10 +208,28 @@ def test_smuggled_answers_fail_the_untrained_control(tmp_path: Path) -> None:
     assert "does not depend on model parameters" in output
 
 
-def test_answers_learned_outside_the_parameters_fail_the_reinit_control(tmp_path: Path) -> None:
+def test_answers_learned_outside_the_parameters_gain_nothing(tmp_path: Path) -> None:
+    """The spy's memory fills only while the student's code trains, and it never does: what
+    the grader trains is the recorded computation (a Linear layer)."""
     outcome, score, output = accuracy(tmp_path, model="models.Leaky")
+    assert outcome is Outcome.PASSED, output
+    assert "The grader trained models.Leaky's verified computation itself" in output
+
+
+def test_the_grader_counts_steps_and_no_student_code_runs_during_training(
+        tmp_path: Path) -> None:
+    """G6: however many steps the student's forward takes on its own, the grader trains; the
+    student's forward runs only to be recorded and bound (4 calls), not once per step."""
+    outcome, score, output = accuracy(tmp_path, model="models.Counted")
+    assert outcome is Outcome.PASSED, output
+    assert "132 optimizer steps, 4,224 examples seen" in output
+    assert (tmp_path / "forward.log").read_text().count("forward") == 4
+
+
+def test_weights_loaded_in_forward_are_refused(tmp_path: Path) -> None:
+    outcome, score, output = accuracy(tmp_path, model="models.FirstStepLoad")
     assert score == 0
-    assert "After re-initialising its parameters, your model classifies" in output
+    assert "forward() changes parameter net.0.weight in place (aten.copy_.default)" in output
 
 
 def test_a_model_that_changes_during_grading_fails(tmp_path: Path) -> None:
@@ -183,13 +237,13 @@ def test_a_model_that_changes_during_grading_fails(tmp_path: Path) -> None:
     assert score == 0 and "layers changed while it was being graded" in output
 
 
-def test_parameter_limit_after_training(tmp_path: Path) -> None:
+def test_parameter_limit(tmp_path: Path) -> None:
     outcome, score, output = accuracy(tmp_path, "max_params = 1000")
-    assert score == 0 and "2,410 parameters; the limit is 1,000" in output
+    assert score == 0 and "2,410 parameters; the limit is 1,000, and the accuracy counts" in output
 
 
 @pytest.mark.parametrize(("config", "text"), [
-    (CONFIG, "Adam (lr 0.01), batch 32, 2 epochs"),
+    (CONFIG, "Adam (lr 0.01), batch 32: 2 epochs"),
     ('NET = {"lr": 5.0}\n', "config.NET['lr'] = 5.0 is outside the allowed range [0.0001, 1]"),
     ('NET = {"epochs": 2, "seed": 1}\n', "config.NET sets seed; you may choose only"),
     ('NET = {"optimizer": "rmsprop"}\n', "'rmsprop' is not one of ['adam', 'sgd']"),
@@ -206,7 +260,7 @@ def test_budget_stops_training_between_epochs(tmp_path: Path) -> None:
     assert "Training stopped after 1 epochs: the training budget is 0 s." in output
 
 
-def test_held_out_labels_never_enter_the_sandbox_and_inputs_are_perturbed(
+def test_held_out_data_never_enters_the_sandbox(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sent: list[Any] = []
@@ -223,8 +277,8 @@ def test_held_out_labels_never_enter_the_sandbox_and_inputs_are_perturbed(
     held_out = digits().x_test.reshape(-1, 64)
     assert not any(a.shape == digits().y_test.shape and np.array_equal(a, digits().y_test)
                    for a in arrays)
-    predicted = [a for a in arrays if a.shape == held_out.shape]
-    assert predicted and not any(np.array_equal(a, held_out) for a in predicted)
+    assert not any(a.shape == held_out.shape for a in arrays)  # not even perturbed
+    assert max(len(a) for a in arrays if a.ndim == 2) < len(held_out)
     assert InlineBackend.name == "inline"
 
 

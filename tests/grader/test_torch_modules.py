@@ -269,3 +269,67 @@ def test_function_compare(tmp_path: Path, body: str, passes: bool) -> None:
     assert (result.outcome is Outcome.PASSED) is passes, result.output
     if not passes:
         assert "Return a fraction, not a percentage." in result.output
+
+
+CONV_TEST = """
+[[tests]]
+name = "conv"
+check = "torch.module_compare"
+points = 10
+[tests.params]
+module = "conv.Conv2d"
+reference = "reference.torch_layers:Conv2d"
+dims = { n = 2, c_in = 2, c_out = 3, k = 3, h = 6, w = 6 }
+init_args = ["$c_in", "$c_out", "$k", 1, 1]
+inputs = [["n", "c_in", "h", "w"]]
+banned_ops = ["convolution"]
+banned_reason = "Write the convolution yourself"
+"""
+
+CONV = """
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Conv2d(nn.Module):
+    def __init__(self, c_in, c_out, k, stride=1, padding=0):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(c_out, c_in, k, k))
+        self.bias = nn.Parameter(torch.zeros(c_out))
+        self.k, self.padding = k, padding
+
+    def convolution(self, x):  # the course's own starter names a method so
+        return BODY
+
+    def forward(self, x):
+        return self.convolution(x)
+"""
+
+LOOPS = ("(lambda p: torch.stack([torch.stack([torch.einsum('nckl,ockl->no', "
+         "p[:, :, i:i + self.k, j:j + self.k], self.weight) for j in range(p.shape[3] - self.k + 1)"
+         "], -1) for i in range(p.shape[2] - self.k + 1)], -2))(F.pad(x, [self.padding] * 4))"
+         " + self.bias[None, :, None, None]")
+
+
+@pytest.mark.parametrize(("body", "passes", "text"), [
+    (LOOPS, True, "recorded computation keeps the rules and matches the reference"),
+    ("F.conv2d(x, self.weight, self.bias, padding=self.padding)", False,
+     "computes a convolution (what nn.Conv2d, F.conv2d and torch.conv2d compute) "
+     "(aten.convolution.default). Write the convolution yourself."),
+    ('getattr(F, "conv" + "2d")(x, self.weight, self.bias, padding=self.padding)', False,
+     "(aten.convolution.default). Write the convolution yourself."),
+])
+def test_banned_operations_are_judged_by_the_computation(tmp_path: Path, body: str,
+                                                         passes: bool, text: str) -> None:
+    spec, handin = assignment(tmp_path, CONV_TEST, {"conv.py": CONV.replace("BODY", body)})
+    result = one(spec, handin)
+    assert (result.outcome is Outcome.PASSED) is passes, result.output
+    assert text in result.output
+
+
+def test_a_weight_stored_as_the_transpose_is_paired_with_the_reference() -> None:
+    student = [ParamInfo("hidden1.weight", (4, 6), True), ParamInfo("hidden1.bias", (4,), True)]
+    pairs, extra, missing = match_parameters(student, [("W1", (6, 4)), ("b1", (4,))])
+    assert pairs == {"W1": "T:hidden1.weight", "b1": "hidden1.bias"}
+    assert extra == [] and missing == []

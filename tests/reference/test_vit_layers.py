@@ -17,6 +17,7 @@ from reference.vit_layers import (
     MLP,
     MultiHeadAttention,
     PreLNEncoderLayer,
+    PreLNEncoderLayerDropoutFirst,
     SingleHeadAttention,
     ViT,
     patches,
@@ -45,14 +46,17 @@ def test_patches_by_hand() -> None:
     assert got[0, 0].tolist() == [0, 1, 4, 5] and got[0, 3].tolist() == [10, 11, 14, 15]
 
 
-def torch_attention(layer: MultiHeadAttention, heads: int) -> nn.MultiheadAttention:
-    d_model = layer.W_o.in_features
+def torch_attention(layer: MultiHeadAttention, heads: int,
+                    w_o: torch.Tensor | None = None) -> nn.MultiheadAttention:
+    """nn.MultiheadAttention with the heads' weights, and ``w_o`` (identity by default: the
+    given multi-head code concatenates the heads, W^O is the encoder layer's)."""
+    d_model = layer.heads[0].W_q.in_features
     oracle = nn.MultiheadAttention(d_model, heads, bias=False, batch_first=True).double()
     with torch.no_grad():
         for i, name in enumerate(("W_q", "W_k", "W_v")):
             rows = torch.cat([getattr(h, name).weight for h in layer.heads])
             oracle.in_proj_weight[i * d_model:(i + 1) * d_model].copy_(rows)
-        oracle.out_proj.weight.copy_(layer.W_o.weight)
+        oracle.out_proj.weight.copy_(torch.eye(d_model) if w_o is None else w_o)
     return oracle
 
 
@@ -75,11 +79,14 @@ def test_pre_ln_layer_matches_torch(batch: int, tokens: int, heads: int, d_head:
     d_model = heads * d_head
     torch.manual_seed(tokens)
     layer = PreLNEncoderLayer(d_model, heads, d_ff).double()
-    attention = torch_attention(layer.attention, heads)
+    attention = torch_attention(layer.attention, heads, layer.W_o.weight)
     x = torch.randn(batch, tokens, d_model, dtype=torch.float64)
     h = x + attention(*(layer.ln1(x),) * 3, need_weights=False)[0]
-    expected = h + layer.mlp[2](nn.functional.gelu(layer.mlp[0](layer.ln2(h))))
+    expected = h + layer.mlp[3](torch.relu(layer.mlp[0](layer.ln2(h))))
     assert torch.allclose(layer(x), expected, atol=1e-10)
+    other = PreLNEncoderLayerDropoutFirst(d_model, heads, d_ff).double()
+    other.load_state_dict(layer.state_dict())
+    assert torch.allclose(other(x), expected, atol=1e-10)  # the same without dropout
 
 
 @pytest.mark.parametrize("build", [
@@ -134,7 +141,7 @@ def test_every_variant_differs_from_the_reference(
     expected = outputs(reference)
     for variant in variants:
         module = variant.build(*args, dropout=0.2).double()
-        module.load_state_dict(reference.state_dict())
+        module.load_state_dict(reference.state_dict(), strict=False)  # no_output_projection
         got = outputs(module)
         assert not all(torch.allclose(g, e) for g, e in zip(got, expected, strict=True)), (
             variant.name)

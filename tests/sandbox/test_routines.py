@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from sandbox import routines
+from sandbox import protocol, routines
 from sandbox.backend import SandboxConfig
 from sandbox.process_backend import ProcessBackend
 from sandbox.session import SessionLimits
@@ -75,39 +75,33 @@ def test_forward_reports_why_backward_was_skipped() -> None:
     assert "does not depend" in detached["backward"]
 
 
-def test_trainer_learns_and_predict_returns_int_labels() -> None:
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((200, 3)).astype(np.float32)
-    y = (x[:, 0] > 0).astype(np.int64)
-    torch.manual_seed(0)
-    model = nn.Linear(3, 2)
-    trainer = routines.torch_trainer(model, x, y, batch_size=20, lr=0.1, optimizer="sgd")
-    losses = [routines.torch_train_epoch(trainer)["loss"] for _ in range(5)]
-    assert losses[-1] < losses[0]
-    predicted = routines.torch_predict(model, x, batch_size=64)
-    assert predicted.dtype == np.int64 and predicted.shape == (200,)
-    assert (predicted == y).mean() > 0.9
-
-
-def test_trainer_refuses_non_score_outputs_and_frozen_models_take_no_steps() -> None:
-    x, y = np.zeros((8, 3), dtype=np.float32), np.zeros(8, dtype=np.int64)
-    flat = routines.torch_trainer(nn.Sequential(nn.Linear(3, 1), nn.Flatten(0)), x, y,
-                                  batch_size=4, lr=0.1)
-    with pytest.raises(ValueError, match="expected scores of shape"):
-        routines.torch_train_epoch(flat)
-    frozen = nn.Linear(3, 2).requires_grad_(False)
-    report = routines.torch_train_epoch(routines.torch_trainer(frozen, x, y, batch_size=4, lr=0.1))
-    assert report["steps"] == 0 and report["examples"] == 8
-    with pytest.raises(ValueError, match="unknown optimizer"):
-        routines.torch_trainer(frozen, x, y, batch_size=4, lr=0.1, optimizer="lbfgs")
-
-
-def test_reset_parameters_redraws_everything() -> None:
+def test_capture_records_the_pass_as_plain_data() -> None:
     model = Tiny()
-    before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    counts = routines.torch_reset_parameters(model, seed=1)
-    assert counts["redrawn"] == 1  # the raw nn.Parameter "scale" has no reset_parameters
-    assert all(not torch.equal(before[n], p) for n, p in model.named_parameters())
+    x = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    graph = routines.torch_capture(model, [x], train=False)
+    assert [n["op"] for n in graph["nodes"] if "detach" not in n["op"]] == [
+        "aten.t.default", "aten.addmm.default", "aten.mul.Tensor"]
+    assert {p["name"] for p in graph["params"]} == {"scale", "fc.weight", "fc.bias"}
+    assert graph["constants"] == [] and len(graph["outputs"]) == 1
+    assert np.allclose(graph["output_values"][0], model(torch.tensor(x)).detach().numpy())
+    protocol.encode(graph)  # plain data: nothing that would need pickling
+
+
+def test_capture_marks_no_grad_regions_and_records_constants() -> None:
+    class Frozen(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(3, 2)
+            self.table = torch.arange(2.0)  # a tensor, not a parameter or buffer
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                h = self.fc(x)
+            return h + self.table
+
+    graph = routines.torch_capture(Frozen(), [np.zeros((2, 3), dtype=np.float32)], train=True)
+    assert all(n.get("grad") is False for n in graph["nodes"] if "addmm" in n["op"])
+    assert [c["value"].tolist() for c in graph["constants"]] == [[0.0, 1.0]]
 
 
 def test_call_converts_arrays_to_tensors_and_back() -> None:
@@ -133,7 +127,8 @@ def test_torch_imports_and_runs_in_the_process_sandbox(
     config = SandboxConfig(tmp_path, memory_mb=2048, threads=2)
     with process_backend.start(config, SessionLimits(call_timeout_s=60)) as session:
         model = session.import_module("model").attr("M").call()
-        assert session.routine("torch_device", True)["device"] == "cpu"
+        graph = session.routine("torch_capture", model, [np.ones((3, 4))], train=False)
+        assert "aten.addmm.default" in [n["op"] for n in graph["nodes"]]
         out = session.routine("torch_forward", model, [np.ones((3, 4))], train=False)
         assert out["output"][0].shape == (3, 2)
 

@@ -1,35 +1,40 @@
-"""CS 480 A2, part 2: a one-hidden-layer MLP for CIFAR-10 in PyTorch, and its accuracy."""
+"""CS 480 A2 (spring 2023), question 2: an MLP for CIFAR-10 in PyTorch.
+
+Your code cells 2.1 to 2.3 of the notebook, in one file. The data-loading code
+(get_CIFAR10, batch size 100) is given: do not hand it in, the grader brings its own.
+"""
 
 import torch
 from torch import nn
 
+device = torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
 
+
+##### COMPLETE THE FOLLOWING CODE, YOU ARE ALLOWED TO CHANGE THE PARAMETERS#####
+# Define the MLP model in PyTorch
 class MLPinPyTorch(nn.Module):
-    """x (N, 3072) (or (N, 3, 32, 32), flattened) -> class probabilities (N, 10).
-
-    Parameters (nn.Parameter, created in __init__, with exactly these names and shapes):
-    W1 (3072, 256), b1 (256,), W2 (256, 10), b2 (10,). Initialise the weights with small
-    random values (e.g. N(0, 0.01^2)) and the biases with zeros.
-
-        hidden = sigmoid(x W1 + b1)
-        output = softmax(hidden W2 + b2)   (over the 10 classes: each row sums to 1)
-
-    Use torch operations only (no nn.Linear): the grader loads its own W1, b1, W2, b2.
-    """
-
-    def __init__(self):
-        super().__init__()
-        # TODO
+    def __init__(self, input_dim=3072, hidden_dim=256, output_dim=10):
+        super(MLPinPyTorch, self).__init__()
+        # TODO: Your code here: init with parameters
+        #       you are allowed to use any initialization method
         raise NotImplementedError("MLPinPyTorch.__init__")
 
     def forward(self, x):
-        # TODO
+        # TODO: Your code here: forward
         raise NotImplementedError("MLPinPyTorch.forward")
 
 
+##### COMPLETE THE FOLLOWING CODE, YOU ARE ALLOWED TO CHANGE THE PARAMETERS#####
 def accuracy(y, predicted):
-    """y (N, 10) one-hot labels (tensor), predicted (N, 10) probabilities (tensor)
-    -> the fraction of examples whose most probable class is the true class, a float
-    in [0, 1]."""
-    # TODO
+    # TODO: Your code here: calculate accuracy
+    """
+    y: list of tensors. Each element of the list is a batch of one-hot encoded true label
+    predicted: list of tensors. Each element of the list is a batch of one-hot encoded predictions
+    """
     raise NotImplementedError("accuracy")
+
+
+##### COMPLETE THE FOLLOWING CODE, YOU ARE ALLOWED TO CHANGE THE PARAMETERS#####
+def test(model, train_dataloader, test_dataloader):
+    # TODO: Your code here: calculate accuracy
+    raise NotImplementedError("test")

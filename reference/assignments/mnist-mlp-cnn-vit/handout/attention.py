@@ -4,9 +4,9 @@ SingleHeadAttention(d_model, d_k, dropout): x (N, T, d_model) -> softmax(Q K^T /
 shape (N, T, d_k), with Q = W_q(x), K = W_k(x), V = W_v(x), each an nn.Linear(d_model, d_k,
 bias=False). Only nn.Linear, nn.Softmax and nn.Dropout may be used from torch.nn.
 
-MultiHeadAttention(d_model, num_heads, dropout): num_heads SingleHeadAttention heads of width
-d_model // num_heads in an nn.ModuleList called heads, concatenated along the last axis, then
-W_o = nn.Linear(d_model, d_model, bias=False).
+MultiHeadAttention(d_model, num_heads, dropout) is given code: it runs num_heads of your
+SingleHeadAttention heads of width d_model // num_heads and concatenates them along the last
+axis. Do not modify it; W^O belongs to your encoder layer (transformer.py).
 """
 
 import math
@@ -24,10 +24,16 @@ class SingleHeadAttention(nn.Module):
         raise NotImplementedError("SingleHeadAttention.forward")
 
 
+# ---------------------------------------------------------------- given code: do not modify
+
+
 class MultiHeadAttention(nn.Module):
     def __init__(self, d_model, num_heads, dropout=0.0):
         super().__init__()
-        raise NotImplementedError("MultiHeadAttention.__init__")
+        d_k = d_model // num_heads
+        self.heads = nn.ModuleList(
+            [SingleHeadAttention(d_model, d_k, dropout) for _ in range(num_heads)]
+        )
 
     def forward(self, x):
-        raise NotImplementedError("MultiHeadAttention.forward")
+        return torch.cat([head(x) for head in self.heads], dim=-1)

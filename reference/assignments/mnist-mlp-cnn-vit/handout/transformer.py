@@ -1,11 +1,11 @@
-"""Part 4: a pre-LN transformer encoder layer.
+"""Part 4 (3 (b) of the handout): a pre-LN transformer encoder layer.
 
-PreLNEncoderLayer(d_model, num_heads, d_ff, dropout): x (N, T, d_model) -> (N, T, d_model),
-    x = x + dropout(attention(ln1(x)))
-    x = x + dropout(mlp(ln2(x)))
-with attention = MultiHeadAttention(d_model, num_heads, dropout) (bias-free output
-projection), ln1, ln2 = nn.LayerNorm(d_model) and mlp = Linear(d_model, d_ff), GELU,
-Linear(d_ff, d_model).
+PreLNEncoderLayer(d_model, num_heads, d_ff, dropout): x (N, T, d_model) -> (N, T, d_model).
+Layer normalization before the multi-head attention and before the MLP, a residual
+connection around each; after the given MultiHeadAttention(d_model, num_heads, dropout), a
+nn.Linear(d_model, d_model) without bias (W^O); the MLP is B(ReLU(A(x))) with A =
+Linear(d_model, d_ff) and B = Linear(d_ff, d_model); dropout after the attention, inside the
+MLP and after the MLP.
 """
 
 from torch import nn

@@ -1,4 +1,5 @@
-"""Part 5: a small vision transformer for MNIST.
+"""Part 5 (3 (c) of the handout): a small vision transformer for MNIST, given code ("see
+provided Vision Transformer code in the Colab notebook"): it runs your PreLNEncoderLayer.
 
 ViT(image_size=28, patch_size=7, in_channels=1, num_classes=10, d_model=64, depth=6,
 num_heads=8, d_ff=128, dropout=0.0): cut each image into non-overlapping patch_size x
