@@ -138,7 +138,8 @@ def test_syntax_error_is_reported_with_its_line(
     (handin / "hw2" / "mc.py").write_text("def question_1(:\n    return 'b'\n")
     result = grade_directory(mytorch_spec, handin, LocalBackend())
     mc = result.tests[0]
-    assert mc.score == 0 and "SyntaxError" in mc.output and "line 1" in mc.output
+    assert mc.score == 0 and "hw2/mc.py does not compile" in mc.output
+    assert "SyntaxError" in result.output and "line 1" in result.output  # once, above the tests
     assert result.score == 95
 
 
