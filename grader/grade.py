@@ -30,8 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from grader import data as datasets
-from grader import feedback, given, variants
+from grader import data, datasets, feedback, given, variants
 from grader.context import CheckContext, CheckFailed, Progress
 from grader.extract import ExtractionError, extract_archive
 from grader.interface import mismatch
@@ -123,7 +122,7 @@ def sandbox_config(spec: AssignmentSpec, handin: Path) -> SandboxConfig:
     show them (the backends add site-packages folders and dlgrade's own packages)."""
     box = spec.sandbox
     course_data = datasets.course_data_paths(spec.folder, [test.params for test in spec.tests])
-    hidden = {*datasets.hidden_paths(course_data), os.path.realpath(spec.folder),
+    hidden = {*data.hidden_paths(course_data), os.path.realpath(spec.folder),
               os.path.realpath(BUILTIN_ROOT)}
     runtime = None if spec.runtime is None else RuntimeRequest(spec.runtime.numpy,
                                                                spec.runtime.torch)

@@ -5,6 +5,8 @@ Built-in checks live in ``grader.checks``; an assignment folder may bring its ow
 belong to that folder: two folders (two versions of one uploaded assignment, or two
 courses) may each define ``course.x`` without clobbering each other, and the runner looks
 a test's check up in its own folder first. No folder may take over a built-in name.
+The datasets a ``checks.py`` registers (``grader.api.register_dataset``) belong to its
+folder in the same way (``grader.datasets.registering_for``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from grader import datasets
 
 if TYPE_CHECKING:
     from grader.context import CheckContext
@@ -87,7 +91,8 @@ def _execute(path: Path, folder: Path) -> dict[str, CheckFunction]:
     captured: dict[str, CheckFunction] = {}
     _capture = captured
     try:
-        spec.loader.exec_module(module)
+        with datasets.registering_for(folder):
+            spec.loader.exec_module(module)
     finally:
         _capture = None
     return captured

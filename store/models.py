@@ -324,8 +324,3 @@ class WorkerHeartbeat(Base):
     # sandbox runtime fails, ... (tasks.health); it takes no work until that clears.
     health: Mapped[str] = mapped_column(String(500), default="", server_default="")
     unhealthy_since: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
-
-
-# The web features' and the LTI models share Base (and so the metadata migrations are
-# checked against); imported last, since they import the classes above.
-from store import lti_models, web_models  # noqa: E402, F401

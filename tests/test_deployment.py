@@ -270,3 +270,12 @@ def test_the_security_page_carries_every_case_of_the_checklist() -> None:
     assert len(cases) == 67 and cases == listed
     for section in ("### 2.2", "### 2.3", "### 2.4", "### 4.2", "### 5.3", "## 6."):
         assert f"\n{section}" in text, f"docs/security.md lost section {section} (cited in code)"
+
+
+def test_no_test_module_shadows_the_standard_library() -> None:
+    """pytest puts test folders on sys.path, and spawned child processes inherit it: a
+    ``tests/lti/platform.py`` once replaced the standard ``platform`` for every later
+    ``multiprocessing`` child of the run (``uuid`` imports it)."""
+    shadowing = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "tests").rglob("*.py")
+                       if path.stem in sys.stdlib_module_names)
+    assert shadowing == [], f"rename these test modules: {shadowing}"

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from grader import data as datasets
+from grader import data, datasets
 from grader.checks.constraints import output_layer
 from grader.checks.torch_common import Construction, ModuleInfo, structure_changes, summary
 from grader.checks.torch_graph import Verified, check_rules, verified
@@ -105,7 +105,7 @@ class AccuracyRun:
         held_out = self.data.x_test
         perturb = ctx.params.get("perturb", {})
         if perturb is not False and held_out.ndim == 4:
-            held_out = datasets.perturb_images(held_out, ctx.rng, **dict(perturb or {}))
+            held_out = data.perturb_images(held_out, ctx.rng, **dict(perturb or {}))
         held_out = held_out.reshape(-1, *shape)
         if held_out.dtype.kind == "f":  # token ids stay integers
             held_out = held_out.astype(np.float32)
@@ -312,13 +312,13 @@ class AccuracyRun:
         ) + control + "".join(f"\n{remark}" for remark in self.remarks)
 
 
-def _dataset(ctx: CheckContext) -> datasets.Dataset:
+def _dataset(ctx: CheckContext) -> data.Dataset:
     spec = ctx.params.get("dataset", "mnist5k")
     options = dict(spec) if isinstance(spec, dict) else {"name": spec}
     name = str(options.pop("name"))
     try:
         found = datasets.load(name, ctx.spec.folder, **options)
-    except datasets.DataError as exc:
+    except data.DataError as exc:
         raise RuntimeError(f"the {name} data is not available: {exc}") from None
     train, test = ctx.params.get("train_size"), ctx.params.get("test_size")
     return found.subset(None if train is None else int(train), None if test is None else int(test))

@@ -110,6 +110,15 @@ def rows(stack: Stack, ids: list[int]) -> dict[int, dict[str, str]]:
     return {int(r[0]): dict(zip(keys, r[1:], strict=True)) for r in found}
 
 
+def submission_log(stack: Stack, submission: int) -> str:
+    """What the workers logged about one submission, and the error stored for it."""
+    logs = stack.cmd("logs", "--no-color", "worker-cpu", "worker-b", check=False).stdout
+    mine = [line for line in logs.splitlines() if f"submission {submission}:" in line]
+    stored = stack.psql("SELECT coalesce(error, ''), left(coalesce(staff_detail, ''), 3000) "
+                        f"FROM submissions WHERE id = {submission}")
+    return "\n".join([*mine[-20:], f"stored error: {stored}"])[-6000:]
+
+
 def wait_for(stack: Stack, ids: list[int], done: Any, timeout: float, seen: set[str],
              interval: float = 2.0) -> dict[int, dict[str, str]]:
     deadline = time.monotonic() + timeout
@@ -222,7 +231,7 @@ def test_handins_are_graded_while_a_worker_host_is_removed_and_added(
     spec = graded_spec()
     for submission, bug in which.items():
         row = final[submission]
-        assert row["status"] == "done", (submission, bug, row)
+        assert row["status"] == "done", (submission, bug, row, submission_log(stack, submission))
         assert int(row["tests"]) == len(spec.tests), f"{submission}: one result per test"
         status, answer = stack.api("GET", f"/api/v1/submissions/{submission}", staff)
         assert status == 200 and answer["score"] == pytest.approx(expected[bug]), (bug, answer)

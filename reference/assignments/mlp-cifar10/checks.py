@@ -6,9 +6,9 @@ zero-padded from 28x28 to 32x32 and repeated over three channels, so inputs are
 (N, 3, 32, 32) in [0, 1] with 10 classes, as CIFAR-10's are. A course with the real data
 points the spec at ``dataset = {name = "cifar10", path = "..."}`` instead.
 
-This file registers that dataset with ``grader.data`` and defines the checks of the
-course's own functions: ``accuracy(y, predicted)`` on lists of batches and
-``test(model, train_loader, test_loader)`` (see their docstrings).
+This file registers that dataset for this folder only (``grader.api.register_dataset``)
+and defines the checks of the course's own functions: ``accuracy(y, predicted)`` on
+lists of batches and ``test(model, train_loader, test_loader)`` (see their docstrings).
 """
 
 from __future__ import annotations
@@ -19,10 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from grader import data
-from grader.context import CheckContext, CheckFailed
-from grader.registry import check
-from sandbox.session import StudentException
+from grader import data, datasets
+from grader.api import CheckContext, CheckFailed, StudentException, check, register_dataset
 
 STAND_IN = "mnist5k_rgb32"
 
@@ -42,7 +40,7 @@ def mnist5k_rgb32() -> data.Dataset:
                    x_test=_rgb32(digits.x_test))
 
 
-data.LOADERS.setdefault(STAND_IN, mnist5k_rgb32)
+register_dataset(STAND_IN, mnist5k_rgb32)
 
 
 # -------------------------------------------------------------------------- the course's functions
@@ -159,7 +157,7 @@ def test_function(ctx: CheckContext) -> float | None:
     """
     module, name = str(ctx.params["function"]).rsplit(".", 1)
     function = ctx.session.import_module(module).attr(name)
-    found = data.load(str(ctx.params.get("dataset", STAND_IN)), ctx.spec.folder)
+    found = datasets.load(str(ctx.params.get("dataset", STAND_IN)), ctx.spec.folder)
     found = found.subset(int(ctx.params.get("train_size", 300)),
                          int(ctx.params.get("test_size", 200)))
     weight = (ctx.rng.standard_normal((found.classes, 3072)) * 0.05).astype(np.float32)
