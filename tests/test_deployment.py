@@ -279,3 +279,28 @@ def test_no_test_module_shadows_the_standard_library() -> None:
     shadowing = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "tests").rglob("*.py")
                        if path.stem in sys.stdlib_module_names)
     assert shadowing == [], f"rename these test modules: {shadowing}"
+
+
+def test_the_sandbox_image_carries_every_runtime_a_built_in_assignment_asks_for(
+        tmp_path: Path) -> None:
+    """Each built-in assignment's sandbox, and the torch-free one of the tests that the
+    import policy covers (grader.grade.strict_config), asks for a runtime that
+    build_images.py puts in the sandbox image: a missing one fails every test of every
+    handin with "the sandbox image does not carry the runtime" (it did for mytorch-cnn)."""
+    from grader.grade import sandbox_config, strict_config
+    from grader.spec import BUILTIN_ROOT, resolve_assignment
+    from sandbox.runtimes import worker_version
+
+    script = build_images()
+    worker = {"numpy": worker_version("numpy") or "", "torch": worker_version("torch") or ""}
+    carried = set(script.default_runtimes(worker)) | set(script.assignment_runtimes())
+    asked: dict[str, str] = {}
+    for folder in sorted(p.parent for p in BUILTIN_ROOT.glob("*/spec.toml")):
+        spec = resolve_assignment(str(folder))
+        config = sandbox_config(spec, tmp_path)
+        asked[config.runtime_request().key] = folder.name
+        strict = strict_config(spec, config)
+        if strict is not None:
+            asked[strict.runtime_request().key] = f"{folder.name} (policy-covered tests)"
+    missing = {key: who for key, who in asked.items() if key not in carried}
+    assert missing == {}, f"the sandbox image would not carry: {missing}"
