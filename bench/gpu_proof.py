@@ -57,7 +57,7 @@ from sandbox.session import Session, SessionLimits  # noqa: E402
 from tasks.sandboxes import SandboxProvider  # noqa: E402
 
 SLUG = "mnist-mlp-cnn-vit"
-SOLUTION = ROOT / "reference/assignments" / SLUG / "solution"
+SOLUTION = ROOT / "assignments" / SLUG / "solution"
 IMAGE = "dlgrade-sandbox:gpu-proof"
 DRY_TESTS = ("CNN: fewer than 50,000 parameters",
              "SingleHeadAttention matches softmax(QK^T/sqrt(d_k))V")

@@ -367,7 +367,7 @@ def assignment_runtimes() -> list[str]:
     only some files import torch (``[policy] allow_in``), the tests of the other files
     run without it (grader.grade.strict_config)."""
     keys = []
-    for spec in sorted((ROOT / "reference/assignments").glob("*/spec.toml")):
+    for spec in sorted((ROOT / "assignments").glob("*/spec.toml")):
         table = tomllib.loads(spec.read_text(encoding="utf-8")).get("runtime")
         if isinstance(table, dict) and "numpy" in table:
             torch = table.get("torch")

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from dataclasses import fields
 from pathlib import Path
 from types import ModuleType
@@ -200,8 +201,38 @@ def test_the_sandbox_image_holds_no_dlgrade_code() -> None:
     assert [args for op, args in instructions if op == "USER"][-1] == "10001:10001"
     runs = " ".join(args for op, args in instructions if op == "RUN")
     assert "--no-index" in runs
-    for package in ("grader", "reference", "sandbox", "tasks", "web", "solution"):
+    for package in ("grader", "reference", "sandbox", "tasks", "web", "assignments",
+                    "solution"):
         assert f"COPY {package}" not in SANDBOX_DOCKERFILE.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_every_built_in_assignment(tmp_path: Path) -> None:
+    """The service images install dlgrade's wheel (``pip wheel .``, scripts/build_images.py):
+    it must carry every file of ``assignments/`` at ``assignments/``, beside ``grader/``,
+    where grader.spec.BUILTIN_ROOT looks, and nothing at the old ``reference/assignments``."""
+    from grader.spec import BUILTIN_ROOT
+    from sandbox.runtimes import DLGRADE_PACKAGES
+
+    source = tmp_path / "source"
+    for name in (*DLGRADE_PACKAGES, "pyproject.toml", "README.md"):
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, source / name,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy(ROOT / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                    "--no-build-isolation", "-w", str(tmp_path / "dist"), str(source)],
+                   check=True, cwd=tmp_path)
+    (wheel,) = (tmp_path / "dist").glob("dlgrade-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {n for n in names if n.startswith("assignments/")}
+    expected = {f"assignments/{p.relative_to(source / 'assignments').as_posix()}"
+                for p in (source / "assignments").rglob("*") if p.is_file()}
+    assert BUILTIN_ROOT == ROOT / "assignments" and "grader/spec.py" in names
+    assert "assignments/mytorch-cnn/solution/mytorch/conv.py" in expected
+    assert sorted(expected - shipped) == []
+    assert not [n for n in names if n.startswith("reference/assignments")]
 
 
 def test_the_web_role_installs_no_torch() -> None:

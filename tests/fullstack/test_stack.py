@@ -30,7 +30,7 @@ from tests.fullstack.stack import Stack, run, tar_gz
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 FIGURES = ROOT / "build/fullstack/figures.json"
-MYTORCH = ROOT / "reference/assignments/mytorch-cnn"
+MYTORCH = ROOT / "assignments/mytorch-cnn"
 SEED = """
 from tasks.settings import Settings
 from store.db import make_engine, make_session_factory
