@@ -1,8 +1,9 @@
 """Checks of the NumPy CNN homework (11-785 HW2P1, spring 2020 and spring 2021): the
-multiple choice and the Conv1D and Conv2D layers (the networks are in mytorch_networks).
+multiple choice and the Conv1D and Conv2D layers (the networks are in networks.py).
 
-Everything expected is computed here, on the trusted side, with ``reference``; the sandbox
-only receives inputs and weights and returns the student's answers. Inputs come from the
+Everything expected is computed here, on the trusted side, with ``reference``'s NumPy
+layers and this folder's own (``models``, ``conv2d``, ``bug_variants``); the sandbox only
+receives inputs and weights and returns the student's answers. Inputs come from the
 per-attempt secret seed in ``ctx.rng``. Student code is reached the way the course's runner
 reaches it: modules by the names its sys.path gives them (``conv``, ``mc``; params
 ``module``/``class`` rename them), layers built with the course's six constructor
@@ -17,10 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from grader.compare import Mismatch
-from grader.context import CheckContext, CheckFailed
-from grader.registry import check
-from reference.numpy_bugs import (
+from grader.api import CheckContext, CheckFailed, Mismatch, Remote, check
+from reference.numpy_layers import conv1d_backward, conv1d_forward
+
+from . import networks  # noqa: F401 - registers the networks' checks
+from .bug_variants import (
     CONV1D_DB_VARIANTS,
     CONV1D_DW_VARIANTS,
     CONV1D_DX_VARIANTS,
@@ -30,20 +32,13 @@ from reference.numpy_bugs import (
     conv1d_width_hint,
     matching_variant,
 )
-from reference.numpy_conv2d import (
+from .conv2d import (
     CONV2D_BACKWARD_VARIANTS,
     CONV2D_FORWARD_VARIANTS,
     conv2d_backward,
     conv2d_forward,
 )
-from reference.numpy_layers import conv1d_backward, conv1d_forward
-from sandbox.session import Remote
-
-
-def student_class(ctx: CheckContext, module: str, name: str) -> Remote:
-    """The class ``params.class`` (default ``name``) of ``params.module`` (default ``module``)."""
-    loaded = ctx.session.import_module(str(ctx.params.get("module", module)))
-    return loaded.get_object(str(ctx.params.get("class", name)))
+from .handin import student_class
 
 
 @check("mytorch_cnn.multiple_choice")
