@@ -1,7 +1,8 @@
 """Every route of the app, as ``create_app`` builds it: URL rule, endpoint (templates and
 tests call ``url_for`` with these names), methods, the view's decorators (login, staff,
 scopes) and each blueprint's request hooks and error handlers (authentication, CSRF, rate
-limits). Moving routes between modules must not change any of it.
+limits). Moving routes between modules must not change any of it. And building an app
+connects nothing to Celery's process-wide signals (which would pile up, one set per app).
 
 ``DLGRADE_UPDATE_GOLDEN=1 pytest tests/web/test_url_map.py`` rewrites
 ``golden/url_map.json``; review the diff before committing it.
@@ -15,7 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import celery.signals
+from celery.utils.dispatch import Signal
 from flask import Flask
+
+from tests.web.conftest import services_of
+from web import create_app
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "url_map.json"
 UPDATE_GOLDEN = os.environ.get("DLGRADE_UPDATE_GOLDEN") == "1"
@@ -69,3 +75,20 @@ def test_every_route_endpoint_method_and_guard_is_unchanged(app: Flask) -> None:
     if UPDATE_GOLDEN:
         GOLDEN.write_text(json.dumps(found, indent=1, sort_keys=True) + "\n")
     assert found == json.loads(GOLDEN.read_text())
+
+
+def receivers() -> dict[str, int]:
+    signals = [s for s in vars(celery.signals).values() if isinstance(s, Signal)]
+    return {str(signal.name): len(signal.receivers) for signal in signals}
+
+
+def test_building_apps_connects_nothing_to_the_worker_signals(app: Flask, tmp_path: Path,
+                                                             any_database_url: str) -> None:
+    before = receivers()
+    for n in range(2):
+        other = create_app({"TESTING": True, "DLGRADE_DATA_DIR": str(tmp_path / str(n)),
+                            "DLGRADE_DATABASE_URL": any_database_url,
+                            "DLGRADE_EMBEDDED": "true", "DLGRADE_SECRET_KEY": "test-secret"})
+        services_of(other).engine.dispose()
+    assert receivers() == before
+    assert {"worker_process_init", "worker_ready", "worker_shutdown"} <= before.keys()
