@@ -231,12 +231,18 @@ def _target_only(found: list[dict[str, Any]], target: dict[str, str]) -> list[st
 def wheels_for(pins: dict[str, str], folder: Path, *, shared: Path) -> None:
     """Exact wheels of ``pins`` in ``folder`` (hard links into ``shared``, pip's output)."""
     folder.mkdir(parents=True, exist_ok=True)
-    pip("wheel", "--no-deps", "-w", str(shared), *(f"{n}=={v}" for n, v in sorted(pins.items())))
+    pip("wheel", "--no-deps", "-w", str(shared), *(exact(n, v) for n, v in sorted(pins.items())))
     for name, version in pins.items():
         wheel = find_wheel(shared, name, version)
         target = folder / wheel.name
         if not target.exists():
             os.link(wheel, target)
+
+
+def exact(name: str, version: str) -> str:
+    """A requirement for exactly ``version``: ``===``, because ``torch==2.13.0`` also
+    matches ``2.13.0+cpu`` (PEP 440 ignores the local label) and pip would take that."""
+    return f"{name}==={version}"
 
 
 def find_wheel(folder: Path, name: str, version: str) -> Path:
@@ -275,7 +281,7 @@ def pip_index_args(build: str) -> list[str]:
 
 
 def write_pins(path: Path, pins: dict[str, str]) -> None:
-    path.write_text("".join(f"{n}=={v}\n" for n, v in sorted(pins.items())))
+    path.write_text("".join(f"{exact(n, v)}\n" for n, v in sorted(pins.items())))
 
 
 def wheels_key(*parts: object) -> str:
