@@ -242,7 +242,7 @@ def test_the_web_role_installs_no_torch() -> None:
     assert not {"torch", "scikit-learn", "docker"} & set(names)
     extras = project["optional-dependencies"]
     assert extras["torch-cpu"] == ["torch==2.13.0+cpu"], "the CPU build, by its local version"
-    assert extras["torch-cuda"] == ["torch==2.13.0"]
+    assert extras["torch-cuda"] == ["torch==2.13.0,!=2.13.0+cpu"], "PyPI's build, not +cpu"
     assert not any(dep.startswith("torch") for dep in extras["worker"] + extras["dev"])
 
 
