@@ -44,14 +44,20 @@ from .handin import student_class
 @check("mytorch_cnn.multiple_choice")
 def multiple_choice(ctx: CheckContext) -> float | None:
     """question_1() ... question_N() of ``mc`` must return the letters of ``answers``;
-    ``scoring`` = "all" (all or nothing, spring 2020) or "per_question" (spring 2021)."""
-    answers = [str(a).strip().lower() for a in ctx.params["answers"]]
+    ``scoring`` = "all" (all or nothing, spring 2020) or "per_question" (spring 2021).
+    ``exact = true`` compares the strings as they are, as 11-785's runner does
+    (``'b' == mc.question_1()``); otherwise case and surrounding spaces are ignored."""
+    exact = bool(ctx.params.get("exact", False))
+    answers = [str(a) if exact else str(a).strip().lower() for a in ctx.params["answers"]]
     module = ctx.session.import_module(str(ctx.params.get("module", "mc")))
     wrong = []
     for number, expected in enumerate(answers, start=1):
         got = module.method(f"question_{number}")
-        if not isinstance(got, str) or got.strip().lower() != expected:
-            wrong.append(f"question_{number}() returned {_short(got)}")
+        if isinstance(got, str) and (got if exact else got.strip().lower()) == expected:
+            continue
+        wrong.append(f"question_{number}() returned {_short(got)}")
+        if isinstance(got, str) and got.strip().lower() == expected.strip().lower():
+            wrong[-1] += f" (the course's grader needs exactly {expected!r})"
     if not wrong:
         return None
     per_question = ctx.params.get("scoring", "all") == "per_question"

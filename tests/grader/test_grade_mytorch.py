@@ -78,6 +78,22 @@ def test_spring_2021_scores_each_question_as_its_runner_does(
     assert result.score == 99
 
 
+def test_multiple_choice_letters_are_compared_exactly_as_the_runner_does(
+    tmp_path: Path, mytorch_spec: AssignmentSpec
+) -> None:
+    """The runner compares 'b' == mc.question_1(): an upper-case or padded letter earns
+    nothing there, so it earns nothing here either (and the feedback says why)."""
+    handin = handin_with(tmp_path)
+    mc = handin / "hw2" / "mc.py"
+    assert by_name(grade_directory(mytorch_spec, handin, LocalBackend()))["Multiple choice"].passed
+    text = mc.read_text()
+    mc.write_text(text.replace("'d'", "'D'").replace("mc_answer = 'a'", "mc_answer = 'a '", 1))
+    result = by_name(grade_directory(mytorch_spec, handin, LocalBackend()))["Multiple choice"]
+    assert result.score == 3  # spring 2021: one point per question
+    assert "question_2() returned 'D' (the course's grader needs exactly 'd')" in result.output
+    assert "question_4() returned 'a '" in result.output
+
+
 CONV1D = SPRING_2020[1:5]
 
 
