@@ -16,7 +16,7 @@ from grader.checks.torch_common import input_specs, load_trusted, resolve_dims, 
 from grader.compare import Mismatch
 from grader.context import CheckContext
 from grader.registry import check
-from reference.numpy_bugs import matching_variant
+from reference.matching import matching_variant
 
 
 @check("torch.function_compare")
