@@ -34,7 +34,7 @@ from sandbox.process_backend import ProcessBackend, unavailable_reason
 from sandbox.session import SessionLimits
 
 SOLUTION = (Path(__file__).resolve().parent.parent
-            / "reference/assignments/mnist-mlp-cnn-vit/solution")
+            / "assignments/mnist-mlp-cnn-vit/solution")
 FULL_SIZE: dict[str, dict[str, Any]] = {
     "CNN: accuracy": {"epochs": 5, "train_size": None},
     "MLP: accuracy": {"config": None, "epochs": 10, "batch_size": 64, "lr": 1e-3},

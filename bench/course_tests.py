@@ -35,7 +35,7 @@ from sandbox.backend import Backend, LocalBackend, SandboxConfig
 from sandbox.process_backend import ProcessBackend, unavailable_reason
 from sandbox.session import Session, SessionLimits
 
-ASSIGNMENT = Path(__file__).resolve().parent.parent / "reference/assignments/rnn-gru-cells"
+ASSIGNMENT = Path(__file__).resolve().parent.parent / "assignments/rnn-gru-cells"
 COURSE = ASSIGNMENT / "course_tests"
 PYTHON_PATH = ("", "mytorch", "hw3")
 FILES = {"script": "autograder/runner.py", "pytest": "autograder/test_cells.py"}

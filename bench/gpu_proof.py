@@ -54,7 +54,7 @@ from sandbox.session import Session, SessionLimits  # noqa: E402
 from tasks.sandboxes import SandboxProvider  # noqa: E402
 
 SLUG = "mnist-mlp-cnn-vit"
-SOLUTION = ROOT / "reference/assignments" / SLUG / "solution"
+SOLUTION = ROOT / "assignments" / SLUG / "solution"
 IMAGE = "dlgrade-sandbox:gpu-proof"
 DRY_TESTS = ("CNN: fewer than 50,000 parameters",
              "SingleHeadAttention matches softmax(QK^T/sqrt(d_k))V")
@@ -257,7 +257,8 @@ def grade_and_wait(provider: SandboxProvider, spec: AssignmentSpec, probe_dir: P
         a.update(score=result.score, max_score=result.max_score, sandbox=result.sandbox,
                  staff_log=result.staff_log, execution_time=round(result.execution_time, 2),
                  tests=[{"name": t.name, "outcome": str(t.outcome), "score": t.score,
-                         "max_score": t.max_score, "output": t.output[:600]}
+                         "max_score": t.max_score, "output": t.output[:600],
+                         "staff_detail": t.staff_detail[-2000:]}
                         for t in result.tests])
         a["on_cuda"] = any("(cuda)" in t.output for t in result.tests)
     with report.step("b_waits", LIMITS["b_waits"]) as entry:

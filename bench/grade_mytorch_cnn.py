@@ -19,7 +19,7 @@ from sandbox.backend import Backend, LocalBackend
 from sandbox.inline_backend import InlineBackend
 from sandbox.process_backend import ProcessBackend, unavailable_reason
 
-SOLUTION = Path(__file__).resolve().parent.parent / "reference/assignments/mytorch-cnn/solution"
+SOLUTION = Path(__file__).resolve().parent.parent / "assignments/mytorch-cnn/solution"
 
 
 def time_backend(backend: Backend, runs: int) -> list[float]:

@@ -27,7 +27,7 @@ from sandbox.select import docker_unavailable_reason
 from sandbox.session import SessionLimits
 
 SOLUTION = (Path(__file__).resolve().parent.parent
-            / "reference/assignments/mytorch-cnn/solution")
+            / "assignments/mytorch-cnn/solution")
 SPEC = resolve_assignment("mytorch-cnn")
 LIMITS = SessionLimits(call_timeout_s=SPEC.sandbox.call_timeout_s)
 

@@ -44,7 +44,7 @@ from store.models import Submission
 from store.users import create_token, find_user
 
 ROOT = Path(__file__).resolve().parent.parent
-SOLUTION = ROOT / "reference/assignments/mytorch-cnn/solution"
+SOLUTION = ROOT / "assignments/mytorch-cnn/solution"
 DLGRADE = [str(Path(sys.executable).parent / "dlgrade")]
 SLUG = "mytorch-cnn"
 

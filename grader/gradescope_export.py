@@ -3,9 +3,9 @@
 The zip holds Gradescope's two entry points, ``setup.sh`` (run once when the image is
 built: Python 3.11 and the pinned packages, from pip only) and ``run_autograder`` (run
 per submission, see :mod:`grader.gradescope`), plus everything grading needs so that
-nothing but pip is fetched: the ``grader``, ``sandbox`` and ``reference`` packages, with
-``reference/assignments/`` holding only this assignment, and without its solution/,
-handout/ and bugs/ (student code may share the container, so the solution stays out).
+nothing but pip is fetched: the ``grader``, ``sandbox`` and ``reference`` packages, and
+``assignments/`` holding only this assignment, without its solution/, handout/ and bugs/
+(student code may share the container, so the solution stays out).
 """
 
 from __future__ import annotations
@@ -84,8 +84,8 @@ def export_autograder(spec: AssignmentSpec, output: Path) -> Path:
         _text(bundle, "requirements.txt", pins(REQUIREMENTS))
         _text(bundle, "requirements-data.txt", pins(DATA_PACKAGES))
         for package in PACKAGES:
-            _tree(bundle, ROOT / package, package, skip_assignments=package == "reference")
-        _tree(bundle, spec.folder, f"reference/assignments/{spec.slug}", skip_assignments=False)
+            _tree(bundle, ROOT / package, package)
+        _tree(bundle, spec.folder, f"assignments/{spec.slug}")
     return output
 
 
@@ -108,14 +108,12 @@ def _text(bundle: zipfile.ZipFile, name: str, text: str, *, executable: bool = F
     bundle.writestr(info, text)
 
 
-def _tree(bundle: zipfile.ZipFile, source: Path, prefix: str, *, skip_assignments: bool) -> None:
+def _tree(bundle: zipfile.ZipFile, source: Path, prefix: str) -> None:
     for path in sorted(source.rglob("*")):
         relative = path.relative_to(source)
         if not path.is_file() or path.suffix == ".pyc" or LEFT_OUT & set(relative.parts[:1]):
             continue
         if "__pycache__" in relative.parts:
-            continue
-        if skip_assignments and relative.parts[0] == "assignments":
             continue
         if path.is_symlink():
             raise ExportError(f"{path} is a link; the autograder holds regular files only.")

@@ -23,7 +23,9 @@ from pydantic import (
 )
 
 Visibility = Literal["visible", "hidden", "after_due_date", "after_published"]
-BUILTIN_ROOT = Path(__file__).resolve().parent.parent / "reference" / "assignments"
+# The built-in course folders (``assignments/<slug>/``), next to dlgrade's packages in a
+# checkout and in a non-editable install alike (pyproject.toml ships them as data).
+BUILTIN_ROOT = Path(__file__).resolve().parent.parent / "assignments"
 
 
 class SpecError(Exception):

@@ -122,6 +122,10 @@ def sandbox_env(config: SandboxConfig, home: str) -> dict[str, str]:
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": home,
+        # The sandbox's uid has no passwd entry: getpass.getuser() (PyTorch's compile and
+        # export caches call it) reads these first, where pwd.getpwuid() would raise.
+        "USER": "student",
+        "LOGNAME": "student",
         "LANG": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONHASHSEED": "0",

@@ -63,9 +63,11 @@ from packaging.version import InvalidVersion, Version
 
 SANDBOX_SITE = "/runtime"  # the runtime's site folder inside the sandbox
 IMAGE_RUNTIMES = "/opt/dlgrade/runtimes"  # where the production images install them
-# dlgrade's own top-level packages: never part of a runtime, whatever a RECORD says.
+# dlgrade's own top-level packages, and the built-in course folders (``assignments/``:
+# solutions, specs, course checks) installed beside them: never part of a runtime,
+# whatever a RECORD says, and masked in every sandbox.
 DLGRADE_PACKAGES = ("grader", "sandbox", "reference", "store", "tasks", "web", "dlgrade",
-                    "migrations")
+                    "migrations", "assignments")
 SKIPPED_ENTRIES = ("__pycache__", "bin")
 SYSTEM_SITE_PATTERNS = ("/usr/lib/python3*/*-packages", "/usr/local/lib/python3*/*-packages",
                         "/usr/lib64/python3*/*-packages", "/usr/local/lib64/python3*/*-packages")

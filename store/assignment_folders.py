@@ -104,11 +104,12 @@ def validate(
                           "another slug in spec.toml.")
     problems = _check_checks(folder, spec) + _check_folders(folder, spec) + _check_bugs(folder,
                                                                                       spec)
-    if limits.grading_s is not None and spec.tests_timeout_s > limits.grading_s:
+    if limits.grading_s is not None and spec.time_budget_s > limits.grading_s:
         problems.append(f"The tests' timeouts (timeout_s) add up to {spec.tests_timeout_s:g} s, "
                         f"more than the {limits.grading_s:g} s a grading may take on this "
-                        "service (DLGRADE_TASK_TIME_LIMIT); lower them, or ask for a longer "
-                        "task time limit.")
+                        "service (DLGRADE_TASK_TIME_LIMIT); lower them, cap the whole "
+                        "grading with [sandbox] total_timeout_s, or ask for a longer task "
+                        "time limit.")
     if problems:
         raise FolderError(problems)
     return spec

@@ -319,14 +319,17 @@ class GradingJob:
 
 
 def time_limit_problem(spec: AssignmentSpec, settings: Settings) -> str | None:
-    """A sentence when the spec's test timeouts add up to more than a grading may take."""
+    """A sentence when the spec's grading may take longer than a task may: its test
+    timeouts added up, or its ``[sandbox] total_timeout_s`` where that caps them (the
+    grading then ends with what it has, inside the task's limit)."""
     budget = grading_budget(settings)
-    if spec.tests_timeout_s <= budget:
+    if spec.time_budget_s <= budget:
         return None
     return (f"{spec.slug}: its tests' timeouts add up to {spec.tests_timeout_s:g} s, more than "
             f"the {budget:g} s a grading may take (DLGRADE_TASK_TIME_LIMIT="
             f"{settings.task_time_limit} s, less the time to stop and store); lower the "
-            "timeouts or raise DLGRADE_TASK_TIME_LIMIT (and DLGRADE_VISIBILITY_TIMEOUT).")
+            "timeouts, cap the grading with [sandbox] total_timeout_s, or raise "
+            "DLGRADE_TASK_TIME_LIMIT (and DLGRADE_VISIBILITY_TIMEOUT).")
 
 
 def pool_process_dead(holder: str, me: str, parent: int | None = None) -> bool:

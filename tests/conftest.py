@@ -16,7 +16,7 @@ from sandbox.process_backend import ProcessBackend, unavailable_reason
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ROOT = Path(__file__).resolve().parent.parent
-MYTORCH_SOLUTION = ROOT / "reference/assignments/mytorch-cnn/solution"
+MYTORCH_SOLUTION = ROOT / "assignments/mytorch-cnn/solution"
 
 
 def require(available: bool, what: str) -> None:

@@ -16,7 +16,7 @@ from grader.spec import AssignmentSpec
 from sandbox.process_backend import ProcessBackend
 
 ROOT = Path(__file__).resolve().parent.parent
-ASSIGNMENT = ROOT / "reference/assignments/mytorch-cnn"
+ASSIGNMENT = ROOT / "assignments/mytorch-cnn"
 SOLUTION = ASSIGNMENT / "solution"
 CONSOLE_SCRIPT = Path(sys.executable).parent / "dlgrade"
 

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from dataclasses import fields
 from pathlib import Path
 from types import ModuleType
@@ -200,8 +201,38 @@ def test_the_sandbox_image_holds_no_dlgrade_code() -> None:
     assert [args for op, args in instructions if op == "USER"][-1] == "10001:10001"
     runs = " ".join(args for op, args in instructions if op == "RUN")
     assert "--no-index" in runs
-    for package in ("grader", "reference", "sandbox", "tasks", "web", "solution"):
+    for package in ("grader", "reference", "sandbox", "tasks", "web", "assignments",
+                    "solution"):
         assert f"COPY {package}" not in SANDBOX_DOCKERFILE.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_every_built_in_assignment(tmp_path: Path) -> None:
+    """The service images install dlgrade's wheel (``pip wheel .``, scripts/build_images.py):
+    it must carry every file of ``assignments/`` at ``assignments/``, beside ``grader/``,
+    where grader.spec.BUILTIN_ROOT looks, and nothing at the old ``reference/assignments``."""
+    from grader.spec import BUILTIN_ROOT
+    from sandbox.runtimes import DLGRADE_PACKAGES
+
+    source = tmp_path / "source"
+    for name in (*DLGRADE_PACKAGES, "pyproject.toml", "README.md"):
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, source / name,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy(ROOT / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                    "--no-build-isolation", "-w", str(tmp_path / "dist"), str(source)],
+                   check=True, cwd=tmp_path)
+    (wheel,) = (tmp_path / "dist").glob("dlgrade-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {n for n in names if n.startswith("assignments/")}
+    expected = {f"assignments/{p.relative_to(source / 'assignments').as_posix()}"
+                for p in (source / "assignments").rglob("*") if p.is_file()}
+    assert BUILTIN_ROOT == ROOT / "assignments" and "grader/spec.py" in names
+    assert "assignments/mytorch-cnn/solution/mytorch/conv.py" in expected
+    assert sorted(expected - shipped) == []
+    assert not [n for n in names if n.startswith("reference/assignments")]
 
 
 def test_the_web_role_installs_no_torch() -> None:
@@ -279,3 +310,28 @@ def test_no_test_module_shadows_the_standard_library() -> None:
     shadowing = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "tests").rglob("*.py")
                        if path.stem in sys.stdlib_module_names)
     assert shadowing == [], f"rename these test modules: {shadowing}"
+
+
+def test_the_sandbox_image_carries_every_runtime_a_built_in_assignment_asks_for(
+        tmp_path: Path) -> None:
+    """Each built-in assignment's sandbox, and the torch-free one of the tests that the
+    import policy covers (grader.grade.strict_config), asks for a runtime that
+    build_images.py puts in the sandbox image: a missing one fails every test of every
+    handin with "the sandbox image does not carry the runtime" (it did for mytorch-cnn)."""
+    from grader.grade import sandbox_config, strict_config
+    from grader.spec import BUILTIN_ROOT, resolve_assignment
+    from sandbox.runtimes import worker_version
+
+    script = build_images()
+    worker = {"numpy": worker_version("numpy") or "", "torch": worker_version("torch") or ""}
+    carried = set(script.default_runtimes(worker)) | set(script.assignment_runtimes())
+    asked: dict[str, str] = {}
+    for folder in sorted(p.parent for p in BUILTIN_ROOT.glob("*/spec.toml")):
+        spec = resolve_assignment(str(folder))
+        config = sandbox_config(spec, tmp_path)
+        asked[config.runtime_request().key] = folder.name
+        strict = strict_config(spec, config)
+        if strict is not None:
+            asked[strict.runtime_request().key] = f"{folder.name} (policy-covered tests)"
+    missing = {key: who for key, who in asked.items() if key not in carried}
+    assert missing == {}, f"the sandbox image would not carry: {missing}"

@@ -30,7 +30,7 @@ from tests.conftest import require
 from tests.tiny_assignment import write_tiny
 
 ROOT = Path(__file__).resolve().parent.parent
-MYTORCH = ROOT / "reference/assignments/mytorch-cnn"
+MYTORCH = ROOT / "assignments/mytorch-cnn"
 SCHEMA = json.loads((ROOT / "tests/grader/gradescope_results.schema.json").read_text())
 
 
@@ -76,10 +76,11 @@ def test_the_zip_has_gradescope_entry_points_and_no_solution(tmp_path: Path) -> 
         modes = {name: archive.getinfo(name).external_attr >> 16 for name in names}
         requirements = archive.read("requirements.txt").decode()
     assert {"setup.sh", "run_autograder", "grader/gradescope.py", "sandbox/agent.py",
-            "reference/numpy_layers.py", "reference/assignments/mytorch-cnn/spec.toml"} <= names
+            "reference/numpy_layers.py", "assignments/mytorch-cnn/spec.toml"} <= names
     assert modes["setup.sh"] & stat.S_IXUSR and modes["run_autograder"] & stat.S_IXUSR
-    assignments = {n.split("/")[2] for n in names if n.startswith("reference/assignments/")}
+    assignments = {n.split("/")[1] for n in names if n.startswith("assignments/")}
     assert assignments == {"mytorch-cnn"}
+    assert not [n for n in names if n.startswith("reference/assignments/")]
     assert not [n for n in names if "/solution/" in n or "/bugs/" in n or "/handout/" in n]
     assert not [n for n in names if n.endswith(".pyc") or n.startswith(("store/", "web/"))]
     assert "numpy==" in requirements and "pydantic==" in requirements and "+" not in requirements
@@ -133,7 +134,7 @@ def test_empty_or_garbage_submissions_get_a_valid_result_with_a_message(
 
 def test_an_internal_failure_still_writes_results(tmp_path: Path) -> None:
     root = autograder_tree(tmp_path, exported(tmp_path))
-    (root / "source/reference/assignments/mytorch-cnn/spec.toml").write_text("slug = 3\n")
+    (root / "source/assignments/mytorch-cnn/spec.toml").write_text("slug = 3\n")
     submit(root, MYTORCH / "solution")
     document, log = run_autograder(root)
     assert document["score"] == 0 and document["tests"] == []

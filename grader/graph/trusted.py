@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from grader.graph.wire import GraphError
@@ -28,6 +29,13 @@ class TrustedTimeout(Exception):
     """A request to the child ran past its limit (the child was killed)."""
 
 
+# The folder holding this ``grader`` package: -I leaves out PYTHONPATH and the working
+# directory, so a worker run from a checkout (not pip-installed) would not find it.
+CODE_ROOT = str(Path(__file__).resolve().parents[2])
+BOOT = ("import runpy, sys; sys.path.insert(0, sys.argv.pop(1)); "
+        "runpy.run_module('grader.graph.child', run_name='__main__', alter_sys=True)")
+
+
 class TrustedFailure(Exception):
     """The child failed for a reason that is not the graph's (a grader fault)."""
 
@@ -39,7 +47,7 @@ class TrustedChild:
         request_read, self.request_fd = os.pipe()
         self.reply_fd, reply_write = os.pipe()
         self.stderr = tempfile.TemporaryFile()
-        command = [sys.executable, "-I", "-m", "grader.graph.child", str(request_read),
+        command = [sys.executable, "-I", "-c", BOOT, CODE_ROOT, str(request_read),
                    str(reply_write), str(max(memory_mb, 1024) + 1024), str(threads)]
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "HOME")}
         env.update({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)})

@@ -15,7 +15,7 @@ from sandbox.backend import Backend, LocalBackend
 from tests.grader.course_runs import in_process, proxied
 
 ROOT = Path(__file__).resolve().parents[2]
-RNN = ROOT / "reference/assignments/rnn-gru-cells"
+RNN = ROOT / "assignments/rnn-gru-cells"
 AFFINE = ROOT / "tests/course_style/torch_affine"
 RNN_PATH = ("", "mytorch", "hw3")
 

@@ -11,7 +11,7 @@ from grader.grade import grade_directory
 from grader.spec import load_spec
 from sandbox.backend import LocalBackend
 
-ASSIGNMENT = Path(__file__).resolve().parents[2] / "reference/assignments/mytorch-cnn"
+ASSIGNMENT = Path(__file__).resolve().parents[2] / "assignments/mytorch-cnn"
 
 
 def test_syntax_error_names_file_line_and_caret(tmp_path: Path) -> None:

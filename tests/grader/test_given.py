@@ -7,7 +7,7 @@ from pathlib import Path
 from grader import given
 from grader.spec import AssignmentSpec, GivenSpec
 
-ASSIGNMENT = Path(__file__).resolve().parents[2] / "reference/assignments/mytorch-cnn"
+ASSIGNMENT = Path(__file__).resolve().parents[2] / "assignments/mytorch-cnn"
 
 STEP = '''
 class CNN:

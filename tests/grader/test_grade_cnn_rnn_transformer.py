@@ -22,7 +22,7 @@ from tests.conftest import require
 from tests.grader.builtin_handins import failing, handin_of
 
 ROOT = Path(__file__).resolve().parents[2]
-ASSIGNMENT = ROOT / "reference/assignments/cnn-rnn-transformer"
+ASSIGNMENT = ROOT / "assignments/cnn-rnn-transformer"
 COURSE_STYLE = ROOT / "tests/handins/ee150_course_style"
 BUGS = known_bugs(ASSIGNMENT)
 TRAINING = ("torch.accuracy", "ee150.sequence_accuracy")

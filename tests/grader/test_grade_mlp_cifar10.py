@@ -21,7 +21,7 @@ from sandbox.process_backend import ProcessBackend
 from tests.conftest import require
 from tests.grader.builtin_handins import failing, handin_of
 
-ASSIGNMENT = Path(__file__).resolve().parents[2] / "reference/assignments/mlp-cifar10"
+ASSIGNMENT = Path(__file__).resolve().parents[2] / "assignments/mlp-cifar10"
 BUGS = known_bugs(ASSIGNMENT)
 ACCURACY = ("accuracy(y, predicted)", "accuracy on hidden batches")
 

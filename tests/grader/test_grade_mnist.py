@@ -18,7 +18,7 @@ from sandbox.process_backend import ProcessBackend
 from tests.conftest import require
 from tests.grader.builtin_handins import failing, handin_of
 
-ASSIGNMENT = Path(__file__).resolve().parents[2] / "reference/assignments/mnist-mlp-cnn-vit"
+ASSIGNMENT = Path(__file__).resolve().parents[2] / "assignments/mnist-mlp-cnn-vit"
 BUGS = known_bugs(ASSIGNMENT)
 
 pytestmark = pytest.mark.sandbox

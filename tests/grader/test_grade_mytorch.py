@@ -17,7 +17,7 @@ from grader.spec import AssignmentSpec
 from sandbox.backend import Backend, LocalBackend
 from sandbox.process_backend import ProcessBackend
 
-ASSIGNMENT = Path(__file__).resolve().parents[2] / "reference/assignments/mytorch-cnn"
+ASSIGNMENT = Path(__file__).resolve().parents[2] / "assignments/mytorch-cnn"
 BUGS = known_bugs(ASSIGNMENT)
 SPRING_2020 = ["Multiple choice", "Conv1D forward", "Conv1D backward: dx", "Conv1D backward: dW",
                "Conv1D backward: db", "Simple scanning MLP", "Distributed scanning MLP",

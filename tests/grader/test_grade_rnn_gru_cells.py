@@ -16,7 +16,7 @@ from grader.spec import load_spec
 from grader.verify import StrictReport, verify_strict
 from sandbox.backend import Backend
 
-ASSIGNMENT = Path(__file__).resolve().parents[2] / "reference/assignments/rnn-gru-cells"
+ASSIGNMENT = Path(__file__).resolve().parents[2] / "assignments/rnn-gru-cells"
 SPECS = ("spec.toml", "spec-course.toml", "spec-pytest.toml")
 
 pytestmark = pytest.mark.sandbox

@@ -208,3 +208,20 @@ def test_the_trusted_child_answers_and_is_killed_past_its_limit() -> None:
         with pytest.raises(TrustedTimeout):
             child.request("forward", key="slow", inputs=[big] * 1, timeout=0.01)
         assert child.process.poll() is not None  # killed
+
+
+def test_the_trusted_child_finds_dlgrade_without_an_installed_package() -> None:
+    """The child runs under -I (no PYTHONPATH, no working directory): a worker run from a
+    checkout, dlgrade not pip-installed, must still find ``grader`` (the GPU proof's
+    machine is such a worker; every verified-model test failed there to start)."""
+    import subprocess
+    import sys
+
+    from grader.graph.trusted import BOOT, CODE_ROOT
+
+    probe = (BOOT.split("; runpy")[0] + "; import importlib.util; "
+             "print(importlib.util.find_spec('grader.graph.child').origin)")
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", probe, CODE_ROOT], cwd="/",
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().startswith(CODE_ROOT)

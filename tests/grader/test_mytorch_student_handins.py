@@ -14,7 +14,7 @@ from grader.known_bugs import apply_edits, copy_solution, lay_over, read_edits
 from grader.spec import AssignmentSpec
 from sandbox.process_backend import ProcessBackend
 
-ASSIGNMENT = Path(__file__).resolve().parents[2] / "reference/assignments/mytorch-cnn"
+ASSIGNMENT = Path(__file__).resolve().parents[2] / "assignments/mytorch-cnn"
 HANDINS = Path(__file__).resolve().parent / "mytorch_handins"
 NAMES = sorted(p.name for p in HANDINS.iterdir() if (p / "handin.toml").is_file())
 

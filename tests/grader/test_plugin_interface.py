@@ -13,7 +13,7 @@ from grader.scaffold import scaffold
 
 ROOT = Path(__file__).resolve().parents[2]
 OURS = ("grader", "sandbox", "reference", "store", "tasks", "web", "dlgrade")
-ON_THE_INTERFACE = [ROOT / "reference/assignments/rnn-gru-cells"]
+ON_THE_INTERFACE = [ROOT / "assignments/rnn-gru-cells"]
 
 
 def dlgrade_imports(folder: Path) -> set[str]:

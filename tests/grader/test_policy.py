@@ -157,7 +157,7 @@ def test_weights_smuggled_in_source_or_a_data_file_are_flagged(tmp_path: Path) -
 
 
 def test_ordinary_handins_are_not_flagged(tmp_path: Path) -> None:
-    solution = Path(__file__).resolve().parents[2] / "reference/assignments/mnist-mlp-cnn-vit"
+    solution = Path(__file__).resolve().parents[2] / "assignments/mnist-mlp-cnn-vit"
     files = sorted(p.name for p in (solution / "solution").glob("*.py"))
     assert large_literals(solution / "solution", files) == []
     root, names = handin(tmp_path, {"notes.txt": "fine\n", "broken.py": "def f(:\n"})

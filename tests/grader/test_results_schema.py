@@ -21,7 +21,7 @@ from tests.tiny_assignment import BUG, write_tiny
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "gradescope_results.schema.json"
 ROOT = Path(__file__).resolve().parents[2]
-MYTORCH = ROOT / "reference/assignments/mytorch-cnn"
+MYTORCH = ROOT / "assignments/mytorch-cnn"
 
 
 @pytest.fixture(scope="module")

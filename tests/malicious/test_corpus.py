@@ -30,7 +30,7 @@ from sandbox.process_backend import UID_BASE, UID_SPAN, ProcessBackend, unavaila
 from store.archives import ArchiveStore
 from store.db import SessionFactory
 from store.models import Assignment, Course, Submission, TestScore, User
-from tasks.jobs import GradingJob
+from tasks.jobs import MISCONFIGURED, GradingJob, Unusable, time_limit_problem
 from tests.conftest import MYTORCH_SOLUTION, require
 from tests.malicious.corpus import (
     BACKEND_KEYS,
@@ -109,13 +109,20 @@ def docker_engine() -> Engine:
 
 class CaseJob(GradingJob):
     """The real job, grading the case's version of the assignment (test subset, short
-    call timeouts, tiny data) so the corpus stays fast."""
+    call timeouts, tiny data) so the corpus stays fast. The grading-time check applies to
+    what is graded: a whole assignment may need a longer task time limit than its case."""
 
     spec_override: AssignmentSpec | None = None
 
     def _inputs(self, work: Any) -> tuple[AssignmentSpec, Path]:
-        spec, archive = super()._inputs(work)
-        return (self.spec_override or spec), archive
+        if self.spec_override is None:
+            return super()._inputs(work)
+        too_long = time_limit_problem(self.spec_override, self.settings)
+        if too_long is not None:
+            raise Unusable(MISCONFIGURED, too_long)
+        archive = self.archives.path(work.archive_sha256)
+        assert archive.is_file(), archive
+        return self.spec_override, archive
 
 
 class World:
@@ -241,6 +248,8 @@ def check_result(case: Case, backend: str, outcome: str, row: Submission,
     expected_status = case.expect.get("status", "done")
     report = "\n".join(f"[{t.outcome}] {t.name}: {t.score}/{t.max_score}\n{t.output[:1500]}"
                        for t in tests)
+    if row.error or not tests:  # a job-level error has no test rows to show
+        report += f"\nrow error: {row.error!r}\nstaff detail: {(row.staff_detail or '')[:3000]}"
     assert (outcome, row.status, row.attempt) == (expected_status, expected_status, 1), report
     assert row.lease_until is None and row.results is not None
     assert [t.name for t in tests] == [t.name for t in spec.tests], "one row per graded test"

@@ -38,7 +38,7 @@ NAMES = {"spec.toml", "expect.toml", "mytorch_cnn.py"}
 # A folder is one of dlgrade's packages when it holds that package's own module.
 MARKERS = {"grader": "grade.py", "sandbox": "session.py", "reference": "numpy_layers.py",
            "store": "leases.py", "tasks": "jobs.py", "web": "uploads.py", "dlgrade": "cli.py",
-           "migrations": "env.py"}
+           "migrations": "env.py", "assignments": "mytorch-cnn"}
 
 
 def scan(targets, packages):
@@ -75,8 +75,8 @@ def scan(targets, packages):
             if digest in hashes:
                 found.append([path, hashes[digest]])
     imported = []
-    for module in [*(p for p in packages if p != "sandbox"), "reference.assignments",
-                   "sandbox.session", "grader.spec"]:  # "sandbox" is the agent itself
+    for module in [*(p for p in packages if p != "sandbox"), "sandbox.session",
+                   "grader.spec"]:  # "sandbox" is the agent itself
         try:
             importlib.import_module(module)
             imported.append(module)
@@ -140,7 +140,7 @@ def build_worker(folder: Path) -> Path:
         if entry.name.startswith("numpy"):
             shutil.copytree(entry, site / entry.name, copy_function=_link_or_copy)
     (site / "trusted-side.pth").write_text(f"{numpy_site}\n")
-    assert (site / "reference" / "assignments" / "mytorch-cnn" / "spec.toml").is_file()
+    assert (site / "assignments" / "mytorch-cnn" / "spec.toml").is_file()
     return venv / "bin" / "python"
 
 

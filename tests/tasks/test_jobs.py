@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from grader.grade import grade_archive
 from grader.results import GradingResult
-from grader.spec import resolve_assignment
+from grader.spec import BUILTIN_ROOT, resolve_assignment
 from sandbox.backend import LocalBackend
 from sandbox.process_backend import unavailable_reason
 from sandbox.session import SessionDied
@@ -22,6 +22,7 @@ from store import leases
 from store.db import SessionFactory
 from store.models import Submission, TestScore
 from tasks import health, jobs
+from tasks.broker import grading_budget
 from tasks.jobs import (
     ARCHIVE_MISSING,
     MISCONFIGURED,
@@ -338,3 +339,21 @@ def test_an_assignment_whose_tests_outlast_the_task_limit_is_refused_at_load(
     assert row.staff_detail is not None and row.staff_detail.startswith(
         f"mytorch-cnn: its tests' timeouts add up to {total:g} s, more than the 255 s a "
         "grading may take (DLGRADE_TASK_TIME_LIMIT=300 s")
+
+
+def test_every_built_in_assignment_is_graded_with_the_default_task_limit(
+        tmp_path: Path) -> None:
+    """A worker with the default settings refuses none of the built-in assignments (or
+    any of their handout versions): cnn-rnn-transformer's tests' timeouts add up to more
+    than the task limit, and its ``[sandbox] total_timeout_s`` caps the grading below it."""
+    settings = make_settings(tmp_path, "sqlite://")
+    refused = []
+    for folder in sorted(p.parent for p in BUILTIN_ROOT.glob("*/spec.toml")):
+        spec = resolve_assignment(str(folder))
+        for version in [spec, *(spec.with_variant(v.name) for v in spec.variants)]:
+            problem = jobs.time_limit_problem(version, settings)
+            if problem is not None:
+                refused.append(problem)
+    assert refused == []
+    capped = resolve_assignment("cnn-rnn-transformer")
+    assert capped.tests_timeout_s > grading_budget(settings) >= capped.time_budget_s
