@@ -30,6 +30,7 @@ from dlgrade.service_cli import CommandError as ServiceCommandError
 from dlgrade.service_cli import add_service_commands
 from dlgrade.submit_cli import SubmitError, add_submit_command
 from grader.grade import grade_path, sandbox_config
+from grader.params import check_params
 from grader.results import GradingResult
 from grader.spec import (
     AssignmentSpec,
@@ -98,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    spec = resolve_assignment(args.assignment, args.spec)
+    spec = check_params(resolve_assignment(args.assignment, args.spec), _spec_name(args))
     if args.variant is not None:
         spec = spec.pinned(args.variant)
     path: Path = args.path
@@ -123,6 +124,11 @@ def run_check(args: argparse.Namespace) -> int:
             print(neutralise(result.output))
         print(neutralise(render_table(result)))
     return 0
+
+
+def _spec_name(args: argparse.Namespace) -> str:
+    """How a message names the spec file of ``dlgrade check``'s assignment."""
+    return f"{args.assignment}: {args.spec}"
 
 
 def selected_tests(spec: AssignmentSpec, names: Sequence[str] | None) -> set[str] | None:

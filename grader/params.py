@@ -23,7 +23,8 @@ else a :class:`~grader.spec.SpecError` says which test, which key and which chec
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import difflib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import UnionType
 from typing import Any, Union, get_origin
@@ -74,11 +75,11 @@ def typed(test: TestSpec, folder: Path | None) -> Any:
         return test.params
     if declared is None:
         return test.params
-    own, _ = _split(declared, test.params)
+    own, _ = _split(declared, test.params, test.defaulted_params)
     try:
         return declared.model.model_validate(own)
     except ValidationError:
-        found = list(_problems(test.check, test.params, folder))
+        found = list(_problems(test.check, test.params, folder, test.defaulted_params))
         raise ParamsError(f"test {test.name!r}, check {test.check!r}: " + "; ".join(found)
                           ) from None
 
@@ -89,48 +90,70 @@ def wrapped(test: TestSpec, folder: Path | None) -> TestSpec:
     declared = registry.declared(test.check, folder)
     if declared is None or declared.wraps is None:
         raise ValueError(f"check {test.check!r} does not wrap another check")
-    own, rest = _split(declared, test.params)
-    return test.model_copy(update={"check": str(own[declared.wraps]), "params": rest})
+    own, rest = _split(declared, test.params, test.defaulted_params)
+    defaulted = tuple(k for k in test.defaulted_params if k in rest)
+    return test.model_copy(update={"check": str(own[declared.wraps]), "params": rest,
+                                   "defaulted_params": defaulted})
 
 
-def _split(declared: registry.Declared, params: dict[str, Any]
+def _split(declared: registry.Declared, params: dict[str, Any], defaulted: Iterable[str] = ()
            ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(the model's keys, the rest): everything is the model's unless it wraps a check."""
-    if declared.wraps is None:
-        return dict(params), {}
+    """(the model's keys, the rest for the check it wraps). Without a wrapped check, every
+    key is the model's but those from [defaults.params] (``defaulted``) it does not take."""
     keys = set(_keys(declared.model))
+    if declared.wraps is None:
+        dropped = set(defaulted) - keys
+        return {k: v for k, v in params.items() if k not in dropped}, {}
     return ({k: v for k, v in params.items() if k in keys},
             {k: v for k, v in params.items() if k not in keys})
 
 
-def _problems(check: str, params: dict[str, Any], folder: Path | None, outer: str = ""
-              ) -> Iterator[str]:
+def _problems(check: str, params: dict[str, Any], folder: Path | None,
+              defaulted: Iterable[str] = (), outer: str = "") -> Iterator[str]:
     """What is wrong with ``params`` for the check ``check`` and any check it wraps
     (``outer``: the wrapping checks' keys, which an unknown key's sentence lists too)."""
     declared = registry.declared(check, folder)
     if declared is None:
         return
-    own, rest = _split(declared, params)
-    takes = outer + ", ".join(_keys(declared.model, shown=True))
+    own, rest = _split(declared, params, defaulted)
+    keys = _keys(declared.model, shown=True)
+    takes = outer + ", ".join(keys)
     try:
-        found = declared.model.model_validate(own)
+        declared.model.model_validate(own)
     except ValidationError as exc:
-        yield from _sentences(exc, declared.model, takes or "no params")
+        yield from _sentences(exc, declared.model, takes or "no params",
+                              _keys(declared.model))
+    if declared.wraps is None or not isinstance(own.get(declared.wraps), str):
         return
-    if declared.wraps is None:
-        return
-    inner = str(getattr(found, declared.wraps))
+    inner = own[declared.wraps]
     try:
         registry.declared(inner, folder)
     except KeyError:
         yield (f"params.{declared.wraps}: {inner!r} is neither a built-in check nor one "
                "defined in checks.py")
         return
-    yield from _problems(inner, rest, folder, f"{takes}, and for {inner}: ")
+    yield from _problems(inner, rest, folder, defaulted, f"{takes}, and for {inner}: ")
+
+
+def _taken(check: str, params: dict[str, Any], folder: Path | None) -> set[str] | None:
+    """The keys the check (and any check it wraps) takes; None: any (a plain dict)."""
+    try:
+        declared = registry.declared(check, folder)
+    except KeyError:
+        return None
+    if declared is None:
+        return None
+    keys = set(_keys(declared.model))
+    inner = params.get(declared.wraps) if declared.wraps else None
+    if not isinstance(inner, str):
+        return keys
+    more = _taken(inner, params, folder)
+    return None if more is None else keys | more
 
 
 def _keys(model: type[CheckParams], shown: bool = False) -> list[str]:
-    """The keys a model takes, as spec.toml spells them (``model (or module)``)."""
+    """The keys a model takes, as spec.toml spells them, in order (``shown``: one entry per
+    field, ``model (or module)``)."""
     keys = []
     for name, field in model.model_fields.items():
         choices = getattr(field.validation_alias, "choices", None)
@@ -139,24 +162,27 @@ def _keys(model: type[CheckParams], shown: bool = False) -> list[str]:
             keys += [f"{spelled[0]} (or {', '.join(spelled[1:])})"] if shown else spelled
         else:
             keys.append(field.alias or name)
-    return keys
+    return sorted(keys)
 
 
-def _sentences(exc: ValidationError, model: type[CheckParams], takes: str) -> list[str]:
+def _sentences(exc: ValidationError, model: type[CheckParams], takes: str,
+               spelled: list[str]) -> list[str]:
     by_key: dict[str, list[ErrorDetails]] = {}
     for error in exc.errors():
         by_key.setdefault(str(error["loc"][0]) if error["loc"] else "", []).append(error)
-    return [_sentence(key, errors, model, takes) for key, errors in by_key.items()]
+    return [_sentence(key, errors, model, takes, spelled) for key, errors in by_key.items()]
 
 
 def _sentence(key: str, errors: list[ErrorDetails], model: type[CheckParams],
-              takes: str) -> str:
+              takes: str, spelled: list[str]) -> str:
     first = errors[0]
     message = first["msg"].removeprefix("Value error, ")
     if not key:  # a rule over several keys
         return f"params: {message}"
     if first["type"] == "extra_forbidden":
-        return f"params.{key} is not a parameter of this check; it takes: {takes}"
+        close = difflib.get_close_matches(key, spelled, n=1)
+        meant = f" (did you mean {close[0]}?)" if close else ""
+        return f"params.{key} is not a parameter of this check{meant}; it takes: {takes}"
     field = _field(model, key)
     described = f" ({field.description})" if field is not None and field.description else ""
     if first["type"] == "missing" and len(first["loc"]) == 1:
@@ -166,6 +192,9 @@ def _sentence(key: str, errors: list[ErrorDetails], model: type[CheckParams],
         return (f"params.{key} does not have the form this check takes{described}; got "
                 f"{_shown(first['input'])}")
     where = ".".join(str(part) for part in first["loc"])
+    if first["type"] == "value_error":  # a validator's sentence, which says what it got
+        return f"params.{message}" if message.startswith(f"{key}.") else (
+            f"params.{where}: {message}")
     return f"params.{where}: {message} (got {_shown(first['input'])})"
 
 
@@ -196,7 +225,7 @@ def problems(spec: AssignmentSpec) -> list[str]:
     own checks.py must load (its errors are raised, not listed)."""
     registry.load_folder_checks(spec.folder)
     index = {test.name: i for i, test in enumerate(spec.tests)}
-    found = []
+    found = _unused_defaults(spec)
     for test in spec.tests:
         found += _test_problems(test, index[test.name], spec.folder)
     for variant in spec.variants:
@@ -208,12 +237,32 @@ def problems(spec: AssignmentSpec) -> list[str]:
     return found
 
 
+def _unused_defaults(spec: AssignmentSpec) -> list[str]:
+    """A [defaults.params] key goes to the tests whose check takes it; one that no test's
+    check takes is a mistake (a misspelt key)."""
+    takes: set[str] = set()
+    for test in spec.tests:
+        keys = _taken(test.check, test.params, spec.folder)
+        if keys is None:
+            return []
+        takes |= keys
+    found = []
+    for key in spec.default_params:
+        if key not in takes:
+            close = difflib.get_close_matches(key, sorted(takes), n=1)
+            meant = f" (did you mean {close[0]}?)" if close else ""
+            found.append(f"defaults.params.{key} is not a parameter of any test's check"
+                         f"{meant}")
+    return found
+
+
 def _test_problems(test: TestSpec, index: int, folder: Path, variant: str | None = None
                    ) -> list[str]:
     version = f', handout version "{variant}"' if variant else ""
     where = f'tests.{index} ("{test.name}", check "{test.check}"{version})'
     try:
-        return [f"{where}: {problem}" for problem in _problems(test.check, test.params, folder)]
+        return [f"{where}: {problem}" for problem in _problems(test.check, test.params, folder,
+                                                                  test.defaulted_params)]
     except KeyError:
         if variant:
             return []  # said once, for the spec as written
@@ -225,8 +274,12 @@ def check_params(spec: AssignmentSpec, source: str | None = None) -> AssignmentS
     """``spec`` itself once every test's check resolves and its params fit (see
     :func:`problems`); SpecError listing every problem otherwise. ``source`` names the
     spec in the message (default: the folder's spec.toml)."""
-    found = problems(spec)
+    where = source or str(spec.folder / "spec.toml")
+    try:
+        found = problems(spec)
+    except Exception as exc:  # noqa: BLE001 - course code's fault, said as a sentence
+        raise SpecError(f"{spec.folder / 'checks.py'} fails to import: "
+                        f"{type(exc).__name__}: {exc}") from None
     if found:
-        where = source or str(spec.folder / "spec.toml")
         raise SpecError(f"{where}:\n" + "\n".join(f"  {line}" for line in found))
     return spec

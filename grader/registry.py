@@ -91,8 +91,16 @@ def check(name: str, params: type[CheckParams] | None = None, *, wraps: str | No
 
 def declared(name: str, folder: Path | None = None) -> Declared | None:
     """The params model the check ``name`` declared (None: it takes a plain dict).
-    KeyError for an unknown check, as :func:`lookup`."""
-    return _DECLARED.get(lookup(name, folder))
+    KeyError for a check that is neither ``folder``'s own nor built in (with a folder,
+    another folder's checks do not count)."""
+    if folder is None:
+        return _DECLARED.get(lookup(name))
+    load_builtin_checks()
+    found = _FOLDER_CHECKS.get((folder / "checks.py").resolve(), {}).get(name) or _REGISTRY.get(
+        name)
+    if found is None:
+        raise KeyError(f"no check called {name!r} in {folder} or among the built-ins")
+    return _DECLARED.get(found)
 
 
 def load_builtin_checks() -> None:
