@@ -99,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    spec = check_params(resolve_assignment(args.assignment, args.spec), _spec_name(args))
+    spec = resolve_assignment(args.assignment, args.spec)
+    check_params(spec, str(spec.folder / args.spec))
     if args.variant is not None:
         spec = spec.pinned(args.variant)
     path: Path = args.path
@@ -124,11 +125,6 @@ def run_check(args: argparse.Namespace) -> int:
             print(neutralise(result.output))
         print(neutralise(render_table(result)))
     return 0
-
-
-def _spec_name(args: argparse.Namespace) -> str:
-    """How a message names the spec file of ``dlgrade check``'s assignment."""
-    return f"{args.assignment}: {args.spec}"
 
 
 def selected_tests(spec: AssignmentSpec, names: Sequence[str] | None) -> set[str] | None:
