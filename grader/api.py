@@ -30,7 +30,11 @@ moves course content to ``assignments/<slug>/``) without breaking any course::
   type or a missing required key is a sentence naming the test, the key and the check.
   The check reads the validated instance as ``ctx.params``. A ``[defaults.params]`` key
   goes only to the tests whose check takes it. A check registered without ``params``
-  gets the params as a plain dict, unvalidated (``ctx.params.get(key, default)``);
+  gets the params as a plain dict, unvalidated (``ctx.params.get(key, default)``). A
+  course check that extends a built-in one extends its model too: ``AccuracyParams``
+  (``torch.accuracy``), ``ModuleCompareParams`` (``torch.module_compare``); and
+  ``check(name, params=Model, wraps="then")`` makes a check that runs the check its
+  ``then`` key names (``ctx.run_wrapped()``), which gets the other keys and validates them;
 - the sandbox object API: ``Remote`` (``attr``, ``get_object``, ``new``, ``call``,
   ``method``, ``set``, ``item``, ``length``) and the exceptions a session raises, which
   checks let through (``StudentException``, ``SessionDied``);
@@ -54,6 +58,8 @@ from typing import Any
 import numpy as np
 
 from grader import datasets as _datasets
+from grader.checks.accuracy import AccuracyParams
+from grader.checks.torch_params import ModuleCompareParams
 from grader.compare import GRADIENTS, VALUES, Mismatch, Tolerance, compare_array
 from grader.context import CheckContext, CheckFailed
 from grader.data import Dataset
@@ -63,9 +69,10 @@ from grader.registry import check
 from sandbox.session import Remote, SessionDied, StudentException
 
 __all__ = [
-    "GRADIENTS", "VALUES", "CheckContext", "CheckFailed", "CheckParams", "Mismatch", "Remote",
-    "SessionDied", "StudentException", "Tolerance", "Tolerances", "check", "compare_array",
-    "construct", "expect_array", "register_dataset", "student_class", "student_module",
+    "GRADIENTS", "VALUES", "AccuracyParams", "CheckContext", "CheckFailed", "CheckParams",
+    "Mismatch", "ModuleCompareParams", "Remote", "SessionDied", "StudentException",
+    "Tolerance", "Tolerances", "check", "compare_array", "construct", "expect_array",
+    "register_dataset", "student_class", "student_module",
 ]
 
 

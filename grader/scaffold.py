@@ -265,8 +265,8 @@ class Target(Tolerances):
     """The params these checks take (spec.toml [tests.params]); a key not declared here is
     an error when the folder is added. Add a field for each key a check reads."""
 
-    module: str = Field(description="the student's module, e.g. \"gru_cell\"")
-    name: str = Field(description="its class or function, e.g. \"GRUCell\"")
+    module: str = Field(description="the student's module, e.g. 'gru_cell'")
+    name: str = Field(description="its class or function, e.g. 'GRUCell'")
 '''
     blocks = [header]
     for test in tests:

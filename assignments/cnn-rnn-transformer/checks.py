@@ -28,11 +28,10 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from grader.checks.accuracy import AccuracyParams, AccuracyRun
+from grader.api import AccuracyParams, CheckParams, ModuleCompareParams
+from grader.checks.accuracy import AccuracyRun
 from grader.checks.torch_common import Construction
-from grader.checks.torch_modules import ModuleCompareParams
 from grader.context import CheckContext, CheckFailed
-from grader.params import CheckParams
 from grader.registry import check, lookup
 from sandbox.protocol import Handle
 from sandbox.session import Remote

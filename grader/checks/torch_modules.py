@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
-from pydantic import Field, field_validator
 
 from grader.checks.torch_common import (
     Construction,
@@ -25,7 +24,7 @@ from grader.checks.torch_common import (
     summary,
 )
 from grader.checks.torch_graph import check_rules, verified
-from grader.checks.torch_params import BuildsModule, TorchTolerances, Verification, inputs_forms
+from grader.checks.torch_params import ModuleCompareParams
 from grader.compare import Tolerance, compare_array
 from grader.context import CheckContext, CheckFailed
 from grader.registry import check
@@ -33,37 +32,8 @@ from sandbox import dropout_replay
 from sandbox.session import Remote
 
 VERIFYING = ("banned_ops", "allowed", "frozen_ops")  # given: the computation is verified
-Quantity = Literal["output", "input_grads", "param_grads"]
-Mode = Literal["eval", "train"]
-QUANTITIES: tuple[Quantity, ...] = ("output", "input_grads", "param_grads")
 UNREGISTERED = ("layers created inside forward() are not registered — create them in "
                 "__init__.")
-
-
-class ModuleCompareParams(BuildsModule, TorchTolerances, Verification):
-    """``torch.module_compare``: see its docstring."""
-
-    reference: str = Field(description="the trusted reference class, \"package.module:Class\" "
-                           "or \"file.py:Class\" in the assignment folder")
-    accept: list[str] = Field(default_factory=list, description="other trusted references "
-                              "that count as correct too")
-    reference_init_kwargs: dict[str, Any] = Field(default_factory=dict, description="extra "
-                                                  "keyword arguments for the reference only")
-    inputs: list[Any] = Field(default_factory=list, description="the forward arguments: a "
-                              "shape each (sizes and dim names) or {shape, dtype, low, high}")
-    modes: list[Mode] = Field(default_factory=lambda: list[Mode](["eval"]),
-                              description="the modes compared: eval, train")
-    compare: list[Quantity] = Field(default_factory=lambda: list(QUANTITIES),
-                                    description="what is compared: output, input_grads, "
-                                    "param_grads")
-    method: str = Field("forward", description="the module's method that is called")
-    trials: int = Field(1, ge=1, description="attempts, each with fresh dims and inputs")
-    variants: str | None = Field(None, description="known bugs that explain a mismatch: a "
-                                 "key of reference.torch_bugs.VARIANTS or \"module:ATTR\"")
-    verify: bool = Field(False, description="record and verify the module's computation "
-                         "even without banned_ops, allowed or frozen_ops")
-
-    _inputs_forms = field_validator("inputs")(inputs_forms)
 
 
 def torch_tolerance(ctx: CheckContext, kind: str) -> Tolerance:

@@ -1,4 +1,5 @@
-"""The params the ``torch.*`` checks share, each defined once (``grader.params``): what
+"""The params the ``torch.*`` checks share, each defined once (``grader.params``), and
+``torch.module_compare``'s (which course checks extend; no torch import here): what
 to build (:class:`Construction`, :class:`BuildsModel`, :class:`BuildsModule`), what the
 model is recorded on (:class:`RecordedInputs`), and the verification of its computation
 (:class:`Verification`, ``grader.checks.torch_graph``). A check's own model subclasses the
@@ -7,13 +8,16 @@ pieces it reads; the forms are described in ``grader.checks.torch_common``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from grader.graph import ops
 from grader.params import CheckParams, Tolerances
 
+Quantity = Literal["output", "input_grads", "param_grads"]
+Mode = Literal["eval", "train"]
+QUANTITIES: tuple[Quantity, ...] = ("output", "input_grads", "param_grads")
 DIM_FORMS = "an int, [lo, hi], {choose = [...]} or a product of earlier dims 'a * b'"
 INPUT_DTYPES = ("float32", "float64", "int64", "bool")
 
@@ -154,3 +158,29 @@ class TorchTolerances(Tolerances):
     values_atol: float = Field(1e-5, ge=0, description="absolute tolerance for outputs")
     gradients_rtol: float = Field(1e-3, ge=0, description="relative tolerance for gradients")
     gradients_atol: float = Field(1e-5, ge=0, description="absolute tolerance for gradients")
+
+
+class ModuleCompareParams(BuildsModule, TorchTolerances, Verification):
+    """``torch.module_compare``: see its docstring."""
+
+    reference: str = Field(description="the trusted reference class, \"package.module:Class\" "
+                           "or \"file.py:Class\" in the assignment folder")
+    accept: list[str] = Field(default_factory=list, description="other trusted references "
+                              "that count as correct too")
+    reference_init_kwargs: dict[str, Any] = Field(default_factory=dict, description="extra "
+                                                  "keyword arguments for the reference only")
+    inputs: list[Any] = Field(default_factory=list, description="the forward arguments: a "
+                              "shape each (sizes and dim names) or {shape, dtype, low, high}")
+    modes: list[Mode] = Field(default_factory=lambda: list[Mode](["eval"]),
+                              description="the modes compared: eval, train")
+    compare: list[Quantity] = Field(default_factory=lambda: list(QUANTITIES),
+                                    description="what is compared: output, input_grads, "
+                                    "param_grads")
+    method: str = Field("forward", description="the module's method that is called")
+    trials: int = Field(1, ge=1, description="attempts, each with fresh dims and inputs")
+    variants: str | None = Field(None, description="known bugs that explain a mismatch: a "
+                                 "key of reference.torch_bugs.VARIANTS or \"module:ATTR\"")
+    verify: bool = Field(False, description="record and verify the module's computation "
+                         "even without banned_ops, allowed or frozen_ops")
+
+    _inputs_forms = field_validator("inputs")(inputs_forms)
