@@ -1,7 +1,8 @@
 """The check registry: names in ``spec.toml`` -> trusted check functions.
 
 Built-in checks live in ``grader.checks``; an assignment folder may bring its own
-``checks.py`` (trusted code written by course staff), loaded by path. A folder's checks
+``checks.py`` (trusted code written by course staff, e.g. ``assignments/mytorch-cnn/``),
+loaded by path, with its own helper modules beside it (:func:`folder_module`). A folder's checks
 belong to that folder: two folders (two versions of one uploaded assignment, or two
 courses) may each define ``course.x`` without clobbering each other, and the runner looks
 a test's check up in its own folder first. No folder may take over a built-in name.
@@ -35,8 +36,6 @@ if TYPE_CHECKING:
 
 CheckFunction = Callable[["CheckContext"], "float | None"]
 BUILTIN_MODULES = (
-    "grader.checks.mytorch_cnn",
-    "grader.checks.mytorch_networks",
     "grader.checks.torch_modules",
     "grader.checks.torch_functions",
     "grader.checks.constraints",
@@ -126,7 +125,7 @@ def load_folder_checks(folder: Path) -> dict[str, CheckFunction]:
 def _execute(path: Path, folder: Path) -> dict[str, CheckFunction]:
     global _capture
     load_builtin_checks()  # first, so that they are not captured as the folder's
-    package = _folder_package(path.parent)
+    package = _folder_package(path.parent, fresh=True)
     spec = importlib.util.spec_from_file_location(f"{package}.checks", path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")
@@ -142,18 +141,31 @@ def _execute(path: Path, folder: Path) -> dict[str, CheckFunction]:
     return captured
 
 
-def _folder_package(folder: Path) -> str:
+def _folder_package(folder: Path, *, fresh: bool = False) -> str:
     """A package named after the folder's path (unique per folder and version), whose
     ``__path__`` is the folder: ``checks.py`` is its module ``checks``, so relative imports
-    (``from .helpers import x``) load the folder's own files, never another folder's."""
+    (``from .helpers import x``) load the folder's own files, never another folder's.
+    ``fresh``: a new package, without the modules imported into the last one (checks.py
+    runs again, and its helpers with it, registering their checks into the new capture)."""
     digest = hashlib.sha256(str(folder).encode()).hexdigest()[:16]
     name = f"dlgrade_course_{digest}"
+    if fresh:
+        for loaded in [n for n in sys.modules if n == name or n.startswith(f"{name}.")]:
+            del sys.modules[loaded]
     if name not in sys.modules:
         package = types.ModuleType(name)
         package.__path__ = [str(folder)]
         package.__package__ = name
         sys.modules[name] = package
     return name
+
+
+def folder_module(folder: Path, name: str) -> types.ModuleType:
+    """The module ``name`` of an assignment folder (``folder/name.py``, trusted staff code),
+    imported as its ``checks.py`` imports it (``from .name import x``): once per process,
+    after the folder's checks.py, so that any check it registers stays the folder's."""
+    load_folder_checks(folder)
+    return importlib.import_module(f"{_folder_package(folder.resolve())}.{name}")
 
 
 def lookup(name: str, folder: Path | None = None) -> CheckFunction:

@@ -11,7 +11,7 @@ grader can load the very ``state_dict`` it gave the student and run the same inp
   when they are a strict subset of the reference's (layers built inside ``forward`` are
   never registered, get fresh random weights on every call and never train).
 
-``FUNCTION_VARIANTS`` holds plain-function bugs as ``reference.numpy_bugs.Variant``
+``FUNCTION_VARIANTS`` holds plain-function bugs as ``reference.matching.Variant``
 (``compute`` takes the reference function's arguments as NumPy arrays), for checks of
 functions such as ``accuracy(y, predicted)``; match them with ``matching_variant``.
 
@@ -35,7 +35,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from reference.numpy_bugs import Variant, matching_variant
+from reference.matching import Variant, matching_variant
 from reference.numpy_layers import FloatArray
 from reference.torch_bug_models import ENCODER_BUGS, MLP_BUGS, PRE_LN_ENCODER_BUGS
 from reference.torch_bug_modules import (

@@ -19,7 +19,7 @@ from grader.compare import Mismatch
 from grader.context import CheckContext
 from grader.params import Tolerances
 from grader.registry import check
-from reference.numpy_bugs import matching_variant
+from reference.matching import matching_variant
 
 
 class FunctionCompareParams(Tolerances):

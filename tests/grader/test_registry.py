@@ -55,22 +55,41 @@ def test_duplicate_registration_raises() -> None:
 
 def test_builtin_names_cannot_be_taken_over() -> None:
     with pytest.raises(ValueError, match="registered twice"):
-        registry.check("mytorch_cnn.conv1d_forward")(lambda ctx: None)
+        registry.check("torch.module_compare")(lambda ctx: None)
 
 
 def test_lookup_of_an_unknown_check_lists_the_known_ones() -> None:
     with pytest.raises(KeyError) as caught:
-        registry.lookup("mytorch_cnn.nope")
+        registry.lookup("torch.nope")
     message = caught.value.args[0]
-    assert message.startswith("no check called 'mytorch_cnn.nope'; known: ")
-    assert "mytorch_cnn.conv1d_forward" in message
-    assert "mytorch_cnn.multiple_choice" in message
+    assert message.startswith("no check called 'torch.nope'; known: ")
+    assert "torch.module_compare" in message
+    assert "course.pytest" in message
 
 
 def test_every_check_named_by_the_builtin_spec_exists(mytorch_spec: AssignmentSpec) -> None:
-    known = set(registry.known_checks())
-    assert {test.check for test in mytorch_spec.tests} <= known
-    assert registry.known_checks() == sorted(known)
+    own = registry.load_folder_checks(mytorch_spec.folder)  # assignments/mytorch-cnn/checks.py
+    assert {test.check for test in mytorch_spec.tests} <= set(own)
+    assert "mytorch_cnn.cnn_model" in own  # registered by its networks.py, a helper module
+    assert not set(own) & set(registry.known_checks()), "the course's checks are not built in"
+    assert registry.known_checks() == sorted(registry.known_checks())
+
+
+def test_checks_py_run_again_registers_its_helpers_checks_again(
+        mytorch_spec: AssignmentSpec) -> None:
+    first = registry.load_folder_checks(mytorch_spec.folder)
+    registry._FOLDER_CHECKS.clear()  # as in a new process: checks.py runs again
+    again = registry.load_folder_checks(mytorch_spec.folder)
+    assert set(again) == set(first) and "mytorch_cnn.scanning_mlp" in again
+
+
+def test_a_folder_module_is_the_one_its_checks_import(mytorch_spec: AssignmentSpec) -> None:
+    models = registry.folder_module(mytorch_spec.folder, "models")
+    networks = registry.folder_module(mytorch_spec.folder, "networks")
+    assert networks.ReferenceCNN is models.ReferenceCNN  # one module, imported once
+    assert models.__file__ == str((mytorch_spec.folder / "models.py").resolve())
+    with pytest.raises(ModuleNotFoundError, match="nope"):
+        registry.folder_module(mytorch_spec.folder, "nope")
 
 
 def test_load_folder_checks_registers_a_course_check(tmp_path: Path) -> None:

@@ -197,7 +197,7 @@ def test_dims_are_drawn_per_attempt() -> None:
 REFERENCE = """
 import torch
 from torch import nn
-from reference.numpy_bugs import Variant
+from reference.matching import Variant
 
 
 class Pair(nn.Module):
@@ -232,7 +232,7 @@ def test_tuple_outputs_and_integer_inputs(tmp_path: Path) -> None:
     init_args = ["$vocab", "$width"]
     inputs = [{ shape = [3, 7], dtype = "int64", high = "vocab" }]
     """
-    student = REFERENCE.replace("from reference.numpy_bugs import Variant", "")
+    student = REFERENCE.replace("from reference.matching import Variant", "")
     student = student[: student.index("def accuracy")]
     spec, handin = assignment(tmp_path, tests, {"pair.py": student}, {"ref.py": REFERENCE})
     result = one(spec, handin)

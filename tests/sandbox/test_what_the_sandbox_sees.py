@@ -34,7 +34,7 @@ PROBE = '''
 import hashlib, importlib, os, stat
 
 SKIP = {"/proc", "/sys", "/dev"}
-NAMES = {"spec.toml", "expect.toml", "mytorch_cnn.py"}
+NAMES = {"spec.toml", "expect.toml", "bug_variants.py"}
 # A folder is one of dlgrade's packages when it holds that package's own module.
 MARKERS = {"grader": "grade.py", "sandbox": "session.py", "reference": "numpy_layers.py",
            "store": "leases.py", "tasks": "jobs.py", "web": "uploads.py", "dlgrade": "cli.py",

@@ -14,11 +14,17 @@ from typing import Any
 
 import numpy as np
 
-from grader.checks.mytorch_cnn import student_class
-from grader.compare import Mismatch
-from grader.context import CheckContext, CheckFailed
-from grader.registry import check
-from reference.mytorch_models import (
+from grader.api import CheckContext, CheckFailed, Mismatch, Remote, check
+
+from .bug_variants import (
+    CNN_DX_VARIANTS,
+    DISTRIBUTED_SCAN_VARIANTS,
+    SIMPLE_SCAN_VARIANTS,
+    Variant,
+    matching_variant,
+)
+from .handin import student_class
+from .models import (
     GRADED_CNN_CONFIG,
     MLP_WEIGHT_SHAPES,
     ReferenceCNN,
@@ -29,14 +35,6 @@ from reference.mytorch_models import (
     simple_scanning_forward,
     simple_scanning_weights,
 )
-from reference.numpy_bugs import (
-    CNN_DX_VARIANTS,
-    DISTRIBUTED_SCAN_VARIANTS,
-    SIMPLE_SCAN_VARIANTS,
-    Variant,
-    matching_variant,
-)
-from sandbox.session import Remote
 
 SCAN_INPUT_SHAPE = (1, 24, 128)
 FIRST_CONV_HINT = "If Conv1D fails too, fix that first."

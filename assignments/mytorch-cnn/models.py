@@ -338,7 +338,7 @@ class ReferenceCNN:
 
         Sets every layer's dW/db (conv: sums over the batch; linear: averages) and ``loss``
         (sum of the per-sample losses). ``skip_activation_derivatives`` reproduces the known
-        bug of not multiplying by activations[i].derivative(); it exists for numpy_bugs only.
+        bug of not multiplying by activations[i].derivative(); it exists for bug_variants only.
         """
         if self.output is None:
             raise RuntimeError("backward called before forward")
@@ -408,7 +408,7 @@ def cnn_input_gradient(
 ) -> FloatArray:
     """dx (batch, in_channels, input_width) of the CNN for x and one-hot labels (batch, neurons).
 
-    The argument order is the one CNN_DX_VARIANTS in reference/numpy_bugs.py use.
+    The argument order is the one CNN_DX_VARIANTS in bug_variants.py use.
     """
     model = ReferenceCNN(conv_params, strides, linear_params, activations, lr=0.0)
     model.forward(x)

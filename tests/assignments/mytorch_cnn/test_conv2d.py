@@ -1,4 +1,4 @@
-"""reference.numpy_conv2d proven three ways: a hand example, PyTorch as oracle, finite
+"""assignments/mytorch-cnn/conv2d.py proven three ways: a hand example, PyTorch as oracle, finite
 differences."""
 
 from __future__ import annotations
@@ -10,11 +10,15 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reference.numpy_conv2d import (
-    conv2d_backward,
-    conv2d_forward,
-    conv2d_out_size,
-)
+from grader.registry import folder_module
+from tests.conftest import ROOT
+
+MYTORCH = ROOT / "assignments/mytorch-cnn"
+_conv2d = folder_module(MYTORCH, "conv2d")
+conv2d_backward = _conv2d.conv2d_backward
+conv2d_forward = _conv2d.conv2d_forward
+conv2d_out_size = _conv2d.conv2d_out_size
+
 
 SETTINGS = settings(max_examples=20, deadline=None, database=None)
 

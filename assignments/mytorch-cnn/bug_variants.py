@@ -9,27 +9,20 @@ order, as the reference for that quantity:
 * CONV1D_DB_VARIANTS: compute(delta) -> db (out_channel,)
 * SIMPLE_SCAN_VARIANTS, DISTRIBUTED_SCAN_VARIANTS: compute(x, w1, w2, w3) -> y (1, 124)
 * CNN_DX_VARIANTS: compute(conv_params, strides, linear_params, activations, x, labels) -> dx,
-  the argument order of reference.mytorch_models.cnn_input_gradient.
+  the argument order of ``models.cnn_input_gradient``.
 
-``matching_variant`` returns the first variant that reproduces a wrong answer.
+``Variant`` and ``matching_variant`` (the first variant that reproduces a wrong answer)
+are ``reference.matching``'s, re-exported here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from reference.mytorch_models import (
-    DISTRIBUTED_SCAN_LAYOUT,
-    SIMPLE_SCAN_LAYOUT,
-    ConvParams,
-    LinearParams,
-    ReferenceCNN,
-    scanning_forward,
-)
+from reference.matching import Variant, matching_variant
 from reference.numpy_layers import (
     FloatArray,
     conv1d_backward,
@@ -37,6 +30,15 @@ from reference.numpy_layers import (
     conv1d_dx,
     conv1d_forward,
     conv1d_out_width,
+)
+
+from .models import (
+    DISTRIBUTED_SCAN_LAYOUT,
+    SIMPLE_SCAN_LAYOUT,
+    ConvParams,
+    LinearParams,
+    ReferenceCNN,
+    scanning_forward,
 )
 
 __all__ = [
@@ -54,15 +56,6 @@ __all__ = [
     "conv1d_width_hint",
     "matching_variant",
 ]
-
-
-@dataclass(frozen=True)
-class Variant:
-    """A named wrong implementation and the hint shown when a submission matches it."""
-
-    name: str
-    hint: str
-    compute: Callable[..., FloatArray]
 
 
 # --------------------------------------------------------------------------- Conv1D forward
@@ -309,31 +302,3 @@ CNN_DX_VARIANTS: list[Variant] = [
         _cnn_dx_no_activation_derivative,
     ),
 ]
-
-
-# --------------------------------------------------------------------------- matching
-
-
-def matching_variant(
-    variants: Sequence[Variant],
-    got: object,
-    args: Sequence[object],
-    rtol: float = 1e-5,
-    atol: float = 1e-7,
-) -> Variant | None:
-    """The first variant whose ``compute(*args)`` has got's shape and is allclose to ``got``.
-
-    Variants whose compute raises, and answers that are not numeric arrays, match nothing.
-    """
-    try:
-        answer = np.asarray(got, dtype=np.float64)
-    except (TypeError, ValueError):
-        return None
-    for variant in variants:
-        try:
-            expected = np.asarray(variant.compute(*args), dtype=np.float64)
-        except Exception:  # a variant that cannot run on these arguments does not match
-            continue
-        if expected.shape == answer.shape and np.allclose(answer, expected, rtol=rtol, atol=atol):
-            return variant
-    return None

@@ -7,15 +7,11 @@ cross-correlation (no kernel flip) and dW, db are sums over the batch (not avera
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from reference.matching import Variant
 from reference.numpy_layers import FloatArray, conv1d_out_width
-
-if TYPE_CHECKING:
-    from reference.numpy_bugs import Variant
 
 __all__ = [
     "conv2d_out_size",
@@ -97,7 +93,7 @@ def conv2d_backward(x: FloatArray, W: FloatArray, delta: FloatArray, stride: int
 
 
 # --------------------------------------------------------------------------- known bugs
-# Wrong answers the grader recognises (reference.numpy_bugs.Variant): forward variants take
+# Wrong answers the grader recognises (reference.matching.Variant): forward variants take
 # (x, W, b, stride); backward ones (x, W, delta, stride) and return (dx, dW, db).
 
 
@@ -124,8 +120,6 @@ def _dx_stride_ignored(x: FloatArray, W: FloatArray, delta: FloatArray, stride: 
 
 
 def _variants() -> tuple[list[Variant], dict[str, list[Variant]]]:
-    from reference.numpy_bugs import Variant
-
     forward = [
         Variant("conv2d_flipped_kernel", "Your output matches a convolution with the kernel "
                 "flipped: Conv2D computes a cross-correlation, y[n, o, i, j] = sum over c, u, v "

@@ -1,4 +1,4 @@
-"""reference.mytorch_models: scanning MLPs and the CNN model against independent oracles.
+"""assignments/mytorch-cnn/models.py: scanning MLPs and the CNN model against independent oracles.
 
 Scanning MLPs are checked two ways: (1) against a direct, non-convolutional evaluation of the
 scanned MLP on every 8-step window (for the distributed scan, the MLP whose weights have the
@@ -15,22 +15,25 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from reference.mytorch_models import (
-    GRADED_CNN_CONFIG,
-    MLP_WEIGHT_SHAPES,
-    CNNConfig,
-    ConvParams,
-    LinearParams,
-    ReferenceCNN,
-    cnn_input_gradient,
-    distributed_scanning_forward,
-    distributed_scanning_weights,
-    make_activation,
-    random_cnn_params,
-    simple_scanning_forward,
-    simple_scanning_weights,
-)
+from grader.registry import folder_module
 from reference.numpy_layers import FloatArray
+from tests.conftest import ROOT
+
+MYTORCH = ROOT / "assignments/mytorch-cnn"
+_models = folder_module(MYTORCH, "models")
+GRADED_CNN_CONFIG = _models.GRADED_CNN_CONFIG
+MLP_WEIGHT_SHAPES = _models.MLP_WEIGHT_SHAPES
+CNNConfig = _models.CNNConfig
+ConvParams = _models.ConvParams
+LinearParams = _models.LinearParams
+ReferenceCNN = _models.ReferenceCNN
+cnn_input_gradient = _models.cnn_input_gradient
+distributed_scanning_forward = _models.distributed_scanning_forward
+distributed_scanning_weights = _models.distributed_scanning_weights
+make_activation = _models.make_activation
+random_cnn_params = _models.random_cnn_params
+simple_scanning_forward = _models.simple_scanning_forward
+simple_scanning_weights = _models.simple_scanning_weights
 
 TORCH_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "identity": lambda t: t,

@@ -1,4 +1,5 @@
-"""reference.numpy_bugs: every variant is a real bug, is recognised, and the right answer is not."""
+"""assignments/mytorch-cnn/bug_variants.py: every variant is a real bug, is recognised, and
+the right answer is not."""
 
 from __future__ import annotations
 
@@ -10,35 +11,37 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reference.mytorch_models import (
-    GRADED_CNN_CONFIG,
-    MLP_WEIGHT_SHAPES,
-    cnn_input_gradient,
-    distributed_scanning_forward,
-    distributed_scanning_weights,
-    random_cnn_params,
-    simple_scanning_forward,
-    simple_scanning_weights,
-)
-from reference.numpy_bugs import (
-    CNN_DX_VARIANTS,
-    CONV1D_DB_VARIANTS,
-    CONV1D_DW_VARIANTS,
-    CONV1D_DX_VARIANTS,
-    CONV1D_FORWARD_VARIANTS,
-    DB_SHAPE_HINT,
-    DISTRIBUTED_SCAN_VARIANTS,
-    SIMPLE_SCAN_VARIANTS,
-    Variant,
-    conv1d_width_hint,
-    matching_variant,
-)
+from grader.registry import folder_module
 from reference.numpy_layers import (
     FloatArray,
     conv1d_backward,
     conv1d_forward,
     conv1d_out_width,
 )
+from tests.conftest import ROOT
+
+MYTORCH = ROOT / "assignments/mytorch-cnn"
+_models = folder_module(MYTORCH, "models")
+_bug_variants = folder_module(MYTORCH, "bug_variants")
+GRADED_CNN_CONFIG = _models.GRADED_CNN_CONFIG
+MLP_WEIGHT_SHAPES = _models.MLP_WEIGHT_SHAPES
+cnn_input_gradient = _models.cnn_input_gradient
+distributed_scanning_forward = _models.distributed_scanning_forward
+distributed_scanning_weights = _models.distributed_scanning_weights
+random_cnn_params = _models.random_cnn_params
+simple_scanning_forward = _models.simple_scanning_forward
+simple_scanning_weights = _models.simple_scanning_weights
+CNN_DX_VARIANTS = _bug_variants.CNN_DX_VARIANTS
+CONV1D_DB_VARIANTS = _bug_variants.CONV1D_DB_VARIANTS
+CONV1D_DW_VARIANTS = _bug_variants.CONV1D_DW_VARIANTS
+CONV1D_DX_VARIANTS = _bug_variants.CONV1D_DX_VARIANTS
+CONV1D_FORWARD_VARIANTS = _bug_variants.CONV1D_FORWARD_VARIANTS
+DB_SHAPE_HINT = _bug_variants.DB_SHAPE_HINT
+DISTRIBUTED_SCAN_VARIANTS = _bug_variants.DISTRIBUTED_SCAN_VARIANTS
+SIMPLE_SCAN_VARIANTS = _bug_variants.SIMPLE_SCAN_VARIANTS
+Variant = _bug_variants.Variant
+conv1d_width_hint = _bug_variants.conv1d_width_hint
+matching_variant = _bug_variants.matching_variant
 
 SETTINGS = settings(max_examples=15, deadline=None, database=None)
 SEEDS = st.integers(min_value=0, max_value=2**32 - 1)
