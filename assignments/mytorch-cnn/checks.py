@@ -50,6 +50,8 @@ class MultipleChoiceParams(CheckParams):
     module: str = Field("mc", description="the student's module with question_1() ...")
     scoring: Literal["all", "per_question"] = Field("all", description="all or nothing "
                                                     "(spring 2020) or per question (2021)")
+    exact: bool = Field(False, description="compare the strings as they are (the course's "
+                        "runner); otherwise case and surrounding spaces are ignored")
 
 
 class ConvParams(Tolerances, Renamed):
@@ -81,15 +83,21 @@ class Conv2DBackwardParams(Conv2DParams):
 @check("mytorch_cnn.multiple_choice", params=MultipleChoiceParams)
 def multiple_choice(ctx: CheckContext) -> float | None:
     """question_1() ... question_N() of ``mc`` must return the letters of ``answers``;
-    ``scoring`` = "all" (all or nothing, spring 2020) or "per_question" (spring 2021)."""
+    ``scoring`` = "all" (all or nothing, spring 2020) or "per_question" (spring 2021).
+    ``exact = true`` compares the strings as they are, as 11-785's runner does
+    (``'b' == mc.question_1()``); otherwise case and surrounding spaces are ignored."""
     params: MultipleChoiceParams = ctx.params
-    answers = [a.strip().lower() for a in params.answers]
+    exact = params.exact
+    answers = [a if exact else a.strip().lower() for a in params.answers]
     module = ctx.session.import_module(params.module)
     wrong = []
     for number, expected in enumerate(answers, start=1):
         got = module.method(f"question_{number}")
-        if not isinstance(got, str) or got.strip().lower() != expected:
-            wrong.append(f"question_{number}() returned {_short(got)}")
+        if isinstance(got, str) and (got if exact else got.strip().lower()) == expected:
+            continue
+        wrong.append(f"question_{number}() returned {_short(got)}")
+        if isinstance(got, str) and got.strip().lower() == expected.strip().lower():
+            wrong[-1] += f" (the course's grader needs exactly {expected!r})"
     if not wrong:
         return None
     per_question = params.scoring == "per_question"

@@ -78,6 +78,42 @@ def test_spring_2021_scores_each_question_as_its_runner_does(
     assert result.score == 99
 
 
+def test_multiple_choice_letters_are_compared_exactly_as_the_runner_does(
+    tmp_path: Path, mytorch_spec: AssignmentSpec
+) -> None:
+    """The runner compares 'b' == mc.question_1(): an upper-case or padded letter earns
+    nothing there, so it earns nothing here either (and the feedback says why)."""
+    handin = handin_with(tmp_path)
+    mc = handin / "hw2" / "mc.py"
+    assert by_name(grade_directory(mytorch_spec, handin, LocalBackend()))["Multiple choice"].passed
+    text = mc.read_text()
+    mc.write_text(text.replace("'d'", "'D'").replace("mc_answer = 'a'", "mc_answer = 'a '", 1))
+    result = by_name(grade_directory(mytorch_spec, handin, LocalBackend()))["Multiple choice"]
+    assert result.score == 3  # spring 2021: one point per question
+    assert "question_2() returned 'D' (the course's grader needs exactly 'd')" in result.output
+    assert "question_4() returned 'a '" in result.output
+
+
+def test_conv1d_and_the_cnn_are_held_to_the_runners_tolerances(
+    tmp_path: Path, mytorch_spec: AssignmentSpec
+) -> None:
+    """The runner passes Conv1D within 1e-12 and the CNN within 1e-8 (absolute): a layer
+    computed in float32 (errors near 1e-6) fails both there, and here too."""
+    handin = handin_with(tmp_path)
+    conv = handin / "mytorch" / "conv.py"
+    zeros = "        out = np.zeros((batch_size, self.out_channel, output_size))\n"
+    assert conv.read_text().count(zeros) == 1
+    conv.write_text(conv.read_text().replace(
+        zeros, zeros.replace("output_size))", "output_size), dtype=np.float32)")))
+    tests = by_name(grade_directory(mytorch_spec.pinned("spring-2020"), handin, LocalBackend()))
+    assert not tests["Conv1D forward"].passed and not tests["CNN model"].passed
+    assert "atol=1e-12" in tests["Conv1D forward"].output
+    assert not tests["Conv1D backward: dW"].passed  # no backward points while forward fails
+    right = by_name(grade_directory(mytorch_spec.pinned("spring-2020"), handin_with(
+        tmp_path / "float64"), LocalBackend(), seed=5))
+    assert all(test.passed for test in right.values())
+
+
 CONV1D = SPRING_2020[1:5]
 
 
