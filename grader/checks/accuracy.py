@@ -114,7 +114,7 @@ class AccuracyParams(BuildsModel, Verification):
     max_hidden_units: int | None = Field(None, ge=0, description="the handout's hidden-unit "
                                          "limit")
     eval_batch: int = Field(250, ge=1, description="evaluation batch size")
-    budget_s: float = Field(float("inf"), gt=0, description="no new epoch starts after this "
+    budget_s: float = Field(float("inf"), ge=0, description="no new epoch starts after this "
                             "much training time")
     epoch_timeout_s: float | None = Field(None, gt=0, description="seconds per epoch "
                                           "(default: the test's timeout_s)")
