@@ -30,6 +30,7 @@ from dlgrade.service_cli import CommandError as ServiceCommandError
 from dlgrade.service_cli import add_service_commands
 from dlgrade.submit_cli import SubmitError, add_submit_command
 from grader.grade import grade_path, sandbox_config
+from grader.params import check_params
 from grader.results import GradingResult
 from grader.spec import (
     AssignmentSpec,
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_check(args: argparse.Namespace) -> int:
     spec = resolve_assignment(args.assignment, args.spec)
+    check_params(spec, str(spec.folder / args.spec))
     if args.variant is not None:
         spec = spec.pinned(args.variant)
     path: Path = args.path
