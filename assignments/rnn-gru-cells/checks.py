@@ -11,11 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
 from grader.api import (
     CheckContext,
     CheckFailed,
+    CheckParams,
     Remote,
+    Tolerances,
     check,
     compare_array,
     construct,
@@ -52,7 +55,7 @@ def _rnn_cell(ctx: CheckContext, w: RNNWeights) -> Remote:
     return cell
 
 
-@check("rnn_gru_cells.rnn_forward")
+@check("rnn_gru_cells.rnn_forward", params=Tolerances)
 def rnn_forward_check(ctx: CheckContext) -> None:
     d, h, n = _sizes(ctx)
     w = RNNWeights.draw(ctx.rng, d, h)
@@ -68,7 +71,7 @@ def rnn_forward_check(ctx: CheckContext) -> None:
                  context=f"RNNCell({d}, {h}).forward on a batch of {n}")
 
 
-@check("rnn_gru_cells.rnn_backward")
+@check("rnn_gru_cells.rnn_backward", params=Tolerances)
 def rnn_backward_check(ctx: CheckContext) -> None:
     d, h, n = _sizes(ctx)
     w = RNNWeights.draw(ctx.rng, d, h)
@@ -118,7 +121,7 @@ def _gru_hint(ctx: CheckContext, got: Any, w: dict[str, np.ndarray], x: np.ndarr
     return None
 
 
-@check("rnn_gru_cells.gru_forward")
+@check("rnn_gru_cells.gru_forward", params=Tolerances)
 def gru_forward_check(ctx: CheckContext) -> None:
     d, h, _ = _sizes(ctx)
     w = _gru_weights(ctx, d, h)
@@ -129,7 +132,7 @@ def gru_forward_check(ctx: CheckContext) -> None:
                  context=f"GRUCell({d}, {h}).forward")
 
 
-@check("rnn_gru_cells.gru_backward")
+@check("rnn_gru_cells.gru_backward", params=Tolerances)
 def gru_backward_check(ctx: CheckContext) -> None:
     d, h, _ = _sizes(ctx)
     w = _gru_weights(ctx, d, h)
@@ -161,11 +164,18 @@ def gru_backward_check(ctx: CheckContext) -> None:
                      hint=lambda _, got=got, n=f"d{weight}": explain(got, n), context=where)
 
 
-@check("rnn_gru_cells.answers")
+class AnswersParams(CheckParams):
+    answers: dict[str, str] = Field(min_length=1, description="the key: question name -> "
+                                    "the right choice, e.g. {question_1 = \"b\"}")
+    module: str = Field("mc", description="the student's module that holds the answers")
+
+
+@check("rnn_gru_cells.answers", params=AnswersParams)
 def answers_check(ctx: CheckContext) -> float:
     """params.answers: {question_1 = "b", ...}; the key never enters the sandbox."""
-    key: dict[str, str] = dict(ctx.params["answers"])
-    module = ctx.session.import_module(str(ctx.params.get("module", "mc")))
+    params: AnswersParams = ctx.params
+    key = params.answers
+    module = ctx.session.import_module(params.module)
     wrong = []
     for name, expected in key.items():
         try:
