@@ -140,6 +140,8 @@ def test_conv1d_is_scored_as_each_semesters_runner_scores_it(
     conv = no_bias / "mytorch" / "conv.py"
     conv.write_text(conv.read_text().replace("        out += self.b.reshape(1, -1, 1)\n", ""))
     assert conv1d_scores(spring_2020, no_bias) == [0, 20, 10, 10]
+    cnn = by_name(grade_directory(spring_2020, no_bias, LocalBackend()))["CNN model"]
+    assert cnn.passed  # the CNN is checked with the runner's zero biases: charged once
 
 
 @pytest.mark.parametrize("bug", BUGS, ids=lambda b: b.name)
