@@ -19,8 +19,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from grader import data, datasets
-from grader.api import CheckContext, CheckFailed, StudentException, check, register_dataset
+from grader.api import (
+    CheckContext,
+    CheckFailed,
+    Dataset,
+    StudentException,
+    check,
+    load_dataset,
+    register_dataset,
+)
 
 STAND_IN = "mnist5k_rgb32"
 
@@ -33,9 +40,9 @@ def _rgb32(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def mnist5k_rgb32() -> data.Dataset:
+def mnist5k_rgb32() -> Dataset:
     """The CIFAR-shaped stand-in: mnist5k's fixed 80/20 split at 3x32x32."""
-    digits = data.mnist5k()
+    digits = load_dataset("mnist5k")
     return replace(digits, name=STAND_IN, x_train=_rgb32(digits.x_train),
                    x_test=_rgb32(digits.x_test))
 
@@ -157,7 +164,7 @@ def test_function(ctx: CheckContext) -> float | None:
     """
     module, name = str(ctx.params["function"]).rsplit(".", 1)
     function = ctx.session.import_module(module).attr(name)
-    found = datasets.load(str(ctx.params.get("dataset", STAND_IN)), ctx.spec.folder)
+    found = load_dataset(str(ctx.params.get("dataset", STAND_IN)), ctx.spec.folder)
     found = found.subset(int(ctx.params.get("train_size", 300)),
                          int(ctx.params.get("test_size", 200)))
     weight = (ctx.rng.standard_normal((found.classes, 3072)) * 0.05).astype(np.float32)
