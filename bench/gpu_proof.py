@@ -47,8 +47,11 @@ sys.path.insert(0, str(ROOT))
 
 from grader.grade import grade_path  # noqa: E402
 from grader.spec import AssignmentSpec, resolve_assignment  # noqa: E402
-from sandbox import docker_backend as dock  # noqa: E402
 from sandbox.backend import SandboxConfig  # noqa: E402
+from sandbox.docker_backend import DockerBackend  # noqa: E402
+from sandbox.docker_engine import connect  # noqa: E402
+from sandbox.docker_images import build_local_image  # noqa: E402
+from sandbox.docker_profile import DockerSettings  # noqa: E402
 from sandbox.gpus import GpuPool  # noqa: E402
 from sandbox.session import Session, SessionLimits  # noqa: E402
 from tasks.sandboxes import SandboxProvider  # noqa: E402
@@ -149,7 +152,7 @@ class DryGpuBackend:
 
     name = "docker"
 
-    def __init__(self, cpu: dock.DockerBackend) -> None:
+    def __init__(self, cpu: DockerBackend) -> None:
         self.cpu = cpu
         self.gpus: GpuPool | None = None
 
@@ -165,11 +168,11 @@ def make_provider(gpus: list[str], work: Path, *, init: bool, dry_run: bool,
                   client: Any = None) -> SandboxProvider:
     """What tasks.sandboxes builds from DLGRADE_SANDBOX=docker DLGRADE_GPUS=... devices."""
     mounts = tuple(p for p in ("/usr/local/nvidia",) if os.path.isdir(p))
-    settings = dock.DockerSettings(image=IMAGE, init=init, gpu_mode="devices",
-                                   driver_mounts=mounts, gpu_wait_s=240.0, run_dir=work / "docker")
-    cpu = dock.DockerBackend(settings, client=client)
+    settings = DockerSettings(image=IMAGE, init=init, gpu_mode="devices",
+                              driver_mounts=mounts, gpu_wait_s=240.0, run_dir=work / "docker")
+    cpu = DockerBackend(settings, client=client)
     pool = GpuPool(gpus, work / "gpus", poll_s=0.05)
-    gpu: Any = DryGpuBackend(cpu) if dry_run else dock.DockerBackend(
+    gpu: Any = DryGpuBackend(cpu) if dry_run else DockerBackend(
         settings, client=cpu.client, reap=False)
     return SandboxProvider(cpu, gpu=gpu, gpus=pool, gpu_wait_s=240.0, warm_dir=work / "tmp",
                            summary=f"docker (devices mode, GPUs {', '.join(gpus)}, init={init})")
@@ -312,8 +315,8 @@ def main(argv: list[str] | None = None) -> int:
                 gpus = args.gpus.split(",")
             entry["gpus_used"] = gpus
         with report.step("image", LIMITS["image"]) as entry:
-            client = dock.connect()
-            entry["image_id"] = dock.build_local_image(client, IMAGE)
+            client = connect()
+            entry["image_id"] = build_local_image(client, IMAGE)
         with report.step("c_no_gpu", LIMITS["c_no_gpu"]) as entry:
             try:
                 provider = make_provider(gpus, work, init=True, dry_run=args.dry_run)

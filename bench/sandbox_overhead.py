@@ -74,7 +74,8 @@ def backends(pool_size: int) -> tuple[dict[str, Backend], list[Callable[[], None
     if docker_reason is not None:
         print(f"docker sandbox unavailable: {docker_reason}")
         return found, closers
-    from sandbox.docker_backend import DockerBackend, WarmPool
+    from sandbox.docker_backend import DockerBackend
+    from sandbox.docker_warm_pool import WarmPool
 
     docker = DockerBackend()
     found["docker"] = docker

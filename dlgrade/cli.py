@@ -243,26 +243,26 @@ def run_runtimes_build(args: argparse.Namespace) -> int:
 
 
 def _docker_client() -> object:
-    from sandbox import docker_backend  # imports docker-py: only when asked for
+    from sandbox import docker_engine  # imports docker-py: only when asked for
 
     try:
-        return docker_backend.connect()
-    except docker_backend.DockerUnavailable as exc:
+        return docker_engine.connect()
+    except docker_engine.DockerUnavailable as exc:
         raise CommandError(f"{exc}; start dockerd (scripts/start-dockerd.sh) first.") from None
 
 
 def run_sandbox_build(args: argparse.Namespace) -> int:
-    from sandbox import docker_backend
+    from sandbox import docker_images
 
-    image = docker_backend.build_local_image(_docker_client(), args.tag)
+    image = docker_images.build_local_image(_docker_client(), args.tag)
     print(f"Built {args.tag} ({image[:19]}): the host's Python is mounted into it read-only.")
     return 0
 
 
 def run_sandbox_reap(args: argparse.Namespace) -> int:
-    from sandbox import docker_backend
+    from sandbox import docker_reaper
 
-    removed = docker_backend.reap_orphans(_docker_client(), older_than=args.older_than * 3600)
+    removed = docker_reaper.reap_orphans(_docker_client(), older_than=args.older_than * 3600)
     print(f"Removed {len(removed)} orphaned sandbox container(s){': ' if removed else '.'}"
           f"{', '.join(removed)}")
     return 0

@@ -23,10 +23,10 @@ class BackendUnavailable(Exception):
 def docker_unavailable_reason(image: str = DEFAULT_IMAGE) -> str | None:
     """None when Docker sandboxes can start here with ``image``, else why not."""
     try:
-        from sandbox import docker_backend
+        from sandbox import docker_images
     except ImportError as exc:
         return f"the docker Python package is not installed ({exc})"
-    return docker_backend.unavailable_reason(image)
+    return docker_images.unavailable_reason(image)
 
 
 def choose_backend(name: str, *, docker_image: str = DEFAULT_IMAGE,
@@ -50,13 +50,14 @@ def choose_backend(name: str, *, docker_image: str = DEFAULT_IMAGE,
 
 def _docker(image: str, store: RuntimeStore | None) -> Backend:
     try:
-        from sandbox import docker_backend
+        from sandbox.docker_backend import DockerBackend
+        from sandbox.docker_engine import DockerUnavailable
+        from sandbox.docker_profile import DockerSettings
     except ImportError as exc:
         raise BackendUnavailable(f"The Docker sandbox needs the docker package ({exc}).") from None
     try:
-        return docker_backend.DockerBackend(docker_backend.DockerSettings(image=image),
-                                            store=store)
-    except docker_backend.DockerUnavailable as exc:
+        return DockerBackend(DockerSettings(image=image), store=store)
+    except DockerUnavailable as exc:
         raise BackendUnavailable(f"The Docker sandbox cannot run here: {exc}.") from None
 
 

@@ -174,18 +174,7 @@ class Session:
         if self.closed:
             return
         self.closed = True
-        process = self.sandbox.process
-        # Kill the group even when the leader has already exited: children it forked
-        # (same process group) would otherwise outlive the session.
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        self._stop()
         self._drain_output(0.0)
         for fd in self._fds():
             try:
@@ -203,6 +192,22 @@ class Session:
         self.close()
 
     # -- internals --------------------------------------------------------------------
+
+    def _stop(self) -> None:
+        """Kill the sandbox and wait for it to end (a backend whose sandbox is not a
+        process group of this host overrides this)."""
+        process = self.sandbox.process
+        # Kill the group even when the leader has already exited: children it forked
+        # (same process group) would otherwise outlive the session.
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
     def _remote(self, value: Any, label: str) -> Remote:
         if not isinstance(value, Handle):

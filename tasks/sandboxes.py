@@ -13,7 +13,7 @@ and notes for the staff log), before the job claims its submission:
 * ``gpu = true`` on a worker with no GPUs: the CPU backend, and a note saying so (the
   accuracy checks train on ``cuda`` only when the sandbox sees one).
 * anything else: the CPU backend; with ``DLGRADE_WARM_POOL=N`` and Docker, through a
-  :class:`~sandbox.docker_backend.WarmPool` of N started containers made for the most
+  :class:`~sandbox.docker_warm_pool.WarmPool` of N started containers made for the most
   recent assignment's sandbox config. A job whose config differs gets a cold container
   (the pool checks) and its config becomes the template of a fresh pool.
 
@@ -224,7 +224,10 @@ def runtime_store(settings: Settings) -> RuntimeStore:
 
 def _docker_provider(settings: Settings, store: RuntimeStore) -> SandboxProvider:
     try:
-        from sandbox import docker_backend as db
+        from sandbox.docker_backend import DockerBackend
+        from sandbox.docker_engine import DockerUnavailable
+        from sandbox.docker_profile import DockerSettings
+        from sandbox.docker_warm_pool import WarmPool
     except ImportError as exc:
         raise BackendUnavailable(f"The Docker sandbox needs the docker package ({exc}).") from None
     work = settings.sandbox_work_dir
@@ -233,12 +236,12 @@ def _docker_provider(settings: Settings, store: RuntimeStore) -> SandboxProvider
     # Handins are extracted (grader.grade) and the agent staged (sandbox.backend) with
     # tempfile: both must be at paths the host's engine can bind-mount.
     tempfile.tempdir = str(work / "tmp")
-    base = db.DockerSettings(image=settings.docker_image, runtime=settings.docker_runtime or None,
-                             run_dir=work / "docker", gpu_mode=_gpu_mode(settings.gpu_mode),
-                             driver_mounts=settings.driver_mounts,
-                             gpu_wait_s=settings.gpu_wait_seconds)
+    base = DockerSettings(image=settings.docker_image, runtime=settings.docker_runtime or None,
+                          run_dir=work / "docker", gpu_mode=_gpu_mode(settings.gpu_mode),
+                          driver_mounts=settings.driver_mounts,
+                          gpu_wait_s=settings.gpu_wait_seconds)
     try:
-        cpu = db.DockerBackend(base, store=store)
+        cpu = DockerBackend(base, store=store)
         problems = runtime_problems(
             cpu.client.version(), oci_runtime=settings.docker_runtime or None,
             nvidia_toolkit=bool(settings.gpu_ids) and settings.gpu_mode == "nvidia")
@@ -258,16 +261,16 @@ def _docker_provider(settings: Settings, store: RuntimeStore) -> SandboxProvider
             log.warning("%s", problem)
         gpu = gpus = None
         if settings.gpu_ids:
-            gpu = db.DockerBackend(dataclasses.replace(base, image=settings.gpu_image),
-                                   client=cpu.client, reap=False, store=store)
+            gpu = DockerBackend(dataclasses.replace(base, image=settings.gpu_image),
+                                client=cpu.client, reap=False, store=store)
             gpus = GpuPool(settings.gpu_ids, work / "gpus")
-    except db.DockerUnavailable as exc:
+    except DockerUnavailable as exc:
         what = "DLGRADE_GPUS is set, but the" if settings.gpu_ids else "The"
         raise BackendUnavailable(f"{what} Docker sandbox cannot run here: {exc}.") from None
     warm: WarmFactory | None = None
     if settings.warm_pool > 0:
         def warm(template: SandboxConfig, limits: SessionLimits) -> WarmPoolLike:
-            return db.WarmPool(cpu, template, limits, size=settings.warm_pool, preload=PRELOAD)
+            return WarmPool(cpu, template, limits, size=settings.warm_pool, preload=PRELOAD)
     unpatched = f"; runtime not known to be patched: {'; '.join(problems)}" if problems else ""
     unpatched += "".join(f"; {problem}" for problem in unlimited)
     return SandboxProvider(cpu, gpu=gpu, gpus=gpus, gpu_wait_s=settings.gpu_wait_seconds,

@@ -323,7 +323,8 @@ def live_processes() -> list[HostProcess]:
 def docker_with_local_image() -> Any:
     """A client of this host's Docker engine, which now has the image of ``dlgrade sandbox
     build-local``; fails in CI, skips elsewhere, when no engine answers."""
-    from sandbox.docker_backend import LOCAL_IMAGE, DockerUnavailable, build_local_image, connect
+    from sandbox.docker_engine import DockerUnavailable, connect
+    from sandbox.docker_images import LOCAL_IMAGE, build_local_image
 
     try:
         client = connect(10)

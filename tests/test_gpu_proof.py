@@ -50,7 +50,7 @@ def test_the_scripts_are_valid_bash() -> None:
 @pytest.mark.docker
 @pytest.mark.slow
 def test_the_dry_run_proves_the_bookkeeping_with_a_real_engine(tmp_path: Path) -> None:
-    from sandbox.docker_backend import connect
+    from sandbox.docker_engine import connect
 
     try:
         connect(5.0)

@@ -23,7 +23,8 @@ from __future__ import annotations
 import builtins
 import sys
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -103,15 +104,31 @@ class Channel:
                                 str(error.get("message", "")), str(error.get("traceback", "")))
 
 
+@dataclass(frozen=True)
+class TensorSupport:
+    """What proxies need of ``grader.course_tests.tensors``, which is built on them (so
+    they cannot import it): the runner hands :func:`install` a loader, called the first
+    time a torch value or a tensor handle crosses (NumPy-only courses never import torch).
+    """
+
+    to_wire: Callable[[Any], Any]  # a trusted torch value or a tensor proxy -> wire
+    wrap: Callable[[Handle, str], Any]  # a tensor's handle -> its proxy
+    is_proxy: Callable[[Any], bool]  # a remote or lazy tensor
+
+
 _channel: Channel | None = None
 _student_modules: set[str] = set()
+_tensor_loader: Callable[[], TensorSupport] | None = None
+_tensors: TensorSupport | None = None  # loaded: tensor proxies may exist
 
 
-def install(channel: Channel, student_modules: set[str]) -> None:
-    global _channel
+def install(channel: Channel, student_modules: set[str], *,
+            tensors: Callable[[], TensorSupport]) -> None:
+    global _channel, _tensor_loader, _tensors
     _channel = channel
     _student_modules.clear()
     _student_modules.update(student_modules)
+    _tensor_loader, _tensors = tensors, None
 
 
 def channel() -> Channel:
@@ -122,6 +139,19 @@ def channel() -> Channel:
 
 def request(message: dict[str, Any]) -> Any:
     return channel().request(message)
+
+
+def tensor_support() -> TensorSupport:
+    global _tensors
+    if _tensors is None:
+        if _tensor_loader is None:
+            raise RuntimeError("the course-test channel is not set up")
+        _tensors = _tensor_loader()
+    return _tensors
+
+
+def _is_tensor_proxy(value: Any) -> bool:
+    return _tensors is not None and _tensors.is_proxy(value)
 
 
 # -- values crossing the boundary ------------------------------------------------------
@@ -151,9 +181,7 @@ def to_wire(value: Any, depth: int = 0) -> Any:
         # an OrderedDict (a state_dict) arrives as a plain dict
         return {key: to_wire(item, depth + 1) for key, item in value.items()}
     if _is_torch(value):
-        from grader.course_tests import tensors
-
-        return tensors.to_wire(value)
+        return tensor_support().to_wire(value)
     if callable(value):
         raise TypeError(f"a course test cannot pass the trusted callable {value!r} into the "
                         "sandbox (student code never calls back into the grader)")
@@ -161,9 +189,7 @@ def to_wire(value: Any, depth: int = 0) -> Any:
 
 
 def _is_torch(value: Any) -> bool:
-    return type(value).__module__.partition(".")[0] == "torch" or (
-        "grader.course_tests.tensors" in sys.modules
-        and sys.modules["grader.course_tests.tensors"].is_lazy(value))
+    return type(value).__module__.partition(".")[0] == "torch" or _is_tensor_proxy(value)
 
 
 def from_wire(value: Any, label: str) -> Any:
@@ -179,9 +205,7 @@ def from_wire(value: Any, label: str) -> Any:
 
 def wrap(handle: Handle, label: str) -> Any:
     if handle.type_name in TENSOR_TYPES:
-        from grader.course_tests import tensors
-
-        return tensors.RemoteTensor(handle, label)
+        return tensor_support().wrap(handle, label)
     if handle.type_name == "builtins.module":
         return module_for(handle, label)
     return RemoteObject(handle, label)
@@ -358,10 +382,7 @@ def star_import_may_bind(name: str, referenced: set[str], *namespaces: dict[str,
 
 def is_student_value(value: Any) -> bool:
     """A proxy of something in the sandbox (a module, an object, a tensor)."""
-    if isinstance(value, RemoteObject | RemoteModule):
-        return True
-    tensors = sys.modules.get("grader.course_tests.tensors")
-    return tensors is not None and bool(tensors.is_lazy(value))
+    return isinstance(value, RemoteObject | RemoteModule) or _is_tensor_proxy(value)
 
 
 def names_used_by(code: types.CodeType) -> set[str]:

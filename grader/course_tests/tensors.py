@@ -298,3 +298,6 @@ class LazyTensor(_TensorLike):
 
     def __repr__(self) -> str:
         return repr(self.value())
+
+
+SUPPORT = proxies.TensorSupport(to_wire=to_wire, wrap=RemoteTensor, is_proxy=is_lazy)

@@ -65,7 +65,7 @@ class Engine:
     def recorder(self) -> RecordingBackend:
         if self.name == "process":
             return RecordingBackend(self.backend, identify=lambda s: s.ping()["uid"])
-        from sandbox.docker_backend import LABEL_SESSION
+        from sandbox.docker_profile import LABEL_SESSION
 
         return RecordingBackend(self.backend,
                                 identify=lambda s: s.box.container.labels[LABEL_SESSION])
@@ -82,7 +82,7 @@ class Engine:
             uids = set(recorder.identities)
             assert all(UID_BASE <= uid < UID_BASE + UID_SPAN for uid in uids), uids
             return processes_of(uids)
-        from sandbox.docker_backend import LABEL_WORKER, worker_label
+        from sandbox.docker_profile import LABEL_WORKER, worker_label
 
         client = self.backend.client  # type: ignore[attr-defined]
         return [c.name for c in client.containers.list(

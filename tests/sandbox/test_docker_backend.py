@@ -25,20 +25,19 @@ from grader.grade import grade_directory, sandbox_config
 from grader.outcomes import Outcome
 from grader.spec import resolve_assignment
 from sandbox.backend import SandboxConfig
-from sandbox.docker_backend import (
+from sandbox.docker_backend import DockerBackend
+from sandbox.docker_images import LOCAL_IMAGE, Interpreter
+from sandbox.docker_profile import (
     LABEL_CREATED,
     LABEL_SESSION,
     LABEL_WORKER,
-    LOCAL_IMAGE,
-    DockerBackend,
-    DockerSession,
     DockerSettings,
-    Interpreter,
-    WarmPool,
     container_kwargs,
-    reap_orphans,
     worker_label,
 )
+from sandbox.docker_reaper import reap_orphans
+from sandbox.docker_session import DockerSession
+from sandbox.docker_warm_pool import WarmPool
 from sandbox.gpus import GpuPool
 from sandbox.runtimes import Entry, Runtime, RuntimeRequest
 from sandbox.seccomp import security_opt

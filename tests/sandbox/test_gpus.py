@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from sandbox.backend import SandboxConfig
-from sandbox.docker_backend import DockerSettings, Interpreter, container_kwargs
+from sandbox.docker_images import Interpreter
+from sandbox.docker_profile import DockerSettings, container_kwargs
 from sandbox.gpus import GpuPool, GpuUnavailable
 from sandbox.runtimes import Runtime, RuntimeRequest
 from sandbox.session import SessionLimits

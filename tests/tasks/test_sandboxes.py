@@ -328,10 +328,10 @@ UNPATCHED = "runc 1.1.5+ds1 predates the fixes for CVE-2024-21626"
 @pytest.fixture
 def engine_work(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A short work dir (socket paths) on a machine whose Docker engine answers."""
-    from sandbox import docker_backend
+    from sandbox import docker_images
     from tests.conftest import require
 
-    reason = docker_backend.unavailable_reason()
+    reason = docker_images.unavailable_reason()
     require(reason is None, f"a Docker engine with the local image ({reason})")
     monkeypatch.setattr(tempfile, "tempdir", tempfile.tempdir)  # the provider sets it
     work = Path(tempfile.mkdtemp(prefix="w-"))  # tmp_path is too deep for socket paths
@@ -394,10 +394,10 @@ def test_a_docker_worker_with_gpus_passes_exactly_the_jobs_gpu(
 ) -> None:
     """Devices mode with fake GPU ids: the backend is built for real against the engine
     and asked for its container profile; no container starts (there is no /dev/nvidia*)."""
-    from sandbox import docker_backend
+    from sandbox import docker_backend, docker_images, docker_profile
     from tests.conftest import require
 
-    reason = docker_backend.unavailable_reason()
+    reason = docker_images.unavailable_reason()
     require(reason is None, f"a Docker engine with the local image ({reason})")
     monkeypatch.setattr(tempfile, "tempdir", tempfile.tempdir)  # the provider sets it
     work = Path(tempfile.mkdtemp(prefix="w-"))  # tmp_path is too deep for socket paths
@@ -413,7 +413,7 @@ def test_a_docker_worker_with_gpus_passes_exactly_the_jobs_gpu(
             assert isinstance(backend, docker_backend.DockerBackend)
             assert backend.settings.run_dir == work / "docker"
             assert backend.gpus is not None and backend.gpus.devices == (choice.gpu,)
-            kwargs = docker_backend.container_kwargs(
+            kwargs = docker_profile.container_kwargs(
                 SandboxConfig(submission_dir=tmp_path), SessionLimits(), backend.settings,
                 backend.interpreter, token="t", channel=tmp_path, gpu=choice.gpu,
                 runtime=backend.store.resolve(RuntimeRequest(numpy.__version__)))
