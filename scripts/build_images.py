@@ -231,12 +231,18 @@ def _target_only(found: list[dict[str, Any]], target: dict[str, str]) -> list[st
 def wheels_for(pins: dict[str, str], folder: Path, *, shared: Path) -> None:
     """Exact wheels of ``pins`` in ``folder`` (hard links into ``shared``, pip's output)."""
     folder.mkdir(parents=True, exist_ok=True)
-    pip("wheel", "--no-deps", "-w", str(shared), *(f"{n}=={v}" for n, v in sorted(pins.items())))
+    pip("wheel", "--no-deps", "-w", str(shared), *(exact(n, v) for n, v in sorted(pins.items())))
     for name, version in pins.items():
         wheel = find_wheel(shared, name, version)
         target = folder / wheel.name
         if not target.exists():
             os.link(wheel, target)
+
+
+def exact(name: str, version: str) -> str:
+    """A requirement for exactly ``version``: ``===``, because ``torch==2.13.0`` also
+    matches ``2.13.0+cpu`` (PEP 440 ignores the local label) and pip would take that."""
+    return f"{name}==={version}"
 
 
 def find_wheel(folder: Path, name: str, version: str) -> Path:
@@ -249,7 +255,24 @@ def find_wheel(folder: Path, name: str, version: str) -> Path:
 
 
 def torch_requirement(build: str) -> str:
-    return f"torch=={TORCH_VERSION}+cpu" if build == "cpu" else f"torch=={TORCH_VERSION}"
+    """PyTorch's requirement for ``build``. PEP 440 lets ``==2.13.0`` match the local
+    version ``2.13.0+cpu`` too, and pip prefers that one wherever both are found (a wheel
+    folder, PyTorch's CPU index): the CUDA build excludes it by name."""
+    if build == "cpu":
+        return f"torch=={TORCH_VERSION}+cpu"
+    return f"torch=={TORCH_VERSION},!={TORCH_VERSION}+cpu"
+
+
+def check_torch_build(pins: dict[str, str], build: str, what: str) -> None:
+    """Stop the build when pip resolved the other PyTorch build than ``build``: an image
+    tagged ``cuda`` that holds the CPU build would pass every test on a CPU and grade
+    nothing on a GPU."""
+    version = pins.get("torch")
+    if version is None:
+        return
+    if (build == "cpu") != version.endswith("+cpu"):
+        raise SystemExit(f"build-images: {what} resolved torch {version}, which is not the "
+                         f"{build} build of PyTorch {TORCH_VERSION}")
 
 
 def pip_index_args(build: str) -> list[str]:
@@ -258,7 +281,7 @@ def pip_index_args(build: str) -> list[str]:
 
 
 def write_pins(path: Path, pins: dict[str, str]) -> None:
-    path.write_text("".join(f"{n}=={v}\n" for n, v in sorted(pins.items())))
+    path.write_text("".join(f"{exact(n, v)}\n" for n, v in sorted(pins.items())))
 
 
 def wheels_key(*parts: object) -> str:
@@ -302,6 +325,7 @@ def service_wheels(build: str, target: dict[str, str], folder: Path) -> None:
     worker = resolve([*index, f".[worker,torch-{build}]"], target)
     if "torch" in web:
         raise SystemExit("build-images: the web role would install torch; see pyproject.toml")
+    check_torch_build(worker, build, "the worker role")
     wheels_for(web, folder / "wheels/web", shared=shared)
     write_pins(folder / "wheels/web/requirements.txt", web)
     extra = {n: v for n, v in worker.items() if web.get(n) != v}
@@ -397,8 +421,8 @@ def runtime_requirements(key: str, build: str) -> list[str]:
             raise SystemExit(f"build-images: {key!r} is not a runtime key")
         requirements = [f"numpy=={found[1]}"] + ([f"torch=={found[2]}"] if found[2] else [])
     # The build of PyTorch is this image's choice: the CPU one carries a local version.
-    return [torch_requirement(build) if r == f"torch=={TORCH_VERSION}" and build == "cpu"
-            else r for r in requirements]
+    return [torch_requirement(build) if r == f"torch=={TORCH_VERSION}" else r
+            for r in requirements]
 
 
 def sandbox_wheels(build: str, keys: list[str], target: dict[str, str], folder: Path
@@ -407,6 +431,7 @@ def sandbox_wheels(build: str, keys: list[str], target: dict[str, str], folder: 
     for key in keys:
         requirements = runtime_requirements(key, build)
         pins = resolve([*pip_index_args(build), *requirements], target)
+        check_torch_build(pins, build, f"the sandbox runtime {key}")
         wheels_for(pins, folder / "wheels", shared=cache_dir() / "wheelhouse")
         write_pins(folder / "runtimes" / f"{key}.txt", pins)
 

@@ -242,7 +242,7 @@ def test_the_web_role_installs_no_torch() -> None:
     assert not {"torch", "scikit-learn", "docker"} & set(names)
     extras = project["optional-dependencies"]
     assert extras["torch-cpu"] == ["torch==2.13.0+cpu"], "the CPU build, by its local version"
-    assert extras["torch-cuda"] == ["torch==2.13.0"]
+    assert extras["torch-cuda"] == ["torch==2.13.0,!=2.13.0+cpu"], "PyPI's build, not +cpu"
     assert not any(dep.startswith("torch") for dep in extras["worker"] + extras["dev"])
 
 
@@ -335,3 +335,35 @@ def test_the_sandbox_image_carries_every_runtime_a_built_in_assignment_asks_for(
             asked[strict.runtime_request().key] = f"{folder.name} (policy-covered tests)"
     missing = {key: who for key, who in asked.items() if key not in carried}
     assert missing == {}, f"the sandbox image would not carry: {missing}"
+
+
+@pytest.mark.parametrize("build", ["cpu", "cuda"])
+def test_each_torch_build_asks_pip_for_that_build_only(build: str) -> None:
+    """PEP 440 lets ``torch==2.13.0`` match ``2.13.0+cpu``, and pip prefers the CPU wheel
+    wherever it sees both: ``--torch cuda`` once built images tagged ``cuda`` holding the
+    CPU build. The image script and the pyproject extra exclude the other build."""
+    from packaging.requirements import Requirement
+
+    script = build_images()
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"][f"torch-{build}"]
+    runtime = script.runtime_requirements(f"numpy-1.26.4-torch-{script.TORCH_VERSION}", build)
+    wanted = {"cpu": {"2.13.0+cpu"}, "cuda": {"2.13.0", "2.13.0+cu126"}}[build]
+    for text in (script.torch_requirement(build), *extras,
+                 *(r for r in runtime if r.startswith("torch"))):
+        specifier = Requirement(text).specifier
+        admitted = {v for v in ("2.13.0", "2.13.0+cpu", "2.13.0+cu126")
+                    if specifier.contains(v)}
+        assert admitted == wanted, text
+
+
+def test_an_image_build_stops_when_pip_resolved_the_other_torch_build() -> None:
+    script = build_images()
+    script.check_torch_build({"torch": "2.13.0+cpu"}, "cpu", "the worker role")
+    script.check_torch_build({"torch": "2.13.0"}, "cuda", "the worker role")
+    script.check_torch_build({"numpy": "1.26.4"}, "cuda", "the sandbox runtime numpy-1.26.4")
+    with pytest.raises(SystemExit, match=r"the worker role resolved torch 2\.13\.0\+cpu, "
+                                         r"which is not the cuda build of PyTorch 2\.13\.0"):
+        script.check_torch_build({"torch": "2.13.0+cpu"}, "cuda", "the worker role")
+    with pytest.raises(SystemExit, match="not the cpu build"):
+        script.check_torch_build({"torch": "2.13.0"}, "cpu", "the sandbox runtime x")

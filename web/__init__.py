@@ -12,21 +12,18 @@ from flask import Flask
 from web import (
     account,
     api,
-    api_staff,  # noqa: F401 - adds the staff routes to api.bp on import
     auth,
     config,
-    courses,  # noqa: F401 - adds the course routes to staff.bp on import
     csrf,
     errors,
     formatting,
     headers,
     lti,
     lti_staff,
-    passwords,  # noqa: F401 - adds the password routes to auth.bp on import
     proxy,
     services,
     staff,
-    staff_assignments,  # adds its routes to staff.bp on import
+    staff_assignments,
     student,
 )
 
@@ -46,7 +43,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     app.register_blueprint(student.bp)
     app.register_blueprint(account.bp)
-    app.register_blueprint(staff.bp)
+    app.register_blueprint(staff.bp)  # with the routes of courses and staff_assignments
     app.register_blueprint(api.bp)  # with the routes of api_staff
     lti.init_app(app)
     lti_staff.init_app(app)

@@ -16,18 +16,11 @@ from store.models import ApiToken
 from store.users import UserError, authenticate, create_token, set_password
 from web.access import account_role
 from web.auth import SESSION_KEY, current_user, login_required
+from web.passwords import check_new_password
 from web.scopes import SCOPES, ScopeError, allowed, effective, grantable
 from web.services import get_db
 
 bp = Blueprint("account", __name__)
-MIN_PASSWORD = 10
-
-
-def check_new_password(password: str, repeated: str) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise UserError(f"Choose a password of at least {MIN_PASSWORD} characters.")
-    if password != repeated:
-        raise UserError("The two new passwords differ.")
 
 
 @bp.get("/settings")

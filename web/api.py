@@ -10,7 +10,6 @@ the scope the view asks for (:mod:`web.scopes`). The staff views are in
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any, BinaryIO, cast
 
 from flask import Blueprint, abort, g, jsonify, request, url_for
@@ -18,12 +17,23 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers.response import Response
 
-from store.models import ApiToken, Assignment, Submission, User
+from store.models import Assignment, Submission
 from store.users import find_user, token_for
-from web import errors, lookups, scopes
-from web.access import account_role, is_course_staff, staff_anywhere, staff_course_ids
+from web import api_staff, errors, lookups
+from web.access import staff_course_ids
+from web.api_access import (
+    ID,
+    api_user,
+    assignment_or_404,
+    course_staff,
+    need,
+    now,
+    page,
+    stamp,
+    submission_or_404,
+)
 from web.openapi import document
-from web.pagination import BadPage, Page, next_cursor, parse_page
+from web.pagination import Page, next_cursor
 from web.ratelimit import Decision
 from web.services import get_db, services
 from web.uploads import UploadRejected, accept
@@ -38,14 +48,8 @@ BAD_TOKEN = "That API token is not valid (it may have been revoked)."
 NO_FILE = "Send the archive as the multipart form field 'file'."
 TOO_MANY = "Too many requests with this token; try again in {seconds} s."
 TOO_MANY_FAILURES = "Too many failed authentications from your address; try again in {seconds} s."
-STAFF_ONLY = "This is for course staff; your token belongs to a student."
 ONLY_OWN = "Students can list only their own submissions; leave out ?student=."
 PUBLIC = {"api.openapi"}
-ID = "int(max=2147483647)"  # ids are 32-bit: a larger one is simply not found
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- authentication, rate limits, scopes, errors ------------------------------------------
@@ -101,36 +105,6 @@ def unauthorized(message: str, address: str) -> ResponseReturnValue:
 
 def too_many(decision: Decision, message: str) -> ResponseReturnValue:
     return jsonify(error=message.format(seconds=decision.reset_after)), 429, decision.headers()
-
-
-def api_user() -> User:
-    return cast(User, g.api_user)
-
-
-def need(scope: str) -> None:
-    """403 unless the request's token holds ``scope``."""
-    token = cast(ApiToken, g.api_token)
-    if scope not in scopes.effective(token.scopes, account_role(get_db(), token.user)):
-        abort(403, description=scopes.missing(scope))
-
-
-def need_staff(scope: str) -> None:
-    """The scope, and staff of some course; which course is checked by the lookup."""
-    need(scope)
-    if not staff_anywhere(get_db(), api_user()):
-        abort(403, description=STAFF_ONLY)
-
-
-def course_staff(course_id: int) -> bool:
-    """Whether the token's owner is staff of this course (by its enrollment's role)."""
-    return is_course_staff(get_db(), api_user(), course_id)
-
-
-def page() -> Page:
-    try:
-        return parse_page(request.args)
-    except BadPage as bad:
-        abort(400, description=str(bad))
 
 
 # --- the document ---------------------------------------------------------------------
@@ -231,46 +205,7 @@ def listing(rows: Any, wanted: Page) -> ResponseReturnValue:
                    next_cursor=next_cursor([row.id for row in rows], wanted.limit))
 
 
-def assignment_or_404(slug: str) -> Assignment:
-    course = request.args.get("course") or None
-    try:
-        found = lookups.assignment_by_slug(get_db(), api_user(), slug, course, now())
-    except lookups.AmbiguousSlug as ambiguous:
-        abort(400, description=str(ambiguous))
-    if found is None:
-        where = f"course {course[:64]!r}" if course else "your courses"
-        abort(404, description=f"There is no assignment {slug[:64]!r} in {where}.")
-    return found
-
-
-def submission_or_404(submission_id: int) -> Submission:
-    found = lookups.submission_for(get_db(), api_user(), submission_id)
-    if found is None:
-        abort(404, description=f"There is no submission {submission_id} that you can see.")
-    return found
-
-
-def staff_assignment_or_404(slug: str) -> Assignment:
-    """The assignment, only if the token's owner is staff of its course."""
-    found = assignment_or_404(slug)
-    if not course_staff(found.course_id):
-        abort(404, description=f"You are not staff of the course of {slug[:64]!r}.")
-    return found
-
-
-def staff_submission_or_404(submission_id: int) -> Submission:
-    found = lookups.staff_submission_for(get_db(), api_user(), submission_id)
-    if found is None:
-        abort(404, description=f"There is no submission {submission_id} in a course you "
-                               "teach.")
-    return found
-
-
 # --- representations ------------------------------------------------------------------
-
-
-def stamp(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
 
 
 def summary(found: Submission, *, staff: bool) -> dict[str, Any]:
@@ -320,3 +255,6 @@ def describe(assignment: Assignment) -> dict[str, Any]:
         "daily_limit": assignment.daily_limit,
         "submissions": url_for("api.create_submission", slug=assignment.slug, _external=True),
     }
+
+
+api_staff.add_routes(bp)  # the staff views, on the same authentication and limits

@@ -1,5 +1,6 @@
 """API v1 for course staff: the scores export, regrading and the course's webhooks.
-Routes on :data:`web.api.bp` (same authentication, limits and errors)."""
+Routes on :data:`web.api.bp` (same authentication, limits and errors), added by
+:func:`add_routes`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import asdict
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import abort, jsonify, request
+from flask import Blueprint, abort, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import delete
 
@@ -22,10 +23,9 @@ from store.webhooks import (
 )
 from tasks.netguard import AddressPolicy, UnsafeURL, check_url
 from web import lookups, sheets
-from web.api import (
+from web.api_access import (
     ID,
     api_user,
-    bp,
     need_staff,
     staff_assignment_or_404,
     staff_submission_or_404,
@@ -40,7 +40,19 @@ BAD_FORMAT = "format must be 'json' or 'csv'."
 # --- scores -----------------------------------------------------------------------------
 
 
-@bp.get("/assignments/<slug>/scores")
+def add_routes(bp: Blueprint) -> None:
+    """The staff API's routes, on :data:`web.api.bp` (endpoints ``api.<view>``)."""
+    bp.add_url_rule("/assignments/<slug>/scores", view_func=scores, methods=("GET",))
+    bp.add_url_rule("/courses/<course>/gradebook", view_func=course_gradebook, methods=("GET",))
+    bp.add_url_rule(f"/submissions/<{ID}:submission_id>/regrade", view_func=regrade,
+                    methods=("POST",))
+    bp.add_url_rule("/assignments/<slug>/regrade", view_func=regrade_all, methods=("POST",))
+    bp.add_url_rule("/courses/<course>/webhooks", view_func=webhooks, methods=("GET",))
+    bp.add_url_rule("/courses/<course>/webhooks", view_func=add_webhook, methods=("POST",))
+    bp.add_url_rule(f"/courses/<course>/webhooks/<{ID}:webhook_id>", view_func=delete_webhook,
+                    methods=("DELETE",))
+
+
 def scores(slug: str) -> ResponseReturnValue:
     """Every student's latest and best submission (``store.queries.gradebook``)."""
     need_staff("scores:read")
@@ -70,7 +82,6 @@ def csv_response(sheet: sheets.Sheet, filename: str) -> ResponseReturnValue:
         "Content-Disposition": f'attachment; filename="{filename}"'}
 
 
-@bp.get("/courses/<course>/gradebook")
 def course_gradebook(course: str) -> ResponseReturnValue:
     """Every student x every assignment of the course: the submission that counts, its
     total and per-test scores (JSON, or the gradebook CSV with ``?format=csv``)."""
@@ -93,7 +104,6 @@ def course_gradebook(course: str) -> ResponseReturnValue:
 # --- regrading ----------------------------------------------------------------------------
 
 
-@bp.post(f"/submissions/<{ID}:submission_id>/regrade")
 def regrade(submission_id: int) -> ResponseReturnValue:
     need_staff("regrade")
     found = staff_submission_or_404(submission_id)
@@ -105,7 +115,6 @@ def regrade(submission_id: int) -> ResponseReturnValue:
     return jsonify(id=found.id, status=found.status), 202
 
 
-@bp.post("/assignments/<slug>/regrade")
 def regrade_all(slug: str) -> ResponseReturnValue:
     """Requeue every submission to the assignment (``web.regrade.requeue_all``, in
     batches); those being graded are skipped."""
@@ -122,7 +131,6 @@ def regrade_all(slug: str) -> ResponseReturnValue:
 # --- webhooks ---------------------------------------------------------------------------
 
 
-@bp.get("/courses/<course>/webhooks")
 def webhooks(course: str) -> ResponseReturnValue:
     """Each webhook with the state of its deliveries (counts, last success, newest error)."""
     found = course_or_404(course)
@@ -131,7 +139,6 @@ def webhooks(course: str) -> ResponseReturnValue:
     return jsonify(webhooks=[webhook(hook, stats.get(hook.id)) for hook in hooks])
 
 
-@bp.post("/courses/<course>/webhooks")
 def add_webhook(course: str) -> ResponseReturnValue:
     """Register an endpoint; the response holds its signing secret, shown only once.
     Its host must resolve to public addresses only (:mod:`tasks.netguard`)."""
@@ -146,7 +153,6 @@ def add_webhook(course: str) -> ResponseReturnValue:
     return jsonify({**webhook(hook), "secret": hook.secret}), 201
 
 
-@bp.delete(f"/courses/<course>/webhooks/<{ID}:webhook_id>")
 def delete_webhook(course: str, webhook_id: int) -> ResponseReturnValue:
     found = course_or_404(course)
     db = get_db()

@@ -34,7 +34,7 @@ from store import sessions
 from store.adjustments import unseen_regrades
 from store.models import User
 from store.users import authenticate
-from web import login_limits
+from web import login_limits, passwords
 from web.access import staff_anywhere
 from web.services import get_db, services
 
@@ -151,3 +151,6 @@ def safe_next(target: str | None, home: str = "student.index") -> str:
     if parts.scheme or parts.netloc or target.startswith("//"):
         return fallback
     return target
+
+
+passwords.add_routes(bp)  # the forgotten-password pages

@@ -9,7 +9,7 @@ import logging
 import smtplib
 from zoneinfo import available_timezones
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from store import courses as store
@@ -22,10 +22,27 @@ from web.auth import current_user, staff_required
 from web.formatting import use_timezone
 from web.passwords import mail_settings, reset_url
 from web.services import get_db
-from web.staff import bp
 
 log = logging.getLogger(__name__)
 MAX_ROSTER_BYTES = 2 << 20
+
+
+def add_routes(bp: Blueprint) -> None:
+    """The course pages, on :data:`web.staff.bp` (endpoints ``staff.<view>``)."""
+    bp.add_url_rule("/courses/new", view_func=new_course, methods=("GET", "POST"))
+    bp.add_url_rule("/courses/<slug>/settings", view_func=course_settings, methods=("GET", "POST"))
+    bp.add_url_rule("/courses/<slug>/people", view_func=people, methods=("GET",))
+    bp.add_url_rule("/courses/<slug>/people", view_func=add_person, methods=("POST",))
+    bp.add_url_rule("/courses/<slug>/roster", view_func=import_roster, methods=("POST",))
+    bp.add_url_rule("/courses/<slug>/people/<int:user_id>/role", view_func=change_role,
+                    methods=("POST",))
+    bp.add_url_rule("/courses/<slug>/people/<int:user_id>/remove", view_func=remove_person,
+                    methods=("POST",))
+    bp.add_url_rule("/courses/<slug>/people/<int:user_id>/reset", view_func=reset_link,
+                    methods=("POST",))
+    bp.add_url_rule("/courses/<slug>/gradebook", view_func=course_gradebook, methods=("GET",))
+    bp.add_url_rule("/courses/<slug>/gradebook.csv", view_func=course_gradebook_csv,
+                    methods=("GET",))
 
 
 def timezones() -> list[str]:
@@ -40,7 +57,6 @@ def course_or_404(slug: str) -> Course:
     return found
 
 
-@bp.route("/courses/new", methods=("GET", "POST"))
 @staff_required
 def new_course() -> ResponseReturnValue:
     if not may_create_courses(current_user()):
@@ -60,7 +76,6 @@ def new_course() -> ResponseReturnValue:
     return redirect(url_for("staff.people", slug=course.slug))
 
 
-@bp.route("/courses/<slug>/settings", methods=("GET", "POST"))
 @staff_required
 def course_settings(slug: str) -> ResponseReturnValue:
     course = course_or_404(slug)
@@ -79,7 +94,6 @@ def course_settings(slug: str) -> ResponseReturnValue:
     return redirect(url_for("staff.course_settings", slug=course.slug))
 
 
-@bp.get("/courses/<slug>/people")
 @staff_required
 def people(slug: str) -> ResponseReturnValue:
     return render_people(course_or_404(slug))
@@ -96,7 +110,6 @@ def render_people(course: Course, *, report: store.RosterReport | None = None,
     return page, code
 
 
-@bp.post("/courses/<slug>/people")
 @staff_required
 def add_person(slug: str) -> ResponseReturnValue:
     course = course_or_404(slug)
@@ -112,7 +125,6 @@ def add_person(slug: str) -> ResponseReturnValue:
     return render_people(course, report=report, links=links)
 
 
-@bp.post("/courses/<slug>/roster")
 @staff_required
 def import_roster(slug: str) -> ResponseReturnValue:
     course = course_or_404(slug)
@@ -158,7 +170,6 @@ def member_or_404(course: Course, user_id: int) -> Enrollment:
     return found
 
 
-@bp.post("/courses/<slug>/people/<int:user_id>/role")
 @staff_required
 def change_role(slug: str, user_id: int) -> ResponseReturnValue:
     course = course_or_404(slug)
@@ -173,7 +184,6 @@ def change_role(slug: str, user_id: int) -> ResponseReturnValue:
     return redirect(url_for("staff.people", slug=course.slug))
 
 
-@bp.post("/courses/<slug>/people/<int:user_id>/remove")
 @staff_required
 def remove_person(slug: str, user_id: int) -> ResponseReturnValue:
     course = course_or_404(slug)
@@ -188,7 +198,6 @@ def remove_person(slug: str, user_id: int) -> ResponseReturnValue:
     return redirect(url_for("staff.people", slug=course.slug))
 
 
-@bp.post("/courses/<slug>/people/<int:user_id>/reset")
 @staff_required
 def reset_link(slug: str, user_id: int) -> ResponseReturnValue:
     """A password link for a member. Staff and admin accounts only get one from an admin
@@ -204,7 +213,6 @@ def reset_link(slug: str, user_id: int) -> ResponseReturnValue:
 
 
 
-@bp.get("/courses/<slug>/gradebook")
 @staff_required
 def course_gradebook(slug: str) -> ResponseReturnValue:
     course = course_or_404(slug)
@@ -212,7 +220,6 @@ def course_gradebook(slug: str) -> ResponseReturnValue:
                            sheet=sheets.course_sheet(get_db(), course))
 
 
-@bp.get("/courses/<slug>/gradebook.csv")
 @staff_required
 def course_gradebook_csv(slug: str) -> ResponseReturnValue:
     course = course_or_404(slug)

@@ -9,19 +9,33 @@ from __future__ import annotations
 import logging
 import smtplib
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from store.resets import issue_reset, pending_reset, use_reset
 from store.users import UserError, find_user
 from web import mail
-from web.account import check_new_password
-from web.auth import bp
 from web.services import get_db
 
 log = logging.getLogger(__name__)
 SENT = ("If that address has an account, a link to set a new password is on its way; "
         "it works once, for 24 hours.")
+MIN_PASSWORD = 10
+
+
+def add_routes(bp: Blueprint) -> None:
+    """The password pages, on :data:`web.auth.bp` (endpoints ``auth.forgot_password`` and
+    ``auth.reset_password``)."""
+    bp.add_url_rule("/password/forgot", view_func=forgot_password, methods=("GET", "POST"))
+    bp.add_url_rule("/password/reset/<token>", view_func=reset_password,
+                    methods=("GET", "POST"))
+
+
+def check_new_password(password: str, repeated: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"Choose a password of at least {MIN_PASSWORD} characters.")
+    if password != repeated:
+        raise UserError("The two new passwords differ.")
 
 
 def mail_settings() -> mail.MailSettings:
@@ -32,7 +46,6 @@ def reset_url(raw: str) -> str:
     return url_for("auth.reset_password", token=raw, _external=True)
 
 
-@bp.route("/password/forgot", methods=("GET", "POST"))
 def forgot_password() -> ResponseReturnValue:
     settings = mail_settings()
     if request.method == "POST" and settings.enabled:
@@ -51,7 +64,6 @@ def forgot_password() -> ResponseReturnValue:
     return render_template("forgot.html", mail=settings.enabled)
 
 
-@bp.route("/password/reset/<token>", methods=("GET", "POST"))
 def reset_password(token: str) -> ResponseReturnValue:
     reset = pending_reset(get_db(), token)
     if reset is None:

@@ -27,7 +27,18 @@ from sqlalchemy import select
 from grader.spec import SpecError
 from store import adjustments, queries
 from store.models import Assignment, Submission, User
-from web import bundle, code_view, extensions, gradebook, lookups, sheets, similarity, workers
+from web import (
+    bundle,
+    code_view,
+    courses,
+    extensions,
+    gradebook,
+    lookups,
+    sheets,
+    similarity,
+    staff_assignments,
+    workers,
+)
 from web import dashboard as figures
 from web.auth import current_user, staff_required
 from web.formatting import use_timezone, utc
@@ -313,3 +324,8 @@ def download_all(assignment_id: int) -> ResponseReturnValue:
     name = sheets.filename(target.course.slug, target.slug, which).replace(
         "-gradebook.csv", "-submissions.zip")
     return send_file(body, mimetype="application/zip", as_attachment=True, download_name=name)
+
+
+# The staff pages kept in modules of their own.
+courses.add_routes(bp)
+staff_assignments.add_routes(bp)

@@ -2,7 +2,8 @@
 assignment's settings (title, release, due and late dates, late penalty, daily limit,
 hidden-test visibility, a new version of its folder).
 
-The routes live on the ``staff`` blueprint; the work is done by
+Its routes go on the ``staff`` blueprint (:func:`add_routes`, called by :mod:`web.staff`);
+the work is done by
 ``store.assignment_folders`` and ``store.assignment_settings``, as for
 ``dlgrade assignments add``. Staff act only on the courses they teach (admins on all).
 """
@@ -13,7 +14,17 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from flask import Flask, abort, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
@@ -38,10 +49,16 @@ from web import lookups
 from web.access import staff_anywhere
 from web.auth import SESSION_KEY, current_user, staff_required
 from web.services import get_db, services
-from web.staff import bp
 
 SUFFIXES = (".tar", ".tar.gz", ".tgz", ".zip")
 FORM_OVERHEAD_BYTES = 1 << 20
+
+
+def add_routes(bp: Blueprint) -> None:
+    """The assignment folder pages, on :data:`web.staff.bp` (endpoints ``staff.<view>``)."""
+    bp.add_url_rule("/assignments/new", view_func=new_assignment, methods=("GET", "POST"))
+    bp.add_url_rule("/assignments/<int:assignment_id>/settings", view_func=assignment_settings,
+                    methods=("GET", "POST"))
 
 
 class FormError(Exception):
@@ -52,7 +69,6 @@ def taught_courses(user: User) -> Sequence[Course]:
     return lookups.staff_courses(get_db(), user)
 
 
-@bp.route("/assignments/new", methods=("GET", "POST"))
 @staff_required
 def new_assignment() -> ResponseReturnValue:
     courses = taught_courses(current_user())
@@ -101,7 +117,6 @@ def _add_builtin(course: Course, slug: str, changes: Changes) -> Assignment:
     return row
 
 
-@bp.route("/assignments/<int:assignment_id>/settings", methods=("GET", "POST"))
 @staff_required
 def assignment_settings(assignment_id: int) -> ResponseReturnValue:
     target = _taught_assignment(assignment_id)

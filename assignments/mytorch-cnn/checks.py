@@ -13,7 +13,7 @@ arguments and called through ``__call__``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -44,14 +44,20 @@ from .handin import student_class
 @check("mytorch_cnn.multiple_choice")
 def multiple_choice(ctx: CheckContext) -> float | None:
     """question_1() ... question_N() of ``mc`` must return the letters of ``answers``;
-    ``scoring`` = "all" (all or nothing, spring 2020) or "per_question" (spring 2021)."""
-    answers = [str(a).strip().lower() for a in ctx.params["answers"]]
+    ``scoring`` = "all" (all or nothing, spring 2020) or "per_question" (spring 2021).
+    ``exact = true`` compares the strings as they are, as 11-785's runner does
+    (``'b' == mc.question_1()``); otherwise case and surrounding spaces are ignored."""
+    exact = bool(ctx.params.get("exact", False))
+    answers = [str(a) if exact else str(a).strip().lower() for a in ctx.params["answers"]]
     module = ctx.session.import_module(str(ctx.params.get("module", "mc")))
     wrong = []
     for number, expected in enumerate(answers, start=1):
         got = module.method(f"question_{number}")
-        if not isinstance(got, str) or got.strip().lower() != expected:
-            wrong.append(f"question_{number}() returned {_short(got)}")
+        if isinstance(got, str) and (got if exact else got.strip().lower()) == expected:
+            continue
+        wrong.append(f"question_{number}() returned {_short(got)}")
+        if isinstance(got, str) and got.strip().lower() == expected.strip().lower():
+            wrong[-1] += f" (the course's grader needs exactly {expected!r})"
     if not wrong:
         return None
     per_question = ctx.params.get("scoring", "all") == "per_question"
@@ -130,11 +136,64 @@ def _variant_hint(variants: Sequence[Variant], got: Any, args: Sequence[object])
     return variant.hint if variant else None
 
 
+CONV1D_PARTS = ("forward", "dx", "dW", "db")
+BACKWARD_VARIANTS = {"dx": CONV1D_DX_VARIANTS, "dW": CONV1D_DW_VARIANTS, "db": CONV1D_DB_VARIANTS}
+
+
 @check("mytorch_cnn.conv1d_forward")
 def conv1d_forward_check(ctx: CheckContext) -> float | None:
-    """Conv1D(x) against the reference on random configurations."""
-    for case in cases_for(ctx, 4):
-        y = student_conv(ctx, case, "Conv1D").call(case.x)
+    """Conv1D(x) against the reference on random configurations (params ``also``: see
+    ``conv1d_test``)."""
+    conv1d_test(ctx, "forward")
+    return None
+
+
+@check("mytorch_cnn.conv1d_backward")
+def conv1d_backward_check(ctx: CheckContext) -> float | None:
+    """Conv1D(x) then backward(delta): one of dx (returned), dW or db (attributes), param
+    ``quantity`` (and params ``also``: see ``conv1d_test``)."""
+    quantity = str(ctx.params["quantity"])
+    if quantity not in BACKWARD_VARIANTS:
+        raise ValueError(f"quantity must be one of {sorted(BACKWARD_VARIANTS)}")
+    conv1d_test(ctx, quantity)
+    return None
+
+
+def conv1d_test(ctx: CheckContext, part: str) -> None:
+    """``part`` of Conv1D (forward, dx, dW or db) on random configurations; then the parts
+    params ``also`` names, on the same configurations, since a course's runner may give a
+    part's points only when other parts are right too (11-785's spring-2020 runner scores
+    no backward part of a trial whose forward is wrong; its spring-2021 runner gives the 40
+    Conv1D points all or nothing). ``also_bias = "zero"`` checks those other parts with zero
+    biases, as that runner does, so a stricter bias of this test's own is not charged twice."""
+    also = [str(other) for other in ctx.params.get("also", ())]
+    unknown = sorted(set(also) - set(CONV1D_PARTS))
+    if unknown:
+        raise ValueError(f"also: {unknown} are not among {list(CONV1D_PARTS)}")
+    cases = cases_for(ctx, 4)
+    for case in cases:
+        _conv1d_part(ctx, case, part)
+    if ctx.params.get("also_bias", "same") == "zero":
+        cases = [replace(case, b=np.zeros_like(case.b)) for case in cases]
+    for other in (name for name in CONV1D_PARTS if name in also and name != part):
+        try:
+            for case in cases:
+                _conv1d_part(ctx, case, other)
+        except CheckFailed as failed:
+            message = ALSO_NEEDED.format(layer="Conv1D", part=_PART_NAMES[other])
+            raise CheckFailed(f"{message} {failed.message}") from None
+
+
+ALSO_NEEDED = ("The course's grader gives these points only when {layer}'s {part} is right "
+               "too, and it is not:")
+_PART_NAMES = {"forward": "forward output", "dx": "dx", "dW": "dW", "db": "db"}
+
+
+def _conv1d_part(ctx: CheckContext, case: ConvCase, part: str) -> None:
+    """Compare one part of a fresh student Conv1D on ``case`` with the reference."""
+    layer = student_conv(ctx, case, "Conv1D")
+    y = layer.call(case.x)
+    if part == "forward":
         expected = conv1d_forward(case.x, case.W, case.b, case.stride)
 
         def hint(mismatch: Mismatch, y: Any = y, case: ConvCase = case) -> str | None:
@@ -144,38 +203,24 @@ def conv1d_forward_check(ctx: CheckContext) -> float | None:
             return _variant_hint(CONV1D_FORWARD_VARIANTS, y, (case.x, case.W, case.b, case.stride))
 
         ctx.expect_array("Conv1D(x)", y, expected, hint=hint, context=case.describe())
-    return None
+        return
+    out_width = (case.x.shape[2] - case.kernel_size) // case.stride + 1
+    delta = ctx.rng.standard_normal((case.x.shape[0], case.out_channel, out_width))
+    dx = layer.method("backward", delta)
+    got = dx if part == "dx" else layer.attr(part)
+    dx_ref, dw_ref, db_ref = conv1d_backward(case.x, case.W, delta, case.stride)
+    expected = {"dx": dx_ref, "dW": dw_ref, "db": db_ref}[part]
+    args = (delta,) if part == "db" else (case.x, case.W, delta, case.stride)
 
+    def backward_hint(mismatch: Mismatch, got: Any = got, args: tuple[Any, ...] = args
+                      ) -> str | None:
+        if part == "db" and mismatch.layer == "shape":
+            return DB_SHAPE_HINT
+        return _variant_hint(BACKWARD_VARIANTS[part], got, args)
 
-BACKWARD_VARIANTS = {"dx": CONV1D_DX_VARIANTS, "dW": CONV1D_DW_VARIANTS, "db": CONV1D_DB_VARIANTS}
-
-
-@check("mytorch_cnn.conv1d_backward")
-def conv1d_backward_check(ctx: CheckContext) -> float | None:
-    """Conv1D(x) then backward(delta): one of dx (returned), dW or db (attributes)."""
-    quantity = str(ctx.params["quantity"])
-    if quantity not in BACKWARD_VARIANTS:
-        raise ValueError(f"quantity must be one of {sorted(BACKWARD_VARIANTS)}")
-    for case in cases_for(ctx, 4):
-        layer = student_conv(ctx, case, "Conv1D")
-        layer.call(case.x)
-        out_width = (case.x.shape[2] - case.kernel_size) // case.stride + 1
-        delta = ctx.rng.standard_normal((case.x.shape[0], case.out_channel, out_width))
-        dx = layer.method("backward", delta)
-        got = dx if quantity == "dx" else layer.attr(quantity)
-        dx_ref, dw_ref, db_ref = conv1d_backward(case.x, case.W, delta, case.stride)
-        expected = {"dx": dx_ref, "dW": dw_ref, "db": db_ref}[quantity]
-        args = (delta,) if quantity == "db" else (case.x, case.W, delta, case.stride)
-
-        def hint(mismatch: Mismatch, got: Any = got, args: tuple[Any, ...] = args) -> str | None:
-            if quantity == "db" and mismatch.layer == "shape":
-                return DB_SHAPE_HINT
-            return _variant_hint(BACKWARD_VARIANTS[quantity], got, args)
-
-        name = "backward(delta)" if quantity == "dx" else f"{quantity} after backward(delta)"
-        ctx.expect_array(name, got, expected, kind="gradients", hint=hint,
-                         context=f"{case.describe()}, delta of shape {delta.shape}")
-    return None
+    name = "backward(delta)" if part == "dx" else f"{part} after backward(delta)"
+    ctx.expect_array(name, got, expected, kind="gradients", hint=backward_hint,
+                     context=f"{case.describe()}, delta of shape {delta.shape}")
 
 
 # --------------------------------------------------------------------------- Conv2D
@@ -198,10 +243,15 @@ def conv2d_forward_check(ctx: CheckContext) -> float | None:
 
 @check("mytorch_cnn.conv2d_backward")
 def conv2d_backward_check(ctx: CheckContext) -> float | None:
-    """Conv2D(x) then backward(delta): dx (returned), dW and db (attributes), all three."""
+    """Conv2D(x) then backward(delta): dx (returned), dW and db (attributes), all three; with
+    params ``also = ["forward"]`` the forward output must be right too (11-785's spring-2021
+    runner gives no backward points when it is not)."""
+    also = [str(other) for other in ctx.params.get("also", ())]
+    if set(also) - {"forward"}:
+        raise ValueError(f"also: only 'forward' can be required, not {also}")
     for case in cases_for(ctx, 2, dims=2):
         layer = student_conv(ctx, case, "Conv2D")
-        layer.call(case.x)
+        y = layer.call(case.x)
         expected_y = conv2d_forward(case.x, case.W, case.b, case.stride)
         delta = ctx.rng.standard_normal(expected_y.shape)
         got = {"dx": layer.method("backward", delta)}
@@ -220,6 +270,12 @@ def conv2d_backward_check(ctx: CheckContext) -> float | None:
             ctx.expect_array(name, got[quantity], expected[quantity], kind="gradients",
                              context=f"{case.describe('Conv2D')}, delta of shape {delta.shape}",
                              hint=hint)
+        if "forward" in also:
+            try:
+                ctx.expect_array("Conv2D(x)", y, expected_y, context=case.describe("Conv2D"))
+            except CheckFailed as failed:
+                message = ALSO_NEEDED.format(layer="Conv2D", part="forward output")
+                raise CheckFailed(f"{message} {failed.message}") from None
     return None
 
 

@@ -78,6 +78,50 @@ def test_spring_2021_scores_each_question_as_its_runner_does(
     assert result.score == 99
 
 
+def test_multiple_choice_letters_are_compared_exactly_as_the_runner_does(
+    tmp_path: Path, mytorch_spec: AssignmentSpec
+) -> None:
+    """The runner compares 'b' == mc.question_1(): an upper-case or padded letter earns
+    nothing there, so it earns nothing here either (and the feedback says why)."""
+    handin = handin_with(tmp_path)
+    mc = handin / "hw2" / "mc.py"
+    assert by_name(grade_directory(mytorch_spec, handin, LocalBackend()))["Multiple choice"].passed
+    text = mc.read_text()
+    mc.write_text(text.replace("'d'", "'D'").replace("mc_answer = 'a'", "mc_answer = 'a '", 1))
+    result = by_name(grade_directory(mytorch_spec, handin, LocalBackend()))["Multiple choice"]
+    assert result.score == 3  # spring 2021: one point per question
+    assert "question_2() returned 'D' (the course's grader needs exactly 'd')" in result.output
+    assert "question_4() returned 'a '" in result.output
+
+
+CONV1D = SPRING_2020[1:5]
+
+
+def conv1d_scores(spec: AssignmentSpec, handin: Path) -> list[float]:
+    tests = by_name(grade_directory(spec, handin, LocalBackend()))
+    return [tests[name].score for name in CONV1D]
+
+
+def test_conv1d_is_scored_as_each_semesters_runner_scores_it(
+    tmp_path: Path, mytorch_spec: AssignmentSpec
+) -> None:
+    """Spring 2021's runner gives Conv1D's 40 points all or nothing; spring 2020's scores
+    each part, but no backward part while forward is wrong (with its zero biases)."""
+    spring_2020 = mytorch_spec.pinned("spring-2020")
+    assert conv1d_scores(mytorch_spec, handin_with(tmp_path / "right")) == [15, 10, 10, 5]
+    db_wrong = handin_with(tmp_path / "db", KnownBug.load(ASSIGNMENT / "bugs" / "db_averaged"))
+    assert conv1d_scores(mytorch_spec, db_wrong) == [0, 0, 0, 0]
+    assert conv1d_scores(spring_2020, db_wrong) == [20, 20, 10, 0]
+    flipped = handin_with(tmp_path / "flip", KnownBug.load(ASSIGNMENT / "bugs" / "flipped_kernel"))
+    assert conv1d_scores(spring_2020, flipped) == [0, 0, 0, 0]
+    # forward without b: wrong by the handout (random biases), right by the runner's zeros,
+    # so only the forward points are lost
+    no_bias = handin_with(tmp_path / "no_bias")
+    conv = no_bias / "mytorch" / "conv.py"
+    conv.write_text(conv.read_text().replace("        out += self.b.reshape(1, -1, 1)\n", ""))
+    assert conv1d_scores(spring_2020, no_bias) == [0, 20, 10, 10]
+
+
 @pytest.mark.parametrize("bug", BUGS, ids=lambda b: b.name)
 def test_each_known_bug_loses_exactly_its_tests_with_its_hint(
     tmp_path: Path, mytorch_spec: AssignmentSpec, process_backend: ProcessBackend, bug: KnownBug
