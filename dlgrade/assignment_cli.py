@@ -170,19 +170,22 @@ def _verify(spec: AssignmentSpec, sandbox: str, *, hints: bool = True,
 
 
 def run_assignments_verify(args: argparse.Namespace) -> int:
+    from grader.params import check_params
     from grader.spec import builtin_assignments, load_spec
 
-    folder = builtin_assignments().get(str(args.path), args.path)
-    _verify(load_spec(Path(folder), args.spec), args.sandbox, hints=not args.no_hints,
-            table=True, seed=args.seed, repeat=args.repeat)
+    folder = Path(builtin_assignments().get(str(args.path), args.path))
+    spec = check_params(load_spec(folder, args.spec), str(folder / args.spec))
+    _verify(spec, args.sandbox, hints=not args.no_hints, table=True, seed=args.seed,
+            repeat=args.repeat)
     return 0
 
 
 def run_export_gradescope(args: argparse.Namespace) -> int:
     from grader.gradescope_export import ExportError, export_autograder
+    from grader.params import check_params
     from grader.spec import resolve_assignment
 
-    spec = resolve_assignment(args.assignment)
+    spec = check_params(resolve_assignment(args.assignment))
     try:
         written = export_autograder(spec, args.output)
     except ExportError as exc:

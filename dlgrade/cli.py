@@ -30,6 +30,7 @@ from dlgrade.service_cli import CommandError as ServiceCommandError
 from dlgrade.service_cli import add_service_commands
 from dlgrade.submit_cli import SubmitError, add_submit_command
 from grader.grade import grade_path, sandbox_config
+from grader.params import check_params
 from grader.results import GradingResult
 from grader.spec import (
     AssignmentSpec,
@@ -40,7 +41,7 @@ from grader.spec import (
 )
 from sandbox.output import neutralise
 from sandbox.runtimes import RuntimeStore, RuntimeUnavailable, default_store_root
-from sandbox.select import BACKENDS, BackendUnavailable, choose_backend
+from sandbox.select import BACKENDS, DEFAULT_IMAGE, BackendUnavailable, choose_backend
 
 
 class CommandError(Exception):
@@ -67,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("path", type=Path, help="handin directory, .tar, .tar.gz, .tgz or .zip")
     check.add_argument("--json", action="store_true", help="print only Gradescope results.json")
     check.add_argument("--sandbox", choices=BACKENDS, default="auto")
+    check.add_argument("--image", default=os.environ.get("DLGRADE_DOCKER_IMAGE") or DEFAULT_IMAGE,
+                       metavar="TAG", help="the Docker sandbox's image (default: "
+                       f"$DLGRADE_DOCKER_IMAGE, else {DEFAULT_IMAGE})")
     check.add_argument("--seed", type=int, default=None, help="fix the hidden-input seed")
     check.add_argument("--spec", default="spec.toml", metavar="FILE",
                        help="which spec file of the assignment folder grades (e.g. "
@@ -99,13 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_check(args: argparse.Namespace) -> int:
     spec = resolve_assignment(args.assignment, args.spec)
+    check_params(spec, str(spec.folder / args.spec))
     if args.variant is not None:
         spec = spec.pinned(args.variant)
     path: Path = args.path
     if not path.exists():
         raise CommandError(f"{path} does not exist.")
     only = selected_tests(spec, args.tests)
-    backend = choose_backend(args.sandbox)
+    backend = choose_backend(args.sandbox, docker_image=args.image)
     unlimited = getattr(backend, "unlimited", None)
     if unlimited:  # a local check may run so; a worker in production refuses (12.6)
         print(f"dlgrade: warning: the sandbox limits each process, not the whole sandbox "

@@ -10,14 +10,33 @@ breaking any course::
 
     from grader.api import CheckContext, CheckFailed, check, expect_array, student_class
 
-    @check("hw3.rnn_forward")
+    class Forward(Tolerances):  # values_rtol, values_atol, gradients_rtol, gradients_atol
+        trials: int = Field(3, ge=1, description="cells drawn, each with new sizes")
+
+    @check("hw3.rnn_forward", params=Forward)
     def rnn_forward(ctx: CheckContext) -> None:
-        cell = student_class(ctx, "rnn_cell", "RNNCell").new(4, 3)
-        ...
+        params: Forward = ctx.params
+        for _ in range(params.trials):
+            cell = student_class(ctx, "rnn_cell", "RNNCell").new(4, 3)
+            ...
 
 - ``check``, ``CheckContext`` (``ctx.session``, ``ctx.rng``, ``ctx.params``,
   ``ctx.detailed``, ``ctx.tolerance(kind)``, ``ctx.expect_array(...)``, ``ctx.notes``,
   ``ctx.metrics``, ``ctx.extra``), ``CheckFailed``;
+- typed params: ``check(name, params=Model)`` with ``Model`` a ``CheckParams`` (pydantic:
+  an unknown key is an error, instances are frozen; give each field its type, default
+  and ``Field(description=...)``), ``Tolerances`` (the four tolerance keys every check
+  that compares arrays takes, read by ``ctx.tolerance`` and ``expect_array``). Every
+  test's ``[tests.params]`` (after the ``[defaults]`` merge, in every handout version) is
+  validated when the assignment is added, verified or graded: a misspelt key, a wrong
+  type or a missing required key is a sentence naming the test, the key and the check.
+  The check reads the validated instance as ``ctx.params``. A ``[defaults.params]`` key
+  goes only to the tests whose check takes it. A check registered without ``params``
+  gets the params as a plain dict, unvalidated (``ctx.params.get(key, default)``). A
+  course check that extends a built-in one extends its model too: ``AccuracyParams``
+  (``torch.accuracy``), ``ModuleCompareParams`` (``torch.module_compare``); and
+  ``check(name, params=Model, wraps="then")`` makes a check that runs the check its
+  ``then`` key names (``ctx.run_wrapped()``), which gets the other keys and validates them;
 - the sandbox object API: ``Remote`` (``attr``, ``get_object``, ``new``, ``call``,
   ``method``, ``set``, ``item``, ``length``) and the exceptions a session raises, which
   checks let through (``StudentException``, ``SessionDied``);
@@ -61,21 +80,24 @@ from typing import Any
 import numpy as np
 
 from grader import datasets as _datasets
-from grader.checks.accuracy import AccuracyRun
+from grader.checks.accuracy import AccuracyParams, AccuracyRun
 from grader.checks.torch_common import Construction
+from grader.checks.torch_params import ModuleCompareParams
 from grader.compare import GRADIENTS, VALUES, Mismatch, Tolerance, compare_array
 from grader.context import CheckContext, CheckFailed
 from grader.data import Dataset
 from grader.interface import student_frames
+from grader.params import CheckParams, Tolerances
 from grader.registry import check, lookup
 from grader.text_data import rotten_tomatoes
 from sandbox.protocol import Handle
 from sandbox.session import Remote, SessionDied, StudentException
 
 __all__ = [
-    "GRADIENTS", "VALUES", "AccuracyRun", "CheckContext", "CheckFailed", "Construction",
-    "Dataset", "Handle", "Mismatch", "Remote", "SessionDied", "StudentException", "Tolerance",
-    "check", "compare_array", "construct", "expect_array", "load_dataset", "lookup",
+    "GRADIENTS", "VALUES", "AccuracyParams", "AccuracyRun", "CheckContext", "CheckFailed",
+    "CheckParams", "Construction", "Dataset", "Handle", "Mismatch", "ModuleCompareParams",
+    "Remote", "SessionDied", "StudentException", "Tolerance", "Tolerances", "check",
+    "compare_array", "construct", "expect_array", "load_dataset", "lookup",
     "register_dataset", "rotten_tomatoes", "student_class", "student_module",
 ]
 

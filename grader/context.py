@@ -6,17 +6,24 @@ fraction of the test's points earned (None means all of them) or raises
 in ``ctx.metrics`` (e.g. held-out accuracy) for the leaderboard. Sandbox faults raised by
 the session (timeouts, crashes, student exceptions) are turned into outcomes by
 the runner, so checks do not catch them.
+
+``ctx.params`` is the test's ``[tests.params]`` as its check declared them
+(``@check(name, params=Model)``): an instance of the model, validated, its defaults
+filled in. A check registered without a model gets the plain dict.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from grader import params as typed_params
 from grader.compare import GRADIENTS, VALUES, Mismatch, Tolerance, compare_array
+from grader.registry import lookup
 from grader.spec import AssignmentSpec, TestSpec
 from sandbox.session import Session
 
@@ -55,6 +62,7 @@ class CheckContext:
     # made once and read by each spec test that maps to its tests.
     grading: dict[str, Any] = field(default_factory=dict)
     progress: Progress | None = None
+    _params: Any = field(default=None, init=False, repr=False, compare=False)
 
     def report(self, **state: Any) -> None:
         """Tell whoever follows the grading what this test is doing now (e.g. the epoch
@@ -74,8 +82,20 @@ class CheckContext:
         return self.restart_session()
 
     @property
-    def params(self) -> dict[str, Any]:
-        return self.test.params
+    def params(self) -> Any:
+        """The test's params: an instance of its check's params model (validated, with the
+        model's defaults; ``grader.params.ParamsError`` if they do not fit), or the plain
+        dict for a check registered without a model. Annotate it where it is read
+        (``params: MyParams = ctx.params``) for the type checker."""
+        if self._params is None:
+            self._params = typed_params.typed(self.test, self.spec.folder)
+        return self._params
+
+    def run_wrapped(self) -> float | None:
+        """Run the check this one wraps (registered with ``wraps=KEY``: the check that
+        ``params.KEY`` names), on the params that are not this check's own."""
+        test = typed_params.wrapped(self.test, self.spec.folder)
+        return lookup(test.check, self.spec.folder)(dataclasses.replace(self, test=test))
 
     @property
     def detailed(self) -> bool:
@@ -83,11 +103,15 @@ class CheckContext:
         return self.test.visibility != "hidden"
 
     def tolerance(self, kind: str = "values") -> Tolerance:
+        """The test's tolerance for ``kind`` ("values" or "gradients"): the params'
+        ``{kind}_rtol`` / ``{kind}_atol`` (``grader.params.Tolerances``), else the defaults."""
         base = GRADIENTS if kind == "gradients" else VALUES
-        return Tolerance(
-            rtol=float(self.params.get(f"{kind}_rtol", base.rtol)),
-            atol=float(self.params.get(f"{kind}_atol", base.atol)),
-        )
+        params = self.params
+        if isinstance(params, dict):  # a check without a params model
+            return Tolerance(rtol=float(params.get(f"{kind}_rtol", base.rtol)),
+                             atol=float(params.get(f"{kind}_atol", base.atol)))
+        return Tolerance(rtol=float(getattr(params, f"{kind}_rtol", base.rtol)),
+                         atol=float(getattr(params, f"{kind}_atol", base.atol)))
 
     def expect_array(
         self, name: str, got: Any, expected: np.ndarray, *, kind: str = "values",

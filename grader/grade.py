@@ -35,6 +35,7 @@ from grader.context import CheckContext, CheckFailed, Progress
 from grader.extract import ExtractionError, extract_archive
 from grader.interface import mismatch
 from grader.outcomes import Outcome
+from grader.params import ParamsError
 from grader.policy import Violation, forbidden_imports, large_literals, matches
 from grader.registry import load_folder_checks, lookup
 from grader.results import GradingResult, LeaderboardEntry, TestResult
@@ -196,6 +197,7 @@ def host_fault(spec: AssignmentSpec, reason: str) -> GradingResult:
 
 
 NOT_GRADED_HERE = "The grading host had a fault; this handin will be graded again."
+MISCONFIGURED = "The grader for this assignment is misconfigured."
 
 
 def rejected(spec: AssignmentSpec, reason: str) -> GradingResult:
@@ -377,8 +379,7 @@ def _load_checks(spec: AssignmentSpec) -> Verdict | None:
     try:
         load_folder_checks(spec.folder)
     except Exception:  # noqa: BLE001 - a course's broken checks.py must not crash grading
-        return Verdict(Outcome.ERROR, 0.0, "The grader for this assignment is misconfigured.",
-                       traceback.format_exc())
+        return Verdict(Outcome.ERROR, 0.0, MISCONFIGURED, traceback.format_exc())
     return None
 
 
@@ -461,11 +462,15 @@ def _run_test(
 def _verdict(test: TestSpec, context: CheckContext, handin: Handin,
              interrupts: Interrupts = ()) -> Verdict:
     try:
-        fraction = lookup(test.check, context.spec.folder)(context)
+        check = lookup(test.check, context.spec.folder)
+        _ = context.params  # validated before the check starts (ParamsError)
+        fraction = check(context)
     except interrupts:
         raise  # the caller's: the grading as a whole must stop (a soft time limit)
     except CheckFailed as failed:
         return Verdict(Outcome.FAILED, failed.fraction, failed.message)
+    except ParamsError as exc:  # the spec's params, not the handin: staff must fix them
+        return Verdict(Outcome.ERROR, 0.0, MISCONFIGURED, str(exc))
     except StudentException as exc:
         return _student_exception(exc, context, handin)
     except SessionDied as death:

@@ -8,6 +8,11 @@ courses) may each define ``course.x`` without clobbering each other, and the run
 a test's check up in its own folder first. No folder may take over a built-in name.
 The datasets a ``checks.py`` registers (``grader.api.register_dataset``) belong to its
 folder in the same way (``grader.datasets.registering_for``).
+
+A check may declare its params (``@check(name, params=Model)``, a ``grader.params``
+model): every test's ``[tests.params]`` is validated against it when the spec is
+checked (``grader.params.check_params``), and the check reads the validated instance as
+``ctx.params``. A check registered without one gets the plain dict.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import sys
 import threading
 import types
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +32,7 @@ from grader import datasets
 
 if TYPE_CHECKING:
     from grader.context import CheckContext
+    from grader.params import CheckParams
 
 CheckFunction = Callable[["CheckContext"], "float | None"]
 BUILTIN_MODULES = (
@@ -44,18 +51,55 @@ _LOADING = threading.RLock()
 _capture: dict[str, CheckFunction] | None = None  # set while a checks.py runs
 
 
-def check(name: str) -> Callable[[CheckFunction], CheckFunction]:
-    """Register a check under ``name``. It returns the fraction earned (None = all)."""
+@dataclass(frozen=True)
+class Declared:
+    """What a check says about its params: their model and, for a check that runs another
+    one, the key that names it (``wraps``): the keys that are not the model's go to that
+    check, and are validated against its model."""
+
+    model: type[CheckParams]
+    wraps: str | None = None
+
+
+_DECLARED: dict[CheckFunction, Declared] = {}
+
+
+def check(name: str, params: type[CheckParams] | None = None, *, wraps: str | None = None
+          ) -> Callable[[CheckFunction], CheckFunction]:
+    """Register a check under ``name``. It returns the fraction earned (None = all).
+
+    ``params``: the model of its ``[tests.params]`` (a ``grader.params.CheckParams``);
+    without one the check gets the params as a plain dict, unvalidated. ``wraps``: the
+    field of that model naming another check which gets every other key (see Declared).
+    """
+    if wraps is not None and (params is None or wraps not in params.model_fields):
+        raise ValueError(f"check {name!r}: wraps={wraps!r} must be a field of its params")
 
     def register(function: CheckFunction) -> CheckFunction:
         target = _REGISTRY if _capture is None else _capture
         taken = _REGISTRY.get(name) or target.get(name)
         if taken is not None and taken is not function:
             raise ValueError(f"check {name!r} is registered twice")
+        if params is not None:
+            _DECLARED[function] = Declared(params, wraps)
         target[name] = function
         return function
 
     return register
+
+
+def declared(name: str, folder: Path | None = None) -> Declared | None:
+    """The params model the check ``name`` declared (None: it takes a plain dict).
+    KeyError for a check that is neither ``folder``'s own nor built in (with a folder,
+    another folder's checks do not count)."""
+    if folder is None:
+        return _DECLARED.get(lookup(name))
+    load_builtin_checks()
+    found = _FOLDER_CHECKS.get((folder / "checks.py").resolve(), {}).get(name) or _REGISTRY.get(
+        name)
+    if found is None:
+        raise KeyError(f"no check called {name!r} in {folder} or among the built-ins")
+    return _DECLARED.get(found)
 
 
 def load_builtin_checks() -> None:

@@ -248,17 +248,35 @@ Import only grader.api; helpers of this folder with relative imports
 from __future__ import annotations
 
 import numpy as np
+from pydantic import Field
 
-from grader.api import CheckContext, CheckFailed, check, construct, expect_array, student_class
+from grader.api import (
+    CheckContext,
+    CheckFailed,
+    Tolerances,
+    check,
+    construct,
+    expect_array,
+    student_class,
+)
+
+
+class Target(Tolerances):
+    """The params these checks take (spec.toml [tests.params]); a key not declared here is
+    an error when the folder is added. Add a field for each key a check reads."""
+
+    module: str = Field(description="the student's module, e.g. 'gru_cell'")
+    name: str = Field(description="its class or function, e.g. 'GRUCell'")
 '''
     blocks = [header]
     for test in tests:
         blocks.append(f'''
 
-@check("{test.check}")
+@check("{test.check}", params=Target)
 def {test.check.split(".")[-1]}(ctx: CheckContext) -> float | None:
     """{test.name}: TODO compare with the reference (inputs from ctx.rng, never fixed)."""
-    cls = student_class(ctx, ctx.params["module"], ctx.params["name"])
+    params: Target = ctx.params
+    cls = student_class(ctx, params.module, params.name)
     # obj = construct(ctx, cls, ...)               # the constructor's arguments
     # x = ctx.rng.standard_normal((2, 3))          # fresh inputs every attempt
     # got = obj.method("forward", x)               # arrays cross as data

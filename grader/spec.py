@@ -53,6 +53,9 @@ class TestSpec(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     timeout_s: float = Field(default=60.0, gt=0, le=3600)
     tags: tuple[str, ...] = ()
+    # The keys of ``params`` laid under from [defaults.params] (set by with_defaults): a
+    # check that does not take one of them is not given it (grader.params).
+    defaulted_params: tuple[str, ...] = ()
 
     _files_relative = field_validator("files")(_relative)
 
@@ -191,6 +194,7 @@ class AssignmentSpec(Strict):
     variants: tuple[VariantSpec, ...] = ()
     variant_title: str = ""  # set on a spec that has one variant applied
     folder: Path = Path(".")
+    default_params: tuple[str, ...] = ()  # the keys of [defaults.params] (with_defaults)
 
     @field_validator("tests")
     @classmethod
@@ -300,12 +304,14 @@ def with_defaults(raw: dict[str, Any]) -> dict[str, Any]:
         own = test.get("params", {})
         if isinstance(own, dict):
             merged["params"] = {**defaults.params, **own}
+            merged["defaulted_params"] = tuple(k for k in defaults.params if k not in own)
         for key in ("timeout_s", "files", "visibility"):
             value = getattr(defaults, key)
             if value is not None and key not in test:
                 merged[key] = value
         tests.append(merged)
     rest = {key: value for key, value in raw.items() if key != "defaults"}
+    rest["default_params"] = tuple(defaults.params)
     return {**rest, "tests": tests} if "tests" in raw else rest
 
 

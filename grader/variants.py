@@ -117,8 +117,10 @@ def apply(spec: AssignmentSpec, variant: VariantSpec) -> dict[str, Any]:
         override = variant.tests.get(test["name"])
         if override is not None:
             changes = override.model_dump(exclude_none=True)
-            params = {**test["params"], **changes.pop("params", {})}
-            test = {**test, **changes, "params": params}
+            own = changes.pop("params", {})
+            params = {**test["params"], **own}
+            defaulted = tuple(k for k in test["defaulted_params"] if k not in own)
+            test = {**test, **changes, "params": params, "defaulted_params": defaulted}
         tests.append(test)
     data["tests"] = tests
     if variant.required_files is not None:

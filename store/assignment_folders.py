@@ -23,7 +23,8 @@ from pathlib import Path
 
 from grader.extract import ExtractionError, ExtractLimits, extract_archive
 from grader.known_bugs import BugError, KnownBug, build_handin
-from grader.registry import known_checks, load_folder_checks
+from grader.params import problems as params_problems
+from grader.registry import load_folder_checks
 from grader.spec import AssignmentSpec, SpecError, builtin_assignments, load_spec
 
 MAX_FOLDER_BYTES = 256 << 20
@@ -143,18 +144,15 @@ def _read_spec(folder: Path) -> AssignmentSpec:
 
 
 def _check_checks(folder: Path, spec: AssignmentSpec) -> list[str]:
-    """checks.py imports, and every test's check is built in or defined there."""
+    """checks.py imports, every test's check is built in or defined there, and each test's
+    params fit its check (grader.params), in every handout version."""
     try:
-        own = load_folder_checks(folder)
+        load_folder_checks(folder)
     except Exception as exc:  # noqa: BLE001 - any fault of course code becomes a sentence
         return [f"checks.py fails to import{_line_in(exc, folder / 'checks.py')}: "
                 f"{traceback.format_exception_only(exc)[-1].strip()}"]
-    known = set(own) | set(known_checks())
-    return [
-        f"Test {test.name!r} uses check {test.check!r}, which is neither built in nor "
-        "defined in checks.py."
-        for test in spec.tests if test.check not in known
-    ]
+    return [f"spec.toml: {problem}" if problem.startswith(("tests.", "defaults.")) else problem
+            for problem in params_problems(spec)]
 
 
 def _line_in(exc: BaseException, path: Path) -> str:

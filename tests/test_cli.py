@@ -394,3 +394,28 @@ def test_check_spec_grades_with_another_spec_file(
     status, _, err = run(["check", str(folder), str(folder / "solution"), "--sandbox", "none",
                           "--spec", "spec-nope.toml"], capfd)
     assert status == 2 and "spec-nope.toml" in err
+
+
+def test_check_grades_in_the_docker_image_it_is_given(
+        monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    """``--image``, else ``$DLGRADE_DOCKER_IMAGE``, else the local image: a check of the
+    production image (``dlgrade-sandbox:cuda``) must not quietly grade in another one."""
+    import dlgrade.cli
+    from sandbox.select import DEFAULT_IMAGE, BackendUnavailable
+
+    asked: list[tuple[str, str]] = []
+
+    def choose(name: str, *, docker_image: str) -> Any:
+        asked.append((name, docker_image))
+        raise BackendUnavailable(f"no engine for {docker_image}")
+
+    monkeypatch.setattr(dlgrade.cli, "choose_backend", choose)
+    monkeypatch.delenv("DLGRADE_DOCKER_IMAGE", raising=False)
+    command = ["check", "mytorch-cnn", str(SOLUTION), "--sandbox", "docker"]
+    status, _, err = run([*command, "--image", "dlgrade-sandbox:cuda"], capfd)
+    assert status != 0 and "no engine for dlgrade-sandbox:cuda" in err
+    run(command, capfd)
+    monkeypatch.setenv("DLGRADE_DOCKER_IMAGE", "dlgrade-sandbox:cpu")
+    run(command, capfd)
+    assert asked == [("docker", "dlgrade-sandbox:cuda"), ("docker", DEFAULT_IMAGE),
+                     ("docker", "dlgrade-sandbox:cpu")]

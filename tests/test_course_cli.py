@@ -142,3 +142,30 @@ def test_verify_keeps_the_detail_of_a_message_ending_in_a_colon(
     assert main(["assignments", "verify", str(folder), "--sandbox", "none"]) == 2
     assert ("'Twice the answer': 1 of 1 course tests failed: test_sgd_step: lr ignored"
             in capsys.readouterr().err)
+
+
+MISSPELT = '''
+[[tests]]
+name = "Course tests"
+check = "course.pytest"
+points = 1
+params = { file = "test_a.py", selct = ["test_x"] }
+'''
+SENTENCE = ('tests.2 ("Course tests", check "course.pytest"): params.selct is not a parameter '
+            "of this check (did you mean select?); it takes: args, file, folder, modules, "
+            "partial, plugins, run_timeout_s, select")
+
+
+def test_add_and_verify_name_a_misspelt_param(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = write_tiny(tmp_path / "tiny", spec=SPEC + MISSPELT)
+    args = ["--data-dir", str(data_dir)]
+    assert main(["courses", "add", "dl101", *args]) == 0
+    capsys.readouterr()
+    assert main(["assignments", "add", str(folder), "--course", "dl101", *args]) == 2
+    assert capsys.readouterr().err == f"dlgrade: spec.toml: {SENTENCE}\n"
+    assert main(["assignments", "verify", str(folder), "--sandbox", "none"]) == 2
+    assert capsys.readouterr().err == f"dlgrade: {folder / 'spec.toml'}:\n  {SENTENCE}\n"
+    assert main(["check", str(folder), str(folder / "solution"), "--sandbox", "none"]) == 2
+    assert capsys.readouterr().err == f"dlgrade: {folder.resolve() / 'spec.toml'}:\n  {SENTENCE}\n"

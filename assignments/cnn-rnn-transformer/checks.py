@@ -24,14 +24,19 @@ import ast
 import dataclasses
 import string
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
+
+from pydantic import Field, field_validator
 
 from grader.api import (
+    AccuracyParams,
     AccuracyRun,
     CheckContext,
     CheckFailed,
+    CheckParams,
     Construction,
     Handle,
+    ModuleCompareParams,
     Remote,
     check,
     lookup,
@@ -148,12 +153,20 @@ def _source(session: Any, path: str) -> str:
     return text
 
 
-@check("ee150.no_library_convolution")
+class NoLibraryConvolutionParams(CheckParams):
+    file: str = Field("psthree/conv.py", description="the handin file whose source is read")
+    classes: list[str] = Field(min_length=1, description="the classes this test judges, e.g. "
+                               "[\"FasterConv2d\"]")
+    then: str = Field(description="the check to run when they are clean; it gets every other "
+                      "key of these params")
+
+
+@check("ee150.no_library_convolution", params=NoLibraryConvolutionParams, wraps="then")
 def no_library_convolution(ctx: CheckContext) -> float | None:
     """params: ``file`` ("psthree/conv.py"), ``classes`` (["FasterConv2d"]: the classes this
-    test judges), ``then`` (the check to run when they are clean; it gets these params)."""
-    path = str(ctx.params.get("file", "psthree/conv.py"))
-    classes = [str(c) for c in ctx.params["classes"]]
+    test judges), ``then`` (the check to run when they are clean; it gets the other params)."""
+    params: NoLibraryConvolutionParams = ctx.params
+    path, classes = params.file, params.classes
     uses, bases = library_convolutions(_source(ctx.fresh_session(), path), path)
     found = uses_in(classes, uses, bases)
     if found:
@@ -162,20 +175,34 @@ def no_library_convolution(ctx: CheckContext) -> float | None:
             f"{path}: {' / '.join(classes)} uses PyTorch's own convolution: {listed}. The "
             f"handout asks you to write the convolution yourself (loops, slicing and "
             f"broadcasting; F.pad and F.unfold are fine). This test gets no points.")
-    return lookup(str(ctx.params["then"]), ctx.spec.folder)(ctx)
+    return ctx.run_wrapped()
 
 
 # -------------------------------------------------------------------------- comparisons
 
 
+class Alternative(CheckParams):
+    label: str = Field(description="what the sentence calls this reading of the handout")
+    kwargs: dict[str, Any] = Field(description="the reference's keyword arguments for it")
+
+
+class ModuleCompareAlternativesParams(ModuleCompareParams):
+    alternatives: list[Alternative] = Field(default_factory=list, description="other "
+                                            "reference options the handout allows, tried in "
+                                            "turn when the comparison fails")
+    parameter_names: list[str] = Field(default_factory=list, description="the weights whose "
+                                       "being plain tensors deserves its own message")
+
+
 def _with_params(ctx: CheckContext, **changes: Any) -> CheckContext:
-    test = ctx.test.model_copy(update={"params": {**ctx.params, **changes}})
+    test = ctx.test.model_copy(update={"params": {**ctx.test.params, **changes}})
     return dataclasses.replace(ctx, test=test)
 
 
 def _plain_tensors(ctx: CheckContext) -> str | None:
     """A sentence when the student's module keeps its weights as plain tensors."""
-    names = [str(n) for n in ctx.params.get("parameter_names", [])]
+    params: ModuleCompareAlternativesParams = ctx.params
+    names = params.parameter_names
     if not names:
         return None
     made = Construction.from_params(ctx, "module")
@@ -190,24 +217,25 @@ def _plain_tensors(ctx: CheckContext) -> str | None:
             f"to create the weights and biases\".")
 
 
-@check("ee150.module_compare")
+@check("ee150.module_compare", params=ModuleCompareAlternativesParams)
 def module_compare(ctx: CheckContext) -> float | None:
     """``torch.module_compare``, then each of ``alternatives`` (``{label, kwargs}``: other
     reference options the handout allows) when it fails. The first failure is reported
     when none passes. ``parameter_names`` (optional) names the weights whose being plain
     tensors deserves its own message."""
+    params: ModuleCompareAlternativesParams = ctx.params
     compare = lookup("torch.module_compare")
     try:
         return compare(ctx)
     except CheckFailed as first:
         failure = first
-    for alternative in ctx.params.get("alternatives", []):
-        kwargs = {**ctx.params.get("reference_init_kwargs", {}), **alternative["kwargs"]}
+    for alternative in params.alternatives:
+        kwargs = {**params.reference_init_kwargs, **alternative.kwargs}
         try:
             result = compare(_with_params(ctx, reference_init_kwargs=kwargs))
         except CheckFailed:
             continue
-        ctx.notes.append(f"Accepted as {alternative['label']}.")
+        ctx.notes.append(f"Accepted as {alternative.label}.")
         return result
     if "registers 0 parameters" in failure.message:
         plain = _plain_tensors(ctx)
@@ -224,8 +252,9 @@ def _as_parameters(ctx: CheckContext) -> str:
     """Half the points when the forward pass is right once the plain tensors are made
     parameters (a sentence saying so), else why not."""
     course_env(ctx)
-    module, _, name = str(ctx.params["module"]).rpartition(".")
-    names = [str(n) for n in ctx.params.get("parameter_names", [])]
+    params: ModuleCompareAlternativesParams = ctx.params
+    module, _, name = params.module.rpartition(".")
+    names = params.parameter_names
     target = ctx.session.import_module("dlgrade_course").attr("with_parameters").call(
         module, name, names)
     try:
@@ -266,14 +295,26 @@ class CourseModel:
         return Remote(ctx.session, last, f"{class_name} (last step)")
 
 
+class SequenceAccuracyParams(AccuracyParams):
+    @field_validator("dataset")
+    @classmethod
+    def with_vocabulary(cls, dataset: Any) -> Any:
+        if not (isinstance(dataset, dict) and isinstance(dataset.get("vocab_size"), int)):
+            raise ValueError("a text data set with its vocab_size, {name = ..., vocab_size = "
+                             "N}, sizes the model's embedding")
+        return dataset
+
+
 class SequenceAccuracy(AccuracyRun):
     def __init__(self, ctx: CheckContext) -> None:
         super().__init__(ctx)
-        vocab_size = int(dict(ctx.params["dataset"])["vocab_size"])
+        params: SequenceAccuracyParams = ctx.params
+        dataset = cast(dict[str, Any], params.dataset)  # a table: with_vocabulary says so
+        vocab_size = int(dict(dataset)["vocab_size"])
         self.made = CourseModel(self.made, vocab_size)  # type: ignore[assignment]
 
 
-@check("ee150.sequence_accuracy")
+@check("ee150.sequence_accuracy", params=SequenceAccuracyParams)
 def sequence_accuracy(ctx: CheckContext) -> float | None:
     """``torch.accuracy`` on token ids (``dataset`` a text set with ``vocab_size``); the
     model is built with a tokenizer whose ``vocab_size`` is the dataset's, and its output
@@ -334,7 +375,14 @@ def _vocabulary_problems(words: list[str], stopwords: set[str]) -> list[str]:
     return found
 
 
-@check("ee150.text_dataset")
+class TextDatasetParams(CheckParams):
+    count: int = Field(ge=1, description="review snippets the dataset is built from")
+    vocab_size: int = Field(ge=1, description="the tokenizer's vocabulary size")
+    max_seq_length: int = Field(ge=1, description="every item's length after padding")
+    min_seq_length: int = Field(ge=0, description="shorter texts are dropped")
+
+
+@check("ee150.text_dataset", params=TextDatasetParams)
 def text_dataset(ctx: CheckContext) -> float | None:
     """The TODOs of psthree/data.py's TextClassificationDataset on stand-in snippets:
     preprocessing (lower case, no HTML, no punctuation, no stop words: read from the
@@ -342,11 +390,12 @@ def text_dataset(ctx: CheckContext) -> float | None:
 
     params: ``count`` (snippets), ``vocab_size``, ``max_seq_length``, ``min_seq_length``."""
     course_env(ctx)
-    count, length = int(ctx.params["count"]), int(ctx.params["max_seq_length"])
+    params: TextDatasetParams = ctx.params
+    count, length = params.count, params.max_seq_length
     texts, labels = _snippets(ctx, count)
     data = [[t, y] for t, y in zip(texts, labels, strict=True)]
     cls = ctx.session.import_module("psthree.data").get_object("TextClassificationDataset")
-    dataset = cls.new(data, vocab_size=int(ctx.params["vocab_size"]), min_seq_length=0,
+    dataset = cls.new(data, vocab_size=params.vocab_size, min_seq_length=0,
                       max_seq_length=length, quiet=True)
     vocabulary = dataset.get_object("tokenizer").attr("word_to_index")
     if not isinstance(vocabulary, dict) or not all(isinstance(w, str) for w in vocabulary):
@@ -362,7 +411,7 @@ def text_dataset(ctx: CheckContext) -> float | None:
     unpadded, _ = _rows(ctx, cls.new(data, tokenizer=dataset.get_object("tokenizer"),
                                      pad=False, quiet=True))
     _truncated(ids, unpadded, length)
-    least = int(ctx.params["min_seq_length"])
+    least = params.min_seq_length
     kept = cls.new(data, tokenizer=dataset.get_object("tokenizer"), min_seq_length=least,
                    max_seq_length=length, quiet=True).length()
     wanted = sum(len(row) >= least for row in unpadded)
@@ -403,7 +452,17 @@ def _truncated(ids: list[list[int]], unpadded: list[list[int]], length: int) -> 
                               "all its tokens, after the padding.")
 
 
-@check("ee150.train_test")
+class TrainTestParams(CheckParams):
+    model_type: str = Field(description="what train() and test() are told: \"rnn\", "
+                            "\"lstm\", \"transformer\" (outputs (B, T, C)) or \"cnn\" "
+                            "((B, C))")
+    epochs: int = Field(ge=1, description="the epochs train() runs")
+    lr: float = Field(gt=0, description="the optimiser's learning rate")
+    min_accuracy: float = Field(ge=0, le=1, description="the held-out accuracy a working "
+                                "loop reaches")
+
+
+@check("ee150.train_test", params=TrainTestParams)
 def train_test(ctx: CheckContext) -> float | None:
     """The TODOs of psthree/train_test.py: train() must fit a small problem (trusted
     accuracy on held-out inputs afterwards), for a sequence model taking the last step;
@@ -414,27 +473,28 @@ def train_test(ctx: CheckContext) -> float | None:
     import numpy as np
 
     course_env(ctx)
-    sequence = str(ctx.params["model_type"]) in ("rnn", "lstm", "transformer")
+    params: TrainTestParams = ctx.params
+    sequence = params.model_type in ("rnn", "lstm", "transformer")
     split = _blobs(ctx, sequence)
     helpers = ctx.session.import_module("dlgrade_course")
     wrong = np.stack([np.full(6, 0.5), np.full(6, -0.5)]).astype(np.float32)  # class 0 <- +
     made = helpers.attr("problem").call(*split, sequence, int(ctx.rng.integers(2**31)),
-                                        BATCH, float(ctx.params["lr"]), wrong)
+                                        BATCH, params.lr, wrong)
     if not isinstance(made, dict) or not all(isinstance(made.get(k), Remote) for k in
                                              ("model", "train", "val", "test", "criterion",
                                               "optimizer")):
         raise CheckFailed("The sandbox returned a malformed training problem.")
     steps = ctx.session.import_module("psthree.train_test")
     logger_class = ctx.session.import_module("psthree.utils").get_object("MetricsLogger")
-    model_type, path = str(ctx.params["model_type"]), made["path"]
+    model_type, path = params.model_type, made["path"]
     before = _held_out(ctx, made["model"], split[4], split[5], sequence)
     steps.attr("train").call(made["model"], model_type, made["train"], made["val"],
-                             made["criterion"], made["optimizer"], int(ctx.params["epochs"]),
+                             made["criterion"], made["optimizer"], params.epochs,
                              logger_class.new(), path)
     accuracy = _held_out(ctx, made["model"], split[4], split[5], sequence)
-    wanted = float(ctx.params["min_accuracy"])
+    wanted = params.min_accuracy
     if accuracy < wanted:
-        raise CheckFailed(f"After your train() ran {ctx.params['epochs']} epochs, the model "
+        raise CheckFailed(f"After your train() ran {params.epochs} epochs, the model "
                           f"classifies {accuracy:.1%} of held-out inputs correctly ("
                           f"{before:.1%} before; a working "
                           f"loop reaches {wanted:.0%}): does it zero the gradients, "

@@ -18,10 +18,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import Field
 
 from grader.api import (
     CheckContext,
     CheckFailed,
+    CheckParams,
     Dataset,
     StudentException,
     check,
@@ -84,7 +86,15 @@ def _accuracy_case(ctx: CheckContext, case: dict[str, Any]) -> tuple[np.ndarray,
     return labels.astype(np.int64), predicted.astype(np.int64), sizes, classes
 
 
-@check("mlp_cifar10.accuracy_lists")
+class AccuracyListsParams(CheckParams):
+    function: str = Field(pattern=r"\.", description="the student's function, "
+                          "\"file_module.function\"")
+    cases: list[dict[str, Any]] = Field(min_length=1, description="crafted {labels, "
+                                        "predicted, batches, classes} or {random = true}")
+    trials: int = Field(1, ge=1, description="how often each case is drawn again")
+
+
+@check("mlp_cifar10.accuracy_lists", params=AccuracyListsParams)
 def accuracy_lists(ctx: CheckContext) -> float | None:
     """``accuracy(y, predicted)`` as CS 480 A2 defines it: y and predicted are lists of
     tensors, one per batch. The starter's docstring says one-hot batches; the labels a
@@ -97,10 +107,11 @@ def accuracy_lists(ctx: CheckContext) -> float | None:
     classes}`` (class indices; ``batches`` the sizes) or ``{random = true}`` (drawn from the
     secret seed), trials (default 1).
     """
-    function = ctx.session.import_module(str(ctx.params["function"]).rsplit(".", 1)[0]).attr(
-        str(ctx.params["function"]).rsplit(".", 1)[1])
-    for case in ctx.params["cases"]:
-        for _ in range(int(ctx.params.get("trials", 1))):
+    params: AccuracyListsParams = ctx.params
+    module, name = params.function.rsplit(".", 1)
+    function = ctx.session.import_module(module).attr(name)
+    for case in params.cases:
+        for _ in range(params.trials):
             _one_accuracy_case(ctx, function, dict(case))
     ctx.notes.append("accuracy(y, predicted) gives the fraction of correct predictions.")
     return None
@@ -153,7 +164,16 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
-@check("mlp_cifar10.test_function")
+class TestFunctionParams(CheckParams):
+    function: str = Field(pattern=r"\.", description="the student's function, "
+                          "\"file_module.function\"")
+    dataset: str = Field(STAND_IN, description="the registered data set the loaders hold")
+    train_size: int = Field(300, ge=1, description="training examples")
+    test_size: int = Field(200, ge=1, description="test examples")
+    batch_size: int = Field(100, ge=1, description="the loaders' batch size")
+
+
+@check("mlp_cifar10.test_function", params=TestFunctionParams)
 def test_function(ctx: CheckContext) -> float | None:
     """``test(model, train_loader, test_loader)`` returns (train accuracy, test accuracy):
     the grader hands it a model whose answers it knows (an nn.Linear with weights from the
@@ -162,15 +182,15 @@ def test_function(ctx: CheckContext) -> float | None:
 
     params: function ("mlp.test"), train_size, test_size, batch_size (100).
     """
-    module, name = str(ctx.params["function"]).rsplit(".", 1)
+    params: TestFunctionParams = ctx.params
+    module, name = params.function.rsplit(".", 1)
     function = ctx.session.import_module(module).attr(name)
-    found = load_dataset(str(ctx.params.get("dataset", STAND_IN)), ctx.spec.folder)
-    found = found.subset(int(ctx.params.get("train_size", 300)),
-                         int(ctx.params.get("test_size", 200)))
+    found = load_dataset(params.dataset, ctx.spec.folder)
+    found = found.subset(params.train_size, params.test_size)
     weight = (ctx.rng.standard_normal((found.classes, 3072)) * 0.05).astype(np.float32)
     bias = (ctx.rng.standard_normal(found.classes) * 0.05).astype(np.float32)
     model = ctx.session.routine("torch_linear", weight, bias)
-    batch = int(ctx.params.get("batch_size", 100))
+    batch = params.batch_size
     loaders = [ctx.session.routine("torch_loader", np.ascontiguousarray(x, dtype=np.float32),
                                    y, batch)
                for x, y in ((found.x_train, found.y_train), (found.x_test, found.y_test))]

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
 
-from grader.api import CheckContext, CheckFailed, Mismatch, Remote, check
+from grader.api import CheckContext, CheckFailed, CheckParams, Mismatch, Remote, Tolerances, check
 from reference.numpy_layers import conv1d_backward, conv1d_forward
 
 from . import networks  # noqa: F401 - registers the networks' checks
@@ -38,18 +39,57 @@ from .conv2d import (
     conv2d_backward,
     conv2d_forward,
 )
-from .handin import student_class
+from .handin import Renamed, student_class
+
+Part = Literal["forward", "dx", "dW", "db"]
 
 
-@check("mytorch_cnn.multiple_choice")
+class MultipleChoiceParams(CheckParams):
+    answers: list[str] = Field(min_length=1, description="the right letter of each question, "
+                               "in order")
+    module: str = Field("mc", description="the student's module with question_1() ...")
+    scoring: Literal["all", "per_question"] = Field("all", description="all or nothing "
+                                                    "(spring 2020) or per question (2021)")
+    exact: bool = Field(False, description="compare the strings as they are (the course's "
+                        "runner); otherwise case and surrounding spaces are ignored")
+
+
+class ConvParams(Tolerances, Renamed):
+    trials: int = Field(4, ge=1, description="random configurations, each a fresh layer")
+    bias: Literal["random", "zero"] = Field("random", description="the layers' bias (the "
+                                            "course's runner: zero)")
+
+
+class Conv1DParams(ConvParams):
+    also: list[Part] = Field(default_factory=list, description="other parts that must be "
+                             "right too for these points (forward, dx, dW, db)")
+    also_bias: Literal["same", "zero"] = Field("same", description="the bias the also parts "
+                                               "are checked with")
+
+
+class Conv1DBackwardParams(Conv1DParams):
+    quantity: Literal["dx", "dW", "db"] = Field(description="the part of backward compared")
+
+
+class Conv2DParams(ConvParams):
+    trials: int = Field(2, ge=1, description="random configurations, each a fresh layer")
+
+
+class Conv2DBackwardParams(Conv2DParams):
+    also: list[Literal["forward"]] = Field(default_factory=list, description="[\"forward\"]: "
+                                           "the forward output must be right too")
+
+
+@check("mytorch_cnn.multiple_choice", params=MultipleChoiceParams)
 def multiple_choice(ctx: CheckContext) -> float | None:
     """question_1() ... question_N() of ``mc`` must return the letters of ``answers``;
     ``scoring`` = "all" (all or nothing, spring 2020) or "per_question" (spring 2021).
     ``exact = true`` compares the strings as they are, as 11-785's runner does
     (``'b' == mc.question_1()``); otherwise case and surrounding spaces are ignored."""
-    exact = bool(ctx.params.get("exact", False))
-    answers = [str(a) if exact else str(a).strip().lower() for a in ctx.params["answers"]]
-    module = ctx.session.import_module(str(ctx.params.get("module", "mc")))
+    params: MultipleChoiceParams = ctx.params
+    exact = params.exact
+    answers = [a if exact else a.strip().lower() for a in params.answers]
+    module = ctx.session.import_module(params.module)
     wrong = []
     for number, expected in enumerate(answers, start=1):
         got = module.method(f"question_{number}")
@@ -60,7 +100,7 @@ def multiple_choice(ctx: CheckContext) -> float | None:
             wrong[-1] += f" (the course's grader needs exactly {expected!r})"
     if not wrong:
         return None
-    per_question = ctx.params.get("scoring", "all") == "per_question"
+    per_question = params.scoring == "per_question"
     fraction = 1 - len(wrong) / len(answers) if per_question else 0.0
     rule = "" if per_question else " (all must be right for the points)"
     raise CheckFailed(f"{len(wrong)} of {len(answers)} answers are wrong{rule}: "
@@ -113,10 +153,10 @@ def conv_cases(rng: np.random.Generator, trials: int, dims: int = 1, *,
     return cases
 
 
-def cases_for(ctx: CheckContext, default_trials: int, dims: int = 1) -> list[ConvCase]:
+def cases_for(ctx: CheckContext, dims: int = 1) -> list[ConvCase]:
     """The test's cases: params ``trials`` and ``bias`` ("random", the default, or "zero")."""
-    return conv_cases(ctx.rng, int(ctx.params.get("trials", default_trials)), dims,
-                      zero_bias=ctx.params.get("bias", "random") == "zero")
+    params: ConvParams = ctx.params
+    return conv_cases(ctx.rng, params.trials, dims, zero_bias=params.bias == "zero")
 
 
 def student_conv(ctx: CheckContext, case: ConvCase, name: str) -> Remote:
@@ -140,7 +180,7 @@ CONV1D_PARTS = ("forward", "dx", "dW", "db")
 BACKWARD_VARIANTS = {"dx": CONV1D_DX_VARIANTS, "dW": CONV1D_DW_VARIANTS, "db": CONV1D_DB_VARIANTS}
 
 
-@check("mytorch_cnn.conv1d_forward")
+@check("mytorch_cnn.conv1d_forward", params=Conv1DParams)
 def conv1d_forward_check(ctx: CheckContext) -> float | None:
     """Conv1D(x) against the reference on random configurations (params ``also``: see
     ``conv1d_test``)."""
@@ -148,14 +188,12 @@ def conv1d_forward_check(ctx: CheckContext) -> float | None:
     return None
 
 
-@check("mytorch_cnn.conv1d_backward")
+@check("mytorch_cnn.conv1d_backward", params=Conv1DBackwardParams)
 def conv1d_backward_check(ctx: CheckContext) -> float | None:
     """Conv1D(x) then backward(delta): one of dx (returned), dW or db (attributes), param
     ``quantity`` (and params ``also``: see ``conv1d_test``)."""
-    quantity = str(ctx.params["quantity"])
-    if quantity not in BACKWARD_VARIANTS:
-        raise ValueError(f"quantity must be one of {sorted(BACKWARD_VARIANTS)}")
-    conv1d_test(ctx, quantity)
+    params: Conv1DBackwardParams = ctx.params
+    conv1d_test(ctx, params.quantity)
     return None
 
 
@@ -166,14 +204,12 @@ def conv1d_test(ctx: CheckContext, part: str) -> None:
     no backward part of a trial whose forward is wrong; its spring-2021 runner gives the 40
     Conv1D points all or nothing). ``also_bias = "zero"`` checks those other parts with zero
     biases, as that runner does, so a stricter bias of this test's own is not charged twice."""
-    also = [str(other) for other in ctx.params.get("also", ())]
-    unknown = sorted(set(also) - set(CONV1D_PARTS))
-    if unknown:
-        raise ValueError(f"also: {unknown} are not among {list(CONV1D_PARTS)}")
-    cases = cases_for(ctx, 4)
+    params: Conv1DParams = ctx.params
+    also = params.also
+    cases = cases_for(ctx)
     for case in cases:
         _conv1d_part(ctx, case, part)
-    if ctx.params.get("also_bias", "same") == "zero":
+    if params.also_bias == "zero":
         cases = [replace(case, b=np.zeros_like(case.b)) for case in cases]
     for other in (name for name in CONV1D_PARTS if name in also and name != part):
         try:
@@ -226,10 +262,10 @@ def _conv1d_part(ctx: CheckContext, case: ConvCase, part: str) -> None:
 # --------------------------------------------------------------------------- Conv2D
 
 
-@check("mytorch_cnn.conv2d_forward")
+@check("mytorch_cnn.conv2d_forward", params=Conv2DParams)
 def conv2d_forward_check(ctx: CheckContext) -> float | None:
     """Conv2D(x) against the reference on random square inputs (spring 2021 and later)."""
-    for case in cases_for(ctx, 2, dims=2):
+    for case in cases_for(ctx, dims=2):
         y = student_conv(ctx, case, "Conv2D").call(case.x)
         expected = conv2d_forward(case.x, case.W, case.b, case.stride)
         args = (case.x, case.W, case.b, case.stride)
@@ -241,15 +277,14 @@ def conv2d_forward_check(ctx: CheckContext) -> float | None:
     return None
 
 
-@check("mytorch_cnn.conv2d_backward")
+@check("mytorch_cnn.conv2d_backward", params=Conv2DBackwardParams)
 def conv2d_backward_check(ctx: CheckContext) -> float | None:
     """Conv2D(x) then backward(delta): dx (returned), dW and db (attributes), all three; with
     params ``also = ["forward"]`` the forward output must be right too (11-785's spring-2021
     runner gives no backward points when it is not)."""
-    also = [str(other) for other in ctx.params.get("also", ())]
-    if set(also) - {"forward"}:
-        raise ValueError(f"also: only 'forward' can be required, not {also}")
-    for case in cases_for(ctx, 2, dims=2):
+    params: Conv2DBackwardParams = ctx.params
+    also = params.also
+    for case in cases_for(ctx, dims=2):
         layer = student_conv(ctx, case, "Conv2D")
         y = layer.call(case.x)
         expected_y = conv2d_forward(case.x, case.W, case.b, case.stride)

@@ -10,11 +10,12 @@ leaves the loss's batch convention to HW1, and with one example every convention
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
 
-from grader.api import CheckContext, CheckFailed, Mismatch, Remote, check
+from grader.api import CheckContext, CheckFailed, Mismatch, Remote, Tolerances, check
 
 from .bug_variants import (
     CNN_DX_VARIANTS,
@@ -23,7 +24,7 @@ from .bug_variants import (
     Variant,
     matching_variant,
 )
-from .handin import student_class
+from .handin import Renamed, student_class
 from .models import (
     GRADED_CNN_CONFIG,
     MLP_WEIGHT_SHAPES,
@@ -58,12 +59,22 @@ SCANNING: dict[str, tuple[str, Callable[..., Any], Callable[..., Any], Callable[
 }
 
 
-@check("mytorch_cnn.scanning_mlp")
+class ScanningParams(Tolerances, Renamed):
+    network: Literal["simple", "distributed"] = Field(description="which scanning MLP")
+
+
+class CnnModelParams(Tolerances, Renamed):
+    bias: Literal["random", "zero"] = Field("random", description="the layers' biases (the "
+                                            "course's runner: zero)")
+
+
+@check("mytorch_cnn.scanning_mlp", params=ScanningParams)
 def scanning_mlp_check(ctx: CheckContext) -> float | None:
     """init_weights([w1, w2, w3]) then network(x (1, 24, 128)) against the reference. The
     distributed MLP's weights have the handout's sharing pattern (zeros elsewhere), as the
     course's have, so any copy of a shared block is right."""
-    class_name, draw, to_conv, forward, variants = SCANNING[str(ctx.params["network"])]
+    params: ScanningParams = ctx.params
+    class_name, draw, to_conv, forward, variants = SCANNING[params.network]
     weights = draw(ctx.rng)
     x = ctx.rng.standard_normal(SCAN_INPUT_SHAPE)
     network = student_class(ctx, "mlp_scan", class_name).new()
@@ -79,13 +90,14 @@ def scanning_mlp_check(ctx: CheckContext) -> float | None:
     return None
 
 
-@check("mytorch_cnn.cnn_model")
+@check("mytorch_cnn.cnn_model", params=CnnModelParams)
 def cnn_model_check(ctx: CheckContext) -> float | None:
     """hw2.CNN as the course builds it: CNN(x) and backward(labels) on one example; the
     output, dx and the first convolution's dW and db are compared, as the course does."""
     config = GRADED_CNN_CONFIG
     conv_params, linear_params = random_cnn_params(config, ctx.rng)
-    if ctx.params.get("bias", "random") == "zero":  # the course's runner: zero biases
+    params: CnnModelParams = ctx.params
+    if params.bias == "zero":  # the course's runner: zero biases
         conv_params = [(w, np.zeros_like(b)) for w, b in conv_params]
         linear_params = (linear_params[0], np.zeros_like(linear_params[1]))
     reference = ReferenceCNN.from_config(config, conv_params, linear_params)

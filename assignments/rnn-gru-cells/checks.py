@@ -12,12 +12,15 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
 from grader.api import (
     CheckContext,
     CheckFailed,
+    CheckParams,
     Mismatch,
     Remote,
+    Tolerances,
     check,
     compare_array,
     construct,
@@ -54,7 +57,7 @@ def _rnn_cell(ctx: CheckContext, w: RNNWeights) -> Remote:
     return cell
 
 
-@check("rnn_gru_cells.rnn_forward")
+@check("rnn_gru_cells.rnn_forward", params=Tolerances)
 def rnn_forward_check(ctx: CheckContext) -> None:
     d, h, n = _sizes(ctx)
     w = RNNWeights.draw(ctx.rng, d, h)
@@ -70,7 +73,7 @@ def rnn_forward_check(ctx: CheckContext) -> None:
                  context=f"RNNCell({d}, {h}).forward on a batch of {n}")
 
 
-@check("rnn_gru_cells.rnn_backward")
+@check("rnn_gru_cells.rnn_backward", params=Tolerances)
 def rnn_backward_check(ctx: CheckContext) -> None:
     d, h, n = _sizes(ctx)
     w = RNNWeights.draw(ctx.rng, d, h)
@@ -120,7 +123,7 @@ def _gru_hint(ctx: CheckContext, got: Any, w: dict[str, np.ndarray], x: np.ndarr
     return None
 
 
-@check("rnn_gru_cells.gru_forward")
+@check("rnn_gru_cells.gru_forward", params=Tolerances)
 def gru_forward_check(ctx: CheckContext) -> None:
     d, h, _ = _sizes(ctx)
     w = _gru_weights(ctx, d, h)
@@ -131,7 +134,7 @@ def gru_forward_check(ctx: CheckContext) -> None:
                  context=f"GRUCell({d}, {h}).forward")
 
 
-@check("rnn_gru_cells.gru_backward")
+@check("rnn_gru_cells.gru_backward", params=Tolerances)
 def gru_backward_check(ctx: CheckContext) -> None:
     d, h, _ = _sizes(ctx)
     w = _gru_weights(ctx, d, h)
@@ -166,11 +169,18 @@ def gru_backward_check(ctx: CheckContext) -> None:
                      hint=hint_for(got, f"d{weight}"), context=where)
 
 
-@check("rnn_gru_cells.answers")
+class AnswersParams(CheckParams):
+    answers: dict[str, str] = Field(min_length=1, description="the key: question name -> "
+                                    "the right choice, e.g. {question_1 = \"b\"}")
+    module: str = Field("mc", description="the student's module that holds the answers")
+
+
+@check("rnn_gru_cells.answers", params=AnswersParams)
 def answers_check(ctx: CheckContext) -> float:
     """params.answers: {question_1 = "b", ...}; the key never enters the sandbox."""
-    key: dict[str, str] = dict(ctx.params["answers"])
-    module = ctx.session.import_module(str(ctx.params.get("module", "mc")))
+    params: AnswersParams = ctx.params
+    key = params.answers
+    module = ctx.session.import_module(params.module)
     wrong = []
     for name, expected in key.items():
         try:

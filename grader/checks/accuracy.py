@@ -23,21 +23,22 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
 
 from grader import data, datasets
 from grader.checks.constraints import output_layer
 from grader.checks.torch_common import Construction, ModuleInfo, structure_changes, summary
 from grader.checks.torch_graph import Verified, check_rules, verified
+from grader.checks.torch_params import BuildsModel, Verification
 from grader.context import CheckContext, CheckFailed
+from grader.params import CheckParams
 from grader.plot import epoch_table
 from grader.registry import check
 
 TRAINING_KEYS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay")
-DEFAULTS: dict[str, Any] = {"epochs": 1, "batch_size": 32, "lr": 1e-3, "optimizer": "adam",
-                            "momentum": 0.0, "weight_decay": 0.0}
 NOT_LEARNING = ("Your model's accuracy did not rise above chance: is it learning? Check that "
                 "its parameters require gradients, that forward() uses them (no .detach()), "
                 "and that every layer is created in __init__.")
@@ -62,7 +63,64 @@ class Curve:
         return {"train_loss": list(self.losses), "held_out_accuracy": list(self.accuracies)}
 
 
-@check("torch.accuracy")
+class Perturb(CheckParams):
+    """``grader.data.perturb_images``' arguments for held-out images."""
+
+    noise: float = Field(default=0.02, ge=0, description="std of the Gaussian noise")
+    shift: int = Field(default=1, ge=0, description="the most pixels an image moves along "
+                       "each axis")
+    contrast: float = Field(default=0.0, ge=0, le=1, description="images are scaled by a "
+                            "factor in [1 - contrast, 1]")
+
+
+class AccuracyParams(BuildsModel, Verification):
+    """``torch.accuracy``: see its docstring."""
+
+    dataset: str | dict[str, Any] = Field("mnist5k", description="a registered data set's "
+                                          "name, or {name = ..., ...its options}")
+    train_size: int | None = Field(None, ge=1, description="a stratified subset of the "
+                                   "training examples")
+    test_size: int | None = Field(None, ge=1, description="a stratified subset of the "
+                                  "held-out examples")
+    input_shape: list[int] | None = Field(None, description="one example's shape as the "
+                                          "model gets it (default: the data set's)")
+    epochs: int = Field(1, ge=1, description="training epochs")
+    batch_size: int = Field(32, ge=1, description="training batch size")
+    lr: float = Field(1e-3, gt=0, description="learning rate")
+    optimizer: Literal["adam", "sgd"] = Field("adam", description="the optimiser")
+    momentum: float = Field(0.0, ge=0, description="SGD momentum")
+    weight_decay: float = Field(0.0, ge=0, description="weight decay")
+    loss: Literal["auto", "cross_entropy", "nll"] = Field("auto", description="auto: cross "
+                                                          "entropy of what the model returns")
+    config: dict[str, Any] | None = Field(None, description="the student's bounded choice of "
+                                          "training settings: {module, name, bounds, "
+                                          "optional}")
+    thresholds: list[tuple[float, float]] = Field(description="[min accuracy, fraction of "
+                                                  "the points] pairs, best first")
+    perturb: Perturb | Literal[False] = Field(default_factory=lambda: Perturb(),
+                                              description="how held-out images are perturbed "
+                                              "per attempt {noise, shift, contrast}, or false")
+    chance_margin: float = Field(0.15, ge=0, description="the before-training control fails "
+                                 "above 1/classes + this")
+    controls: bool = Field(True, description="run the before-training control")
+    init: Literal["trusted", "student"] = Field("trusted", description="who initialises the "
+                                                "parameters")
+    keep: list[str] = Field(default_factory=list, description="globs of parameters that keep "
+                            "the student's values under init = \"trusted\"")
+    max_kept: int = Field(0, ge=0, description="the most elements keep may keep (0: any)")
+    init_margin: float = Field(0.05, ge=0, description="how much better than the grader's "
+                               "own initialisation the student's may train")
+    max_params: int | None = Field(None, ge=0, description="the handout's parameter limit")
+    max_hidden_units: int | None = Field(None, ge=0, description="the handout's hidden-unit "
+                                         "limit")
+    eval_batch: int = Field(250, ge=1, description="evaluation batch size")
+    budget_s: float = Field(float("inf"), ge=0, description="no new epoch starts after this "
+                            "much training time")
+    epoch_timeout_s: float | None = Field(None, gt=0, description="seconds per epoch "
+                                          "(default: the test's timeout_s)")
+
+
+@check("torch.accuracy", params=AccuracyParams)
 def accuracy(ctx: CheckContext) -> float | None:
     """Train the student's verified model with the grader's loop, score held-out accuracy.
 
@@ -97,22 +155,25 @@ class AccuracyRun:
 
     def __init__(self, ctx: CheckContext) -> None:
         self.ctx = ctx
+        self.params: AccuracyParams = ctx.params
         self.made = Construction.from_params(ctx)
         self.data = _dataset(ctx)
-        shape = [int(d) for d in ctx.params.get("input_shape", self.data.x_train.shape[1:])]
+        given = self.params.input_shape
+        shape = [int(d) for d in (given if given is not None else self.data.x_train.shape[1:])]
         self.shape = shape
         self.x_train = np.ascontiguousarray(self.data.x_train.reshape(-1, *shape))
         held_out = self.data.x_test
-        perturb = ctx.params.get("perturb", {})
+        perturb = self.params.perturb
         if perturb is not False and held_out.ndim == 4:
-            held_out = data.perturb_images(held_out, ctx.rng, **dict(perturb or {}))
+            held_out = data.perturb_images(held_out, ctx.rng, **perturb.model_dump())
         held_out = held_out.reshape(-1, *shape)
         if held_out.dtype.kind == "f":  # token ids stay integers
             held_out = held_out.astype(np.float32)
         self.x_test = np.ascontiguousarray(held_out)
-        self.chance_max = 1.0 / self.data.classes + float(ctx.params.get("chance_margin", 0.15))
-        self.timeout = float(ctx.params.get("epoch_timeout_s", ctx.test.timeout_s))
-        self.eval_batch = min(int(ctx.params.get("eval_batch", 250)), len(self.x_test))
+        self.chance_max = 1.0 / self.data.classes + self.params.chance_margin
+        timeout = self.params.epoch_timeout_s
+        self.timeout = float(timeout if timeout is not None else ctx.test.timeout_s)
+        self.eval_batch = min(self.params.eval_batch, len(self.x_test))
         self.curve = Curve()
         self.final: float | None = None
         self.steps = self.examples = 0
@@ -132,7 +193,7 @@ class AccuracyRun:
         before = summary(self.ctx, model)
         with verified(self.ctx, model) as v:
             self._record(v, settings, before)
-            policy = str(self.ctx.params.get("init", "trusted"))
+            policy = self.params.init
             final = self.final = self._run(v, settings, policy, self.curve)
             self.ctx.metrics["accuracy"] = final
             fraction = self._fraction(final)
@@ -148,11 +209,11 @@ class AccuracyRun:
     # -- configuration -----------------------------------------------------------
 
     def _settings(self) -> dict[str, Any]:
-        settings = {k: self.ctx.params.get(k, DEFAULTS[k]) for k in TRAINING_KEYS}
-        config = self.ctx.params.get("config")
+        settings = {k: getattr(self.params, k) for k in TRAINING_KEYS}
+        config = self.params.config
         if config:
             settings.update(_student_config(self.ctx, dict(config)))
-        settings["loss"] = str(self.ctx.params.get("loss", "auto"))
+        settings["loss"] = self.params.loss
         return settings
 
     # -- recording -------------------------------------------------------------------
@@ -187,12 +248,12 @@ class AccuracyRun:
 
     def _limits(self, found: Any) -> None:
         label = self.made.class_name
-        limit = self.ctx.params.get("max_params")
+        limit = self.params.max_params
         count = int(found.facts["param_elements"])
         if limit is not None and count > int(limit):
             raise CheckFailed(f"{label} has {count:,} parameters; the limit is {int(limit):,}, "
                               f"and the accuracy counts only for a model within it.")
-        units = self.ctx.params.get("max_hidden_units")
+        units = self.params.max_hidden_units
         widths = [int(layer["width"]) for layer in found.layers]
         outputs = math.prod(found.facts["output_shapes"][0][1:])
         hidden = sum(widths) - widths[output_layer(widths, outputs)] if widths else 0
@@ -206,10 +267,10 @@ class AccuracyRun:
     def _run(self, v: Verified, settings: dict[str, Any], policy: str, curve: Curve) -> float:
         """Initialise, control, train epoch by epoch, evaluate; returns the final
         accuracy. Everything here runs in the trusted child."""
-        keep = [str(g) for g in self.ctx.params.get("keep", [])]
+        keep = list(self.params.keep)
         init = v.request("init", policy=policy, seed=int(self.ctx.rng.integers(2**31)),
                          keep=keep)
-        cap = int(self.ctx.params.get("max_kept", 0))
+        cap = self.params.max_kept
         if policy == "trusted" and cap and int(init["kept_elements"]) > cap:
             raise CheckFailed(f"The parameters that keep your values ({', '.join(init['kept'])}) "
                               f"hold {init['kept_elements']:,} numbers; at most {cap:,} may.")
@@ -217,7 +278,7 @@ class AccuracyRun:
             self._control(v, "Before any training")
         v.request("data", x=self.x_train, y=np.ascontiguousarray(self.data.y_train),
                   timeout=self.timeout)
-        budget = float(self.ctx.params.get("budget_s", float("inf")))
+        budget = self.params.budget_s
         spent, report = 0.0, {}
         for epoch in range(int(settings["epochs"])):
             if spent > budget:
@@ -253,7 +314,7 @@ class AccuracyRun:
         return float(np.mean(predicted == self.data.y_test))
 
     def _control(self, v: Verified, when: str) -> None:
-        if self.ctx.params.get("controls", True) is False:
+        if not self.params.controls:
             return
         score = self._accuracy(v)
         self.controls.append(score)
@@ -268,7 +329,7 @@ class AccuracyRun:
     def _reinit_control(self, v: Verified, settings: dict[str, Any], final: float) -> str:
         """The same training from the grader's own initialisation must get within
         ``init_margin`` of the student's run."""
-        margin = float(self.ctx.params.get("init_margin", 0.05))
+        margin = self.params.init_margin
         again = self._run(v, settings, "trusted", Curve())
         line = (f"\nControl: trained the same way from the grader's own initialisation, "
                 f"your model reaches {again:.1%}.")
@@ -288,13 +349,12 @@ class AccuracyRun:
     # -- scoring ------------------------------------------------------------------------
 
     def _fraction(self, final: float) -> float:
-        tiers = sorted(((float(a), float(f)) for a, f in self.ctx.params["thresholds"]),
-                       reverse=True)
+        tiers = sorted(self.params.thresholds, reverse=True)
         return max((f for a, f in tiers if final >= a), default=0.0)
 
     def _report(self, settings: dict[str, Any], final: float, policy: str) -> str:
         tiers = ", ".join(f"≥{float(a):.0%} → {float(f):.0%}"
-                          for a, f in self.ctx.params["thresholds"])
+                          for a, f in self.params.thresholds)
         optimizer = {"adam": "Adam", "sgd": "SGD"}[str(settings["optimizer"])]
         epochs = len(self.curve.losses)
         start = ("your model's own initial values" if policy == "student"
@@ -313,15 +373,15 @@ class AccuracyRun:
 
 
 def _dataset(ctx: CheckContext) -> data.Dataset:
-    spec = ctx.params.get("dataset", "mnist5k")
+    params: AccuracyParams = ctx.params
+    spec = params.dataset
     options = dict(spec) if isinstance(spec, dict) else {"name": spec}
     name = str(options.pop("name"))
     try:
         found = datasets.load(name, ctx.spec.folder, **options)
     except data.DataError as exc:
         raise RuntimeError(f"the {name} data is not available: {exc}") from None
-    train, test = ctx.params.get("train_size"), ctx.params.get("test_size")
-    return found.subset(None if train is None else int(train), None if test is None else int(test))
+    return found.subset(params.train_size, params.test_size)
 
 
 def _student_config(ctx: CheckContext, config: dict[str, Any]) -> dict[str, Any]:

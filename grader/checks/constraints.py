@@ -21,9 +21,10 @@ import statistics
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
+from pydantic import Field, field_validator
 
 from grader.checks.torch_common import (
     Construction,
@@ -43,16 +44,106 @@ from grader.checks.torch_graph import (
     record_inputs,
     verified,
 )
-from grader.compare import Tolerance, compare_array
+from grader.checks.torch_params import (
+    BuildsModel,
+    RecordedInputs,
+    TorchTolerances,
+    Verification,
+    inputs_forms,
+    target,
+)
+from grader.checks.torch_params import (
+    Construction as ConstructionParams,
+)
+from grader.compare import compare_array
 from grader.context import CheckContext, CheckFailed
 from grader.graph import ops
+from grader.params import CheckParams
 from grader.registry import check
 from sandbox.session import Remote
 
 ALWAYS_ALLOWED = ("Sequential", "ModuleList", "ModuleDict", "Identity", "Flatten")
 # The trusted loop convolutions a speed check may time (sandbox.routines): one product per
 # output position (the default), or the four nested loops of the EE 150 handout's hint.
-BASELINES = ("torch_conv2d_loops", "torch_conv2d_four_loops")
+BaselineRoutine = Literal["torch_conv2d_loops", "torch_conv2d_four_loops"]
+BASELINES: tuple[str, ...] = get_args(BaselineRoutine)
+
+
+class VerifiedModel(BuildsModel, RecordedInputs, Verification):
+    """What every check of the model's structure reads: the model to build, what it is
+    recorded on, and the verification of its computation."""
+
+
+class ParamCountParams(VerifiedModel):
+    max: int = Field(ge=0, description="the most parameters allowed (inclusive)")
+    trainable_only: bool = Field(False, description="count only parameters that require "
+                                 "gradients")
+
+
+class AllowedLayersParams(VerifiedModel):
+    allowed: list[str] = Field(description="torch.nn layer names the handout allows, e.g. "
+                               "\"Linear\" (containers, Identity and Flatten always are)")
+    direct_parameters: bool = Field(False, description="let the student's own modules hold "
+                                    "nn.Parameters directly (e.g. a ViT's class token)")
+
+
+class RequiredLayersParams(VerifiedModel):
+    required: dict[str, Any] = Field(description="label -> the layer types of which one is "
+                                     "required ([...], or {types = [...], min = N}), or "
+                                     "{ops = [families], min = N}")
+
+    @field_validator("required")
+    @classmethod
+    def rules(cls, required: dict[str, Any]) -> dict[str, Any]:
+        for label, rule in required.items():
+            if not (isinstance(rule, list) or (isinstance(rule, dict) and (
+                    "types" in rule or "ops" in rule))):
+                raise ValueError(f"required.{label}: expected a list of types, {{types = "
+                                 "[...], min = N}} or {{ops = [...], min = N}}")
+            _rule(label, rule)  # ValueError for unknown families or types
+        return required
+
+
+class HiddenUnitsParams(VerifiedModel):
+    max: int = Field(ge=0, description="the most hidden units allowed, all hidden layers "
+                     "together (inclusive)")
+
+
+class FrozenParametersParams(VerifiedModel):
+    frozen: list[str] = Field(description="globs of parameter names that must be frozen and "
+                              "used")
+    trainable: list[str] = Field(default_factory=list, description="globs of parameter names "
+                                 "that must require gradients")
+
+
+class Baseline(CheckParams):
+    """The grader's own loop Conv2d that ``fast`` is timed against too."""
+
+    in_channels: int = Field(ge=1, description="input channels")
+    out_channels: int = Field(ge=1, description="output channels")
+    kernel_size: int = Field(ge=1, description="square kernel size")
+    stride: int = Field(1, ge=1, description="stride")
+    padding: int = Field(0, ge=0, description="padding")
+    routine: BaselineRoutine = Field("torch_conv2d_loops", description="the loop "
+                                     "implementation timed (sandbox.routines)")
+
+
+class SpeedRatioParams(ConstructionParams, TorchTolerances):
+    fast: str = Field(description="the student's fast class, \"file_module.Class\"")
+    slow: str = Field(description="the student's slow class, \"file_module.Class\"; both get "
+                      "its weights")
+    inputs: list[Any] = Field(description="the forward arguments: a shape each (sizes and "
+                              "dim names) or {shape, dtype, low, high}")
+    min_ratio: float = Field(gt=0, description="how many times faster fast must be than slow")
+    repeats: int = Field(5, ge=1, description="timed rounds (the median ratio counts)")
+    method: str = Field("forward", description="the modules' method that is timed")
+    baseline: Baseline | None = Field(None, description="also time the grader's own loop "
+                                      "Conv2d, in a fresh sandbox")
+    baseline_ratio: float | None = Field(None, gt=0, description="how many times faster fast "
+                                         "must be than the baseline (default min_ratio)")
+
+    _targets = field_validator("fast", "slow")(target)
+    _inputs_forms = field_validator("inputs")(inputs_forms)
 
 
 def stable_summary(ctx: CheckContext) -> tuple[Construction, Remote, list[ModuleInfo]]:
@@ -89,7 +180,7 @@ def _module(name: str) -> str:
     return name.rsplit(".", 1)[0] if "." in name else "(the model itself)"
 
 
-@check("torch.param_count")
+@check("torch.param_count", params=ParamCountParams)
 def param_count(ctx: CheckContext) -> float | None:
     """At most ``max`` parameters (``trainable_only``: count requires_grad ones only),
     counted from the verified computation: every parameter it reads, plus any the model
@@ -101,8 +192,8 @@ def param_count(ctx: CheckContext) -> float | None:
     made, model, _ = stable_summary(ctx)
     with verified(ctx, model) as v:
         found = eval_pass(v, made, made.class_name)
-    limit = int(ctx.params["max"])
-    trainable = bool(ctx.params.get("trainable_only", False))
+    params: ParamCountParams = ctx.params
+    limit, trainable = params.max, params.trainable_only
     count = int(found.facts["trainable_elements" if trainable else "param_elements"])
     what = "trainable parameters" if trainable else "parameters"
     if count > limit:
@@ -125,7 +216,7 @@ def _type_matches(module: ModuleInfo, name: str) -> bool:
     return is_torch_nn(module.type) and module.type.rsplit(".", 1)[1] == name
 
 
-@check("torch.allowed_layers")
+@check("torch.allowed_layers", params=AllowedLayersParams)
 def allowed_layers(ctx: CheckContext) -> float | None:
     """Only the allowed layers: every operation of the verified computation that reaches
     the output is one the allowed layers compute (``builtin_functions = true`` adds
@@ -138,9 +229,10 @@ def allowed_layers(ctx: CheckContext) -> float | None:
     builtin_functions (default false), direct_parameters (default false: allow the
     student's own modules to hold nn.Parameters, e.g. a ViT's class token).
     """
+    params: AllowedLayersParams = ctx.params
     made, model, rows = stable_summary(ctx)
-    allowed = [*ALWAYS_ALLOWED, *(str(a) for a in ctx.params["allowed"])]
-    direct_ok = bool(ctx.params.get("direct_parameters", False))
+    allowed = [*ALWAYS_ALLOWED, *params.allowed]
+    direct_ok = params.direct_parameters
     bad = [m for m in rows if (m.leaf and m.name) or is_torch_nn(m.type)]
     bad = [m for m in bad if not any(_type_matches(m, a) for a in allowed)]
     if not direct_ok:
@@ -151,7 +243,7 @@ def allowed_layers(ctx: CheckContext) -> float | None:
         extra = (" Modules of your own may not hold nn.Parameters directly here: build them "
                  "from the allowed layers." if own else "")
         raise CheckFailed(f"{made.class_name} uses layers that are not allowed: {listed}. "
-                          f"Allowed: {', '.join(str(a) for a in ctx.params['allowed'])}.{extra}")
+                          f"Allowed: {', '.join(params.allowed)}.{extra}")
     with verified(ctx, model) as v:
         found = eval_pass(v, made, made.class_name)
         if _has_dropout_layer(rows):
@@ -166,7 +258,7 @@ def _has_dropout_layer(rows: Sequence[ModuleInfo]) -> bool:
     return any("Dropout" in m.type for m in rows)
 
 
-@check("torch.required_layers")
+@check("torch.required_layers", params=RequiredLayersParams)
 def required_layers(ctx: CheckContext) -> float | None:
     """At least ``min`` layers of each required kind, each used: for torch.nn layers
     (``Dropout``, ``BatchNorm2d``, ``Conv2d``, ...) counted in the verified train-mode
@@ -181,7 +273,8 @@ def required_layers(ctx: CheckContext) -> float | None:
     ``{Label = {ops = ["softmax"], min = 48}}`` (families, grader.graph.ops).
     """
     made, model, rows = stable_summary(ctx)
-    rules = [_rule(label, rule) for label, rule in dict(ctx.params["required"]).items()]
+    params: RequiredLayersParams = ctx.params
+    rules = [_rule(label, rule) for label, rule in params.required.items()]
     missing = []
     with verified(ctx, model) as v:
         found = train_pass(v, made, f"{made.class_name} in train mode") if any(
@@ -236,7 +329,7 @@ def _count(v: Verified, found: Pass | None, rows: Sequence[ModuleInfo], types: l
     return used, f"{described} that changes the output"
 
 
-@check("torch.hidden_units")
+@check("torch.hidden_units", params=HiddenUnitsParams)
 def hidden_units(ctx: CheckContext) -> float | None:
     """The hidden units of all hidden layers add up to at most ``max``: for each matrix
     product (or convolution) of the verified computation with a weight that does not
@@ -257,7 +350,8 @@ def hidden_units(ctx: CheckContext) -> float | None:
     widths = [int(layer["width"]) for layer in layers]
     last = output_layer(widths, math.prod(shapes[0][1:]))
     hidden = sum(widths) - widths[last]
-    limit = int(ctx.params["max"])
+    params: HiddenUnitsParams = ctx.params
+    limit = params.max
     names = [_layer_name(layer) for layer in layers]
     listed = ", ".join(f"{n}: {w}" for n, w in zip(names, widths, strict=True))
     if hidden > limit:
@@ -281,7 +375,7 @@ def _layer_name(layer: dict[str, Any]) -> str:
     return _module(params[0]) if params else str(layer["op"])
 
 
-@check("torch.frozen_parameters")
+@check("torch.frozen_parameters", params=FrozenParametersParams)
 def frozen_parameters(ctx: CheckContext) -> float | None:
     """Parameters matching ``frozen`` (glob patterns) are frozen and used by the verified
     computation, those matching ``trainable`` require gradients; ``frozen_ops`` (e.g.
@@ -298,11 +392,12 @@ def frozen_parameters(ctx: CheckContext) -> float | None:
         train_pass(v, made, f"{made.class_name} in train mode")
     names = [p["name"] for p in found.params]
     grad = {p["name"]: bool(p["requires_grad"]) for p in found.params}
-    frozen = matching(names, [str(g) for g in ctx.params["frozen"]])
-    trainable = matching(names, [str(g) for g in ctx.params.get("trainable", [])])
+    params: FrozenParametersParams = ctx.params
+    frozen = matching(names, params.frozen)
+    trainable = matching(names, params.trainable)
     if not frozen:
         raise CheckFailed(f"{made.class_name} has no parameters matching "
-                          f"{', '.join(ctx.params['frozen'])} that its computation uses.")
+                          f"{', '.join(params.frozen)} that its computation uses.")
     still = [n for n in frozen if grad[n]]
     stuck = [n for n in trainable if not grad[n]]
     if still or stuck:
@@ -318,7 +413,7 @@ def frozen_parameters(ctx: CheckContext) -> float | None:
     return None
 
 
-@check("torch.speed_ratio")
+@check("torch.speed_ratio", params=SpeedRatioParams)
 def speed_ratio(ctx: CheckContext) -> float | None:
     """``fast`` must be at least ``min_ratio`` times faster than ``slow`` (both the student's),
     timed here around plain forward calls on fresh inputs; median of per-repeat ratios. A
@@ -336,18 +431,20 @@ def speed_ratio(ctx: CheckContext) -> float | None:
     (default ``min_ratio``) times faster than it too: a student who slows down ``slow``
     (a sleep in Conv2d) gains nothing (docs/security.md B11).
     """
+    params: SpeedRatioParams = ctx.params
     made = Construction.from_params(ctx, "slow")  # no student code is imported yet
-    specs = input_specs(ctx.params["inputs"], made.dims)
+    specs = input_specs(params.inputs, made.dims)
     warm = [s.draw(ctx.rng) for s in specs]
-    repeats = int(ctx.params.get("repeats", 5))
+    repeats = params.repeats
     rounds = [[s.draw(ctx.rng) for s in specs] for _ in range(repeats)]
-    baseline = _baseline_seconds(ctx, warm, rounds) if "baseline" in ctx.params else None
-    slow, fast = made.build(ctx), made.build(ctx, str(ctx.params["fast"]))
+    baseline = (_baseline_seconds(ctx, params.baseline, warm, rounds)
+                if params.baseline is not None else None)
+    slow, fast = made.build(ctx), made.build(ctx, params.fast)
     names = {p.name for p in parameters(ctx, fast)}
     state = {r["name"]: r["value"] for r in ctx.session.routine("torch_parameters", slow, True)
              if r.get("name") in names}
     ctx.session.routine("torch_load_parameters", fast, state)
-    method = str(ctx.params.get("method", "forward"))
+    method = params.method
 
     def timed(module: Remote, inputs: list[np.ndarray]) -> tuple[float, Any]:
         started = time.perf_counter()
@@ -355,8 +452,7 @@ def speed_ratio(ctx: CheckContext) -> float | None:
                                   input_grads=False, method=method)
         return time.perf_counter() - started, out
 
-    tolerance = Tolerance(rtol=float(ctx.params.get("values_rtol", 1e-4)),
-                          atol=float(ctx.params.get("values_atol", 1e-5)))
+    tolerance = ctx.tolerance("values")
     timed(slow, warm)  # warm-up: first calls pay for lazy initialisation
     timed(fast, warm)
 
@@ -368,7 +464,7 @@ def speed_ratio(ctx: CheckContext) -> float | None:
         for inputs in rounds:
             fast_s, fast_out = timed(fast, inputs)
             slow_s, slow_out = timed(slow, inputs)
-            mismatch = compare_array(f"{ctx.params['fast']} output", _first(fast_out),
+            mismatch = compare_array(f"{params.fast} output", _first(fast_out),
                                      _first(slow_out), tolerance, detailed=ctx.detailed)
             if mismatch is not None:
                 raise CheckFailed(f"the fast and the slow module on the same timed input: "
@@ -377,8 +473,8 @@ def speed_ratio(ctx: CheckContext) -> float | None:
             fast_times.append(fast_s)
         return statistics.median(ratios), statistics.median(fast_times)
 
-    wanted = float(ctx.params["min_ratio"])
-    required = float(ctx.params.get("baseline_ratio", wanted))
+    wanted = params.min_ratio
+    required = params.baseline_ratio if params.baseline_ratio is not None else wanted
     ratio, fast_median = measure()
     if ratio < wanted or (baseline is not None and baseline / fast_median < required):
         # Once more before failing: a burst of load on a shared host (threads descheduled
@@ -386,38 +482,35 @@ def speed_ratio(ctx: CheckContext) -> float | None:
         rounds = [[s.draw(ctx.rng) for s in specs] for _ in range(repeats)]
         again, fast_again = measure()
         ratio, fast_median = max(ratio, again), min(fast_median, fast_again)
-    summary_line = (f"{ctx.params['fast']} is {ratio:.1f}x faster than {ctx.params['slow']} "
+    summary_line = (f"{params.fast} is {ratio:.1f}x faster than {params.slow} "
                     f"(median of {len(rounds)}; required {wanted:g}x)")
     if ratio < wanted:
         raise CheckFailed(summary_line + ".")
     if baseline is not None:
         against = baseline / max(fast_median, 1e-9)
-        line = (f"{ctx.params['fast']} is {against:.1f}x faster than the grader's own loop "
+        line = (f"{params.fast} is {against:.1f}x faster than the grader's own loop "
                 f"Conv2d (required {required:g}x)")
         if against < required:
             raise CheckFailed(f"{line}, though {ratio:.1f}x faster than your "
-                              f"{ctx.params['slow']}: the speed-up must come from "
-                              f"{ctx.params['fast']} itself, not from a slow "
-                              f"{ctx.params['slow']}.")
+                              f"{params.slow}: the speed-up must come from "
+                              f"{params.fast} itself, not from a slow "
+                              f"{params.slow}.")
         summary_line += f"; {line}"
     ctx.notes.append(summary_line + ".")
     return None
 
 
-def _baseline_seconds(ctx: CheckContext, warm: list[np.ndarray],
+def _baseline_seconds(ctx: CheckContext, shape: Baseline, warm: list[np.ndarray],
                       rounds: list[list[np.ndarray]]) -> float:
     """The median time of the grader's loop Conv2d on ``rounds`` (first input of each),
     in a fresh sandbox where no student code has been imported."""
-    shape = dict(ctx.params["baseline"])
-    kernel = int(shape["kernel_size"])
-    weight = ctx.rng.normal(0.0, 0.1, (int(shape["out_channels"]), int(shape["in_channels"]),
+    kernel = shape.kernel_size
+    weight = ctx.rng.normal(0.0, 0.1, (shape.out_channels, shape.in_channels,
                                        kernel, kernel)).astype(np.float32)
-    bias = ctx.rng.normal(0.0, 0.1, int(shape["out_channels"])).astype(np.float32)
+    bias = ctx.rng.normal(0.0, 0.1, shape.out_channels).astype(np.float32)
     session = ctx.fresh_session()
-    options = {"stride": int(shape.get("stride", 1)), "padding": int(shape.get("padding", 0))}
-    routine = str(shape.get("routine", "torch_conv2d_loops"))
-    if routine not in BASELINES:
-        raise ValueError(f"baseline.routine must be one of {', '.join(BASELINES)}")
+    options = {"stride": shape.stride, "padding": shape.padding}
+    routine = shape.routine
     session.routine(routine, warm[0], weight, bias, **options)
     times = []
     for inputs in rounds:

@@ -1,6 +1,7 @@
 """Trusted-side helpers shared by the PyTorch checks (no checks are registered here).
 
-Parameter conventions shared by every ``torch.*`` check:
+Parameter conventions shared by every ``torch.*`` check (their models, each defined once,
+are in ``grader.checks.torch_params``):
 
 * ``model`` / ``module``: ``"file_module.Class"`` in the handin, e.g. ``"cnn.CNN"`` or
   ``"attention.SingleHeadAttention"`` (the last dot separates the class).
@@ -29,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from grader.checks.torch_params import Construction as ConstructionParams
+from grader.checks.torch_params import RecordedInputs
 from grader.context import CheckContext, CheckFailed
 from grader.registry import folder_module
 from sandbox.session import Remote
@@ -126,13 +129,13 @@ class Construction:
 
     @classmethod
     def from_params(cls, ctx: CheckContext, key: str = "model") -> Construction:
-        params = ctx.params
-        target = params.get(key) or params.get("module")
-        if not isinstance(target, str) or "." not in target:
-            raise ValueError(f"params.{key} must look like 'file.Class', got {target!r}")
-        dims = resolve_dims(params.get("dims", {}), ctx.rng)
-        return cls(target, list(substitute(params.get("init_args", []), dims)),
-                   dict(substitute(params.get("init_kwargs", {}), dims)), dims)
+        """The class named by the params' ``key`` (``model``, ``module``, ``slow``, ...:
+        a "file.Class" field of the check's model) with its arguments for one attempt."""
+        params: ConstructionParams = ctx.params
+        target = str(getattr(params, key))
+        dims = resolve_dims(params.dims, ctx.rng)
+        return cls(target, list(substitute(params.init_args, dims)),
+                   dict(substitute(params.init_kwargs, dims)), dims)
 
     @property
     def class_name(self) -> str:
@@ -267,7 +270,8 @@ def counted_parameters(rows: Sequence[ModuleInfo]) -> int:
 
 def warm_up(ctx: CheckContext, model: Remote) -> None:
     """Run one forward pass on a small batch so lazy layers get their shapes."""
-    shape = ctx.params.get("input_shape")
+    params: RecordedInputs = ctx.params
+    shape = params.input_shape
     if shape is None:
         return
     x = (ctx.rng.random((2, *[int(d) for d in shape])) * 0.1).astype(np.float32)

@@ -11,15 +11,47 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import Field, field_validator
 
 from grader.checks.torch_common import input_specs, load_trusted, resolve_dims, size
+from grader.checks.torch_params import DIM_FORMS, dims_forms, target
 from grader.compare import Mismatch
 from grader.context import CheckContext
+from grader.params import Tolerances
 from grader.registry import check
 from reference.matching import matching_variant
 
 
-@check("torch.function_compare")
+class FunctionCompareParams(Tolerances):
+    """``torch.function_compare``: see its docstring."""
+
+    function: str = Field(description="the student's function, \"file_module.function\"")
+    reference: str = Field(description="the trusted function, \"package.module:function\" "
+                           "or \"file.py:function\" in the assignment folder")
+    cases: list[dict[str, Any]] = Field(description="calls to compare: {args = [...], "
+                                        "kwargs = {...}} each")
+    trials: int = Field(1, ge=1, description="how often each case is drawn again")
+    tensors: bool = Field(True, description="arrays become tensors for both functions")
+    dims: dict[str, Any] = Field(default_factory=dict, description="named sizes drawn per "
+                                 f"trial from the secret seed: {DIM_FORMS}")
+    variants: str | None = Field(None, description="known bugs that explain a mismatch: a key "
+                                 "of reference.torch_bugs.FUNCTION_VARIANTS or \"module:ATTR\"")
+
+    _function_target = field_validator("function")(target)
+    _dims_forms = field_validator("dims")(dims_forms)
+
+    @field_validator("cases")
+    @classmethod
+    def calls(cls, cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for index, case in enumerate(cases):
+            unknown = sorted(set(case) - {"args", "kwargs"})
+            if unknown:
+                raise ValueError(f"cases.{index}: unknown keys {unknown} (a case takes args "
+                                 "and kwargs)")
+        return cases
+
+
+@check("torch.function_compare", params=FunctionCompareParams)
 def function_compare(ctx: CheckContext) -> float | None:
     """A student's function against a trusted one on crafted and random arguments.
 
@@ -33,14 +65,15 @@ def function_compare(ctx: CheckContext) -> float | None:
     ``reference.torch_bugs.FUNCTION_VARIANTS`` or "module:ATTR": objects with ``hint`` and
     ``compute(*numpy_args)``), tolerances ``values_rtol`` / ``values_atol``.
     """
-    module_name, function_name = str(ctx.params["function"]).rsplit(".", 1)
-    reference = load_trusted(str(ctx.params["reference"]), ctx.spec.folder)
+    params: FunctionCompareParams = ctx.params
+    module_name, function_name = params.function.rsplit(".", 1)
+    reference = load_trusted(params.reference, ctx.spec.folder)
     variants = _function_variants(ctx)
-    tensors = bool(ctx.params.get("tensors", True))
+    tensors = params.tensors
     function = ctx.session.import_module(module_name).attr(function_name)
-    for case in ctx.params["cases"]:
-        for _ in range(int(ctx.params.get("trials", 1))):
-            dims = resolve_dims(ctx.params.get("dims", {}), ctx.rng)
+    for case in params.cases:
+        for _ in range(params.trials):
+            dims = resolve_dims(params.dims, ctx.rng)
             args = [_argument(a, dims, ctx.rng) for a in case.get("args", [])]
             kwargs = {k: _argument(v, dims, ctx.rng) for k, v in case.get("kwargs", {}).items()}
             if tensors:
@@ -99,7 +132,8 @@ def _to_numpy(value: Any) -> Any:
 
 
 def _function_variants(ctx: CheckContext) -> list[Any]:
-    name = ctx.params.get("variants")
+    params: FunctionCompareParams = ctx.params
+    name = params.variants
     if not name:
         return []
     if ":" in str(name):

@@ -13,7 +13,8 @@ Whatever the student's code reports, the facts are those of a computation the gr
 ran itself, and the verdicts of the checks that use them are computed from it.
 
 Parameters shared by the checks that verify (``grader.checks.constraints``,
-``grader.checks.accuracy``, ``grader.checks.torch_modules``):
+``grader.checks.accuracy``, ``grader.checks.torch_modules``; their models are
+``Verification`` and ``RecordedInputs`` in ``grader.checks.torch_params``):
 
 * ``input_shape`` (one example) or ``inputs`` (forward arguments, see torch_common): what
   the pass is recorded on; ``record_batch`` (default 4) examples of ``input_shape``;
@@ -42,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from grader.checks.torch_common import input_specs
+from grader.checks.torch_params import RecordedInputs, Verification
 from grader.context import CheckContext, CheckFailed
 from grader.graph import ops
 from grader.graph.trusted import TrustedChild, TrustedFailure, TrustedTimeout
@@ -123,8 +125,8 @@ class Verified:
         mode = " in train mode" if found.train else ""
         if not isinstance(outputs, list) or len(outputs) != len(theirs):
             raise CheckFailed(UNBOUND.format(mode=mode, diff=float("inf")))
-        rtol = float(self.ctx.params.get("bind_rtol", 1e-3))
-        atol = float(self.ctx.params.get("bind_atol", 1e-4))
+        params: Verification = self.ctx.params
+        rtol, atol = params.bind_rtol, params.bind_atol
         for got, want in zip(outputs, theirs, strict=True):
             if type(got) is not np.ndarray or got.shape != want.shape:
                 raise CheckFailed(UNBOUND.format(mode=mode, diff=float("inf")))
@@ -166,25 +168,29 @@ def verified(ctx: CheckContext, model: Remote) -> Iterator[Verified]:
 
 
 def _timeout(ctx: CheckContext) -> float:
-    return float(ctx.params.get("verify_timeout_s", max(ctx.test.timeout_s, 60.0)))
+    params: Verification = ctx.params
+    given = params.verify_timeout_s
+    return float(given) if given is not None else max(ctx.test.timeout_s, 60.0)
 
 
 def record_inputs(ctx: CheckContext, dims: dict[str, int], batch: int | None = None
                   ) -> list[np.ndarray]:
     """Fresh inputs from the secret seed: ``record_batch`` examples of ``input_shape``, or
     the forward arguments ``inputs`` describes."""
-    if "inputs" in ctx.params:
-        return [spec.draw(ctx.rng) for spec in input_specs(ctx.params["inputs"], dims)]
-    shape = ctx.params.get("input_shape")
+    params: RecordedInputs = ctx.params
+    if params.inputs is not None:
+        return [spec.draw(ctx.rng) for spec in input_specs(params.inputs, dims)]
+    shape = params.input_shape
     if shape is None:
         raise ValueError("this check verifies the model's computation: give input_shape "
                          "(one example's shape) or inputs")
-    count = int(batch or ctx.params.get("record_batch", 4))
+    count = int(batch or params.record_batch)
     return [ctx.rng.standard_normal((count, *[int(d) for d in shape])).astype(np.float32)]
 
 
 def _check_stored(ctx: CheckContext, found: Pass) -> None:
-    limit = int(ctx.params.get("max_stored", 4096))
+    params: Verification = ctx.params
+    limit = params.max_stored
     stored = int(found.facts.get("stored", 0))
     if stored > limit:
         raise CheckFailed(
@@ -198,35 +204,27 @@ def _check_stored(ctx: CheckContext, found: Pass) -> None:
 
 
 def allowed_families(ctx: CheckContext) -> frozenset[str] | None:
-    layers = ctx.params.get("allowed")
-    if layers is None:
+    params: Verification = ctx.params
+    if params.allowed is None:
         return None
-    try:
-        return ops.families_of_layers([str(a) for a in layers],
-                                      bool(ctx.params.get("builtin_functions", False)))
-    except ValueError as exc:
-        raise ValueError(f"params.allowed: {exc}") from None
+    return ops.families_of_layers(params.allowed, params.builtin_functions)
 
 
 def check_rules(ctx: CheckContext, found: Pass, label: str) -> None:
     """``allowed`` / ``builtin_functions``, ``banned_ops`` and ``frozen_ops`` on a pass."""
+    params: Verification = ctx.params
     families = found.families
     allowed = allowed_families(ctx)
     if allowed is not None:
         bad = {f for f in families.values() if f not in allowed}
         if bad:
             raise CheckFailed(f"{label} computes {_listing(found, bad)}, which the allowed "
-                              f"layers ({', '.join(map(str, ctx.params['allowed']))}) do not "
-                              f"compute.")
-    banned = {str(b) for b in ctx.params.get("banned_ops", [])}
-    unknown = banned - set(ops.FAMILIES)
-    if unknown:
-        raise ValueError(f"params.banned_ops: unknown families {sorted(unknown)}")
-    used = banned & set(families.values())
+                              f"layers ({', '.join(params.allowed or [])}) do not compute.")
+    used = set(params.banned_ops) & set(families.values())
     if used:
         raise CheckFailed(f"{label} computes {_listing(found, used)}. "
-                          f"{ctx.params.get('banned_reason', 'That is not allowed here')}.")
-    frozen_ops = {str(f) for f in ctx.params.get("frozen_ops", [])}
+                          f"{params.banned_reason}.")
+    frozen_ops = set(params.frozen_ops)
     if frozen_ops:
         trainable = {p["name"] for p in found.params if p["requires_grad"]}
         moving = sorted({p for layer in found.layers if layer["family"] in frozen_ops

@@ -24,24 +24,21 @@ from grader.checks.torch_common import (
     summary,
 )
 from grader.checks.torch_graph import check_rules, verified
+from grader.checks.torch_params import ModuleCompareParams
 from grader.compare import Tolerance, compare_array
 from grader.context import CheckContext, CheckFailed
 from grader.registry import check
 from sandbox import dropout_replay
 from sandbox.session import Remote
 
-TORCH_VALUES = Tolerance(rtol=1e-4, atol=1e-5)
-VERIFYING = ("banned_ops", "allowed", "frozen_ops", "verify")
-TORCH_GRADIENTS = Tolerance(rtol=1e-3, atol=1e-5)
-QUANTITIES = ("output", "input_grads", "param_grads")
+VERIFYING = ("banned_ops", "allowed", "frozen_ops")  # given: the computation is verified
 UNREGISTERED = ("layers created inside forward() are not registered — create them in "
                 "__init__.")
 
 
 def torch_tolerance(ctx: CheckContext, kind: str) -> Tolerance:
-    base = TORCH_GRADIENTS if kind == "gradients" else TORCH_VALUES
-    return Tolerance(rtol=float(ctx.params.get(f"{kind}_rtol", base.rtol)),
-                     atol=float(ctx.params.get(f"{kind}_atol", base.atol)))
+    """The test's tolerance for ``kind`` (its model's defaults: ``TorchTolerances``)."""
+    return ctx.tolerance(kind)
 
 
 # -------------------------------------------------------------------------- parameter roles
@@ -174,7 +171,7 @@ def randomised_reference(ctx: CheckContext, build: Callable[[], torch.nn.Module]
 # -------------------------------------------------------------------------- module_compare
 
 
-@check("torch.module_compare")
+@check("torch.module_compare", params=ModuleCompareParams)
 def module_compare(ctx: CheckContext) -> float | None:
     """A student's nn.Module against a trusted reference: outputs and gradients.
 
@@ -204,8 +201,9 @@ def module_compare(ctx: CheckContext) -> float | None:
     parameter stored as the transpose of the reference's (nn.Linear's (out, in) against a
     raw (in, out) weight) is paired with it and loaded transposed.
     """
-    references = [str(ctx.params["reference"]), *(str(a) for a in ctx.params.get("accept", []))]
-    for _ in range(int(ctx.params.get("trials", 1))):
+    params: ModuleCompareParams = ctx.params
+    references = [params.reference, *params.accept]
+    for _ in range(params.trials):
         failures: list[CheckFailed] = []
         for reference in references:
             try:
@@ -223,16 +221,16 @@ class ModuleComparison:
 
     def __init__(self, ctx: CheckContext, reference: str | None = None) -> None:
         self.ctx = ctx
+        self.params: ModuleCompareParams = ctx.params
         self.made = Construction.from_params(ctx, "module")
-        reference_class = load_trusted(reference or str(ctx.params["reference"]),
-                                       ctx.spec.folder)
-        extra = substitute(ctx.params.get("reference_init_kwargs", {}), self.made.dims)
+        reference_class = load_trusted(reference or self.params.reference, ctx.spec.folder)
+        extra = substitute(self.params.reference_init_kwargs, self.made.dims)
         self.kwargs = {**self.made.kwargs, **extra}
         self.reference = randomised_reference(
             ctx, lambda: reference_class(*self.made.args, **self.kwargs))
         self.variants = _variants(ctx)
-        self.compare = list(ctx.params.get("compare", QUANTITIES))
-        specs = input_specs(ctx.params.get("inputs", []), self.made.dims)
+        self.compare = list(self.params.compare)
+        specs = input_specs(self.params.inputs, self.made.dims)
         self.inputs = [spec.draw(ctx.rng) for spec in specs]
 
     def run(self) -> None:
@@ -244,13 +242,13 @@ class ModuleComparison:
             mine, flipped = student_name(pairs[name])
             loaded[mine] = np.ascontiguousarray(value.T) if flipped else value
         self.ctx.session.routine("torch_load_parameters", student, loaded)
-        modes = sorted(self.ctx.params.get("modes", ["eval"]))  # eval first: train moves BN
+        modes: list[str] = sorted(self.params.modes)  # eval first: train moves BN
         for mode in modes:
             if mode == "train" and self._alpha_dropout(student):
                 self.ctx.notes.append("Train mode skipped: alpha dropout cannot be replayed.")
                 continue
             Pass(self, student, mode == "train", pairs).compare()
-        if any(key in self.ctx.params for key in VERIFYING):
+        if self.params.verify or any(k in self.params.model_fields_set for k in VERIFYING):
             self._verified(student, modes)
         shapes = ", ".join(str(x.shape) for x in self.inputs)
         self.ctx.notes.append(f"{self.made.describe()} matches the reference on inputs of "
@@ -260,8 +258,8 @@ class ModuleComparison:
         """The module's computation, recorded with the reference's weights, must keep the
         rules (``banned_ops``: judged by what it computes, not by the names in the source)
         and, rerun here, match the reference on inputs drawn after it was recorded."""
-        method = str(self.ctx.params.get("method", "forward"))
-        specs = input_specs(self.ctx.params.get("inputs", []), self.made.dims)
+        method = self.params.method
+        specs = input_specs(self.params.inputs, self.made.dims)
         name = self.made.describe()
         with verified(self.ctx, student) as v:
             for mode in modes:
@@ -382,7 +380,7 @@ class Pass:
         self.expected = trusted_run(owner.reference, owner.inputs, train, grad_output, self.seed)
         got = self.ctx.session.routine(
             "torch_forward", student, owner.inputs, train=train, grad_output=drawn,
-            method=str(self.ctx.params.get("method", "forward")), dropout_seed=self.seed)
+            method=owner.params.method, dropout_seed=self.seed)
         if not isinstance(got, dict) or not isinstance(got.get("output"), list):
             raise CheckFailed("The sandbox returned a malformed forward result.")
         self.got: dict[str, Any] = got
@@ -446,7 +444,7 @@ class Pass:
         different outputs, it draws random numbers the grader cannot replay."""
         again = self.ctx.session.routine(
             "torch_forward", self.student, self.owner.inputs, train=True, input_grads=False,
-            method=str(self.ctx.params.get("method", "forward")), dropout_seed=self.seed)
+            method=self.owner.params.method, dropout_seed=self.seed)
         first, second = self.got.get("output") or [], (
             again.get("output") if isinstance(again, dict) else None) or []
         same = len(first) == len(second) and all(
@@ -490,7 +488,8 @@ def _reproduces(quantity: tuple[str, Any], mine: Any, run: Run, ctx: CheckContex
 
 
 def _variants(ctx: CheckContext) -> list[Any]:
-    name = ctx.params.get("variants")
+    params: ModuleCompareParams = ctx.params
+    name = params.variants
     if not name:
         return []
     if ":" in str(name):

@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from typing import Any
+
+from pydantic import Field
 
 from grader.context import CheckContext, CheckFailed
 from grader.course_tests.relay import RunReport, RunRequest, run_course_tests
+from grader.params import CheckParams
 from grader.registry import check
 from sandbox.session import Session
 
@@ -39,32 +41,62 @@ FAIL_WORDS = ("FAIL", "FAILED", "ERROR")
 MAX_MESSAGE = 3000
 
 
-@check("course.pytest")
+class CourseRunParams(CheckParams):
+    """What ``course.pytest`` and ``course.script`` share (see the module docstring)."""
+
+    file: str = Field(min_length=1, description="the course's test file, relative to folder")
+    folder: str = Field(DEFAULT_FOLDER, description="the course's trusted test folder, "
+                        "relative to the assignment folder")
+    select: str | list[str] = Field(default_factory=list, description="which course tests "
+                                    "this spec test is (empty: all of them)")
+    partial: bool = Field(False, description="the fraction of selected tests passed instead "
+                          "of all or nothing")
+    args: list[str] = Field(default_factory=list, description="command-line arguments")
+    modules: list[str] = Field(default_factory=list, description="names to proxy even where "
+                               "the trusted side has a module of that name")
+    run_timeout_s: float | None = Field(None, gt=0, description="the whole run's limit "
+                                        "(default: the test's timeout_s)")
+
+
+class PytestParams(CourseRunParams):
+    plugins: list[str] = Field(default_factory=list, description="pytest plug-ins to load "
+                               "by name")
+
+
+class ScriptParams(CourseRunParams):
+    pass_words: str | list[str] = Field(default_factory=lambda: list(PASS_WORDS),
+                                        description="words that mark a passing line")
+    fail_words: str | list[str] = Field(default_factory=lambda: list(FAIL_WORDS),
+                                        description="words that mark a failing line")
+
+
+@check("course.pytest", params=PytestParams)
 def course_pytest(ctx: CheckContext) -> float | None:
     report = _run(ctx, "pytest")
     return _pytest_verdict(ctx, report)
 
 
-@check("course.script")
+@check("course.script", params=ScriptParams)
 def course_script(ctx: CheckContext) -> float | None:
     report = _run(ctx, "script")
     return _script_verdict(ctx, report)
 
 
 def _run(ctx: CheckContext, mode: str) -> RunReport:
-    params = ctx.params
-    folder = (ctx.spec.folder / str(params.get("folder", DEFAULT_FOLDER))).resolve()
-    file = str(params["file"])
-    args = tuple(str(a) for a in params.get("args", ()))
+    params: CourseRunParams = ctx.params
+    folder = (ctx.spec.folder / params.folder).resolve()
+    file = params.file
+    args = tuple(params.args)
     key = f"course:{mode}:{folder}:{file}:{args!r}"
     if key not in ctx.grading:
         session = ctx.session
         run = RunRequest(
             mode=mode, folder=folder, file=file, args=args,
             modules=tuple(student_modules(session, ctx.spec.submission.python_path)),
-            forced=tuple(str(m) for m in params.get("modules", ())),
-            timeout_s=float(params.get("run_timeout_s", ctx.test.timeout_s)),
-            plugins=tuple(str(p) for p in params.get("plugins", ())),
+            forced=tuple(params.modules),
+            timeout_s=float(params.run_timeout_s if params.run_timeout_s is not None
+                            else ctx.test.timeout_s),
+            plugins=tuple(params.plugins) if isinstance(params, PytestParams) else (),
         )
         ctx.grading[key] = run_course_tests(session, run)
     report: RunReport = ctx.grading[key]
@@ -90,9 +122,9 @@ def student_modules(session: Session, python_path: tuple[str, ...]) -> list[str]
     return sorted(names)
 
 
-def _selected(params: dict[str, Any]) -> list[str]:
-    select = params.get("select", [])
-    return [select] if isinstance(select, str) else [str(s) for s in select]
+def _selected(params: CourseRunParams) -> list[str]:
+    select = params.select
+    return [select] if isinstance(select, str) else list(select)
 
 
 def _pytest_verdict(ctx: CheckContext, report: RunReport) -> float | None:
@@ -125,8 +157,8 @@ def _script_verdict(ctx: CheckContext, report: RunReport) -> float | None:
         if report.exit_code == 0 and report.error is None and report.died is None:
             return None
         _fail_without_cases(ctx, report, "exit status 0")
-    passes = _words(ctx.params.get("pass_words", PASS_WORDS))
-    fails = _words(ctx.params.get("fail_words", FAIL_WORDS))
+    params: ScriptParams = ctx.params
+    passes, fails = _words(params.pass_words), _words(params.fail_words)
     lines = report.stdout.splitlines()
     failed = []
     for label in labels:
@@ -148,9 +180,9 @@ def _script_verdict(ctx: CheckContext, report: RunReport) -> float | None:
     raise CheckFailed(_cap("\n".join(text)), _fraction(ctx, len(labels), len(failed)))
 
 
-def _words(words: Any) -> re.Pattern[str]:
-    listed = [words] if isinstance(words, str) else list(words)
-    return re.compile(r"\b(" + "|".join(re.escape(str(w)) for w in listed) + r")\b")
+def _words(words: str | list[str]) -> re.Pattern[str]:
+    listed = [words] if isinstance(words, str) else words
+    return re.compile(r"\b(" + "|".join(re.escape(w) for w in listed) + r")\b")
 
 
 def _fail_without_cases(ctx: CheckContext, report: RunReport, wanted: str) -> None:
@@ -168,7 +200,8 @@ def _runner_trouble(report: RunReport) -> str:
 
 
 def _fraction(ctx: CheckContext, total: int, failed: int) -> float:
-    return (total - failed) / total if ctx.params.get("partial", False) and total else 0.0
+    params: CourseRunParams = ctx.params
+    return (total - failed) / total if params.partial and total else 0.0
 
 
 def _tail(text: str, limit: int) -> str:

@@ -94,6 +94,26 @@ def test_multiple_choice_letters_are_compared_exactly_as_the_runner_does(
     assert "question_4() returned 'a '" in result.output
 
 
+def test_conv1d_and_the_cnn_are_held_to_the_runners_tolerances(
+    tmp_path: Path, mytorch_spec: AssignmentSpec
+) -> None:
+    """The runner passes Conv1D within 1e-12 and the CNN within 1e-8 (absolute): a layer
+    computed in float32 (errors near 1e-6) fails both there, and here too."""
+    handin = handin_with(tmp_path)
+    conv = handin / "mytorch" / "conv.py"
+    zeros = "        out = np.zeros((batch_size, self.out_channel, output_size))\n"
+    assert conv.read_text().count(zeros) == 1
+    conv.write_text(conv.read_text().replace(
+        zeros, zeros.replace("output_size))", "output_size), dtype=np.float32)")))
+    tests = by_name(grade_directory(mytorch_spec.pinned("spring-2020"), handin, LocalBackend()))
+    assert not tests["Conv1D forward"].passed and not tests["CNN model"].passed
+    assert "atol=1e-12" in tests["Conv1D forward"].output
+    assert not tests["Conv1D backward: dW"].passed  # no backward points while forward fails
+    right = by_name(grade_directory(mytorch_spec.pinned("spring-2020"), handin_with(
+        tmp_path / "float64"), LocalBackend(), seed=5))
+    assert all(test.passed for test in right.values())
+
+
 CONV1D = SPRING_2020[1:5]
 
 
@@ -120,6 +140,8 @@ def test_conv1d_is_scored_as_each_semesters_runner_scores_it(
     conv = no_bias / "mytorch" / "conv.py"
     conv.write_text(conv.read_text().replace("        out += self.b.reshape(1, -1, 1)\n", ""))
     assert conv1d_scores(spring_2020, no_bias) == [0, 20, 10, 10]
+    cnn = by_name(grade_directory(spring_2020, no_bias, LocalBackend()))["CNN model"]
+    assert cnn.passed  # the CNN is checked with the runner's zero biases: charged once
 
 
 @pytest.mark.parametrize("bug", BUGS, ids=lambda b: b.name)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from grader import params
 from grader.known_bugs import known_bugs
 from grader.registry import load_folder_checks
 from grader.scaffold import ScaffoldError, scaffold
@@ -38,6 +39,7 @@ def test_the_scaffold_loads_and_says_what_to_fill_in(tmp_path: Path) -> None:
     assert (folder / "solution/mytorch/gru_cell.py").is_file()
     assert set(load_folder_checks(folder)) == {t.check for t in spec.tests
                                                if not t.check.startswith("course.")}
+    assert params.problems(spec) == []  # typed params, [defaults.params] tolerances included
     assert "import" in (folder / "checks.py").read_text() and "grader.api" in (
         folder / "checks.py").read_text()
     (bug,) = known_bugs(folder)

@@ -240,3 +240,29 @@ def test_only_staff_may_send_folder_sized_bodies(
     with big_upload(client, "/staff/assignments/new", body, {"csrf_token": auth.token()}
                     ) as response:
         assert response.status_code == 413
+
+
+MISSPELT = '''
+[[tests]]
+name = "Course tests"
+check = "course.pytest"
+points = 1
+params = { file = "test_a.py", selct = ["test_x"] }
+'''
+
+
+def test_a_misspelt_param_is_named_on_the_form(client: FlaskClient, auth: AuthActions,
+                                               staff: World, tmp_path: Path) -> None:
+    from tests.tiny_assignment import SPEC
+
+    folder = write_tiny(tmp_path / "misspelt", spec=SPEC + MISSPELT)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        tar.add(folder, arcname="misspelt")
+    response = create(client, auth, buffer.getvalue())
+    assert response.status_code == 400
+    assert shown_error(response).splitlines() == [
+        'spec.toml: tests.2 ("Course tests", check "course.pytest"): params.selct is not a '
+        "parameter of this check (did you mean select?); it takes: args, file, folder, "
+        "modules, partial, plugins, run_timeout_s, select",
+    ]
