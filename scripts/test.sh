@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check .
 .venv/bin/mypy
+.venv/bin/python scripts/mypy_courses.py  # each assignments/<slug>/'s checks.py and helpers
 .venv/bin/lint-imports
 source scripts/services.sh
 trap stop_test_services EXIT

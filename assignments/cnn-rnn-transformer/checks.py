@@ -23,18 +23,25 @@ from __future__ import annotations
 import ast
 import dataclasses
 import string
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, cast
 
 from pydantic import Field, field_validator
 
-from grader.api import AccuracyParams, CheckParams, ModuleCompareParams
-from grader.checks.accuracy import AccuracyRun
-from grader.checks.torch_common import Construction
-from grader.context import CheckContext, CheckFailed
-from grader.registry import check, lookup
-from sandbox.protocol import Handle
-from sandbox.session import Remote
+from grader.api import (
+    AccuracyParams,
+    AccuracyRun,
+    CheckContext,
+    CheckFailed,
+    CheckParams,
+    Construction,
+    Handle,
+    ModuleCompareParams,
+    Remote,
+    check,
+    lookup,
+    rotten_tomatoes,
+)
 
 MAX_SOURCE_CHARS = 1_000_000
 LIBRARY_CONVOLUTIONS = frozenset({
@@ -302,7 +309,8 @@ class SequenceAccuracy(AccuracyRun):
     def __init__(self, ctx: CheckContext) -> None:
         super().__init__(ctx)
         params: SequenceAccuracyParams = ctx.params
-        vocab_size = int(dict(params.dataset)["vocab_size"])
+        dataset = cast(dict[str, Any], params.dataset)  # a table: with_vocabulary says so
+        vocab_size = int(dict(dataset)["vocab_size"])
         self.made = CourseModel(self.made, vocab_size)  # type: ignore[assignment]
 
 
@@ -326,9 +334,7 @@ def course_env(ctx: CheckContext) -> None:
 
 def _snippets(ctx: CheckContext, count: int) -> tuple[list[str], list[int]]:
     """``count`` training snippets of the IMDB stand-in, some with HTML tags and capitals."""
-    from grader import text_data
-
-    texts = text_data.rotten_tomatoes()
+    texts = rotten_tomatoes()
     picked = ctx.rng.choice(len(texts.train_texts), size=count, replace=False)
     chosen, labels = [], []
     for n, index in enumerate(picked):
@@ -354,7 +360,7 @@ def _rows(ctx: CheckContext, dataset: Remote) -> tuple[list[list[int]], list[int
 
 def _vocabulary_problems(words: list[str], stopwords: set[str]) -> list[str]:
     found = []
-    checks = [
+    checks: list[tuple[str, Callable[[str], bool]]] = [
         ("upper-case letters (lower-case the text)", lambda w: w != w.lower()),
         ("punctuation (remove every character of string.punctuation)",
          lambda w: any(c in string.punctuation for c in w)),

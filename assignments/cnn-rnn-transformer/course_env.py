@@ -161,8 +161,11 @@ def rows(dataset: Any) -> dict[str, Any]:
     return {"ids": ids, "labels": labels}
 
 
-class Steps:
-    """Placeholder replaced in ``problem`` by a torch module class (torch is imported lazily)."""
+class _Placeholder:
+    """Replaced in ``problem`` by a torch module class (torch is imported lazily)."""
+
+
+Steps: Any = _Placeholder
 
 
 def problem(x_train: Any, y_train: Any, x_val: Any, y_val: Any, x_test: Any, y_test: Any,
@@ -178,7 +181,7 @@ def problem(x_train: Any, y_train: Any, x_val: Any, y_val: Any, x_test: Any, y_t
 
     global Steps
 
-    class Steps(nn.Module):  # type: ignore[no-redef]
+    class Steps(nn.Module):
         def __init__(self, features: int, classes: int, sequence: bool) -> None:
             super().__init__()
             self.linear, self.sequence = nn.Linear(features, classes), sequence
@@ -188,7 +191,7 @@ def problem(x_train: Any, y_train: Any, x_val: Any, y_val: Any, x_test: Any, y_t
             return out.cumsum(dim=1) if self.sequence else out
 
     Steps.__module__ = "dlgrade_course"
-    sys.modules["dlgrade_course"].Steps = Steps
+    setattr(sys.modules["dlgrade_course"], "Steps", Steps)  # noqa: B010 - a ModuleType
     torch.manual_seed(seed)
     model = Steps(int(x_train.shape[-1]), int(y_train.max()) + 1, sequence)
     with torch.no_grad():  # the grader's starting point: every prediction wrong

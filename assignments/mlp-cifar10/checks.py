@@ -19,13 +19,14 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from grader import data, datasets
 from grader.api import (
     CheckContext,
     CheckFailed,
     CheckParams,
+    Dataset,
     StudentException,
     check,
+    load_dataset,
     register_dataset,
 )
 
@@ -40,9 +41,9 @@ def _rgb32(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def mnist5k_rgb32() -> data.Dataset:
+def mnist5k_rgb32() -> Dataset:
     """The CIFAR-shaped stand-in: mnist5k's fixed 80/20 split at 3x32x32."""
-    digits = data.mnist5k()
+    digits = load_dataset("mnist5k")
     return replace(digits, name=STAND_IN, x_train=_rgb32(digits.x_train),
                    x_test=_rgb32(digits.x_test))
 
@@ -183,7 +184,7 @@ def test_function(ctx: CheckContext) -> float | None:
     params: TestFunctionParams = ctx.params
     module, name = params.function.rsplit(".", 1)
     function = ctx.session.import_module(module).attr(name)
-    found = datasets.load(params.dataset, ctx.spec.folder)
+    found = load_dataset(params.dataset, ctx.spec.folder)
     found = found.subset(params.train_size, params.test_size)
     weight = (ctx.rng.standard_normal((found.classes, 3072)) * 0.05).astype(np.float32)
     bias = (ctx.rng.standard_normal(found.classes) * 0.05).astype(np.float32)

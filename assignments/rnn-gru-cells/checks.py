@@ -8,6 +8,7 @@ the reference on the trusted side; a mismatch that a known bug explains gets its
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from grader.api import (
     CheckContext,
     CheckFailed,
     CheckParams,
+    Mismatch,
     Remote,
     Tolerances,
     check,
@@ -155,13 +157,16 @@ def gru_backward_check(ctx: CheckContext) -> None:
             return "dL/dz has the wrong sign: h_t = (1 - z) n + z h gives dz = delta * (h - n)."
         return None
 
+    def hint_for(got: Any, name: str) -> Callable[[Mismatch], str | None]:
+        return lambda _: explain(got, name)
+
     for name, got in (("dx", answer[0]), ("dh", answer[1])):
-        expect_array(ctx, name, got, want[name], kind="gradients",
-                     hint=lambda _, got=got, name=name: explain(got, name), context=where)
+        expect_array(ctx, name, got, want[name], kind="gradients", hint=hint_for(got, name),
+                     context=where)
     for weight in GRU_WEIGHTS:
         got = cell.attr(f"d{weight}")
         expect_array(ctx, f"d{weight}", got, want[f"d{weight}"], kind="gradients",
-                     hint=lambda _, got=got, n=f"d{weight}": explain(got, n), context=where)
+                     hint=hint_for(got, f"d{weight}"), context=where)
 
 
 class AnswersParams(CheckParams):

@@ -11,7 +11,8 @@ GRU_WEIGHTS = ("Wrx", "Wzx", "Wnx", "Wrh", "Wzh", "Wnh", "brx", "bzx", "bnx", "b
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+    return out
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,8 @@ class RNNWeights:
 def rnn_forward(w: RNNWeights, x: np.ndarray, h: np.ndarray, *, bias_hh: bool = True,
                 ) -> np.ndarray:
     """x (N, d), h (N, h) -> h_t (N, h)."""
-    return np.tanh(x @ w.W_ih.T + w.b_ih + h @ w.W_hh.T + (w.b_hh if bias_hh else 0.0))
+    h_t: np.ndarray = np.tanh(x @ w.W_ih.T + w.b_ih + h @ w.W_hh.T + (w.b_hh if bias_hh else 0.0))
+    return h_t
 
 
 def rnn_backward(w: RNNWeights, delta: np.ndarray, h_t: np.ndarray, x: np.ndarray,
@@ -52,9 +54,8 @@ def gru_forward(w: dict[str, np.ndarray], x: np.ndarray, h: np.ndarray, *,
         n = np.tanh(w["Wnx"] @ x + w["bnx"] + r * (w["Wnh"] @ h) + w["bnh"])
     else:
         n = np.tanh(w["Wnx"] @ x + w["bnx"] + r * (w["Wnh"] @ h + w["bnh"]))
-    if variant == "swapped_update":
-        return z * n + (1 - z) * h
-    return (1 - z) * n + z * h
+    h_t: np.ndarray = z * n + (1 - z) * h if variant == "swapped_update" else (1 - z) * n + z * h
+    return h_t
 
 
 def gru_backward(w: dict[str, np.ndarray], x: np.ndarray, h: np.ndarray, delta: np.ndarray,

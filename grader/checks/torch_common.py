@@ -22,11 +22,10 @@ Everything the sandbox reports is validated here before use: it can be forged.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -34,6 +33,7 @@ import numpy as np
 from grader.checks.torch_params import Construction as ConstructionParams
 from grader.checks.torch_params import RecordedInputs
 from grader.context import CheckContext, CheckFailed
+from grader.registry import folder_module
 from sandbox.session import Remote
 
 DTYPES = {"float32": np.float32, "float64": np.float64, "int64": np.int64, "bool": np.bool_}
@@ -159,17 +159,18 @@ class Construction:
 
 def load_trusted(path: str, folder: Path) -> Any:
     """``"package.module:attr"`` imported here, or ``"file.py:attr"`` from the assignment
-    folder (trusted staff code; never anything from a handin)."""
+    folder (trusted staff code; never anything from a handin). A folder's file is imported
+    as its checks.py imports it (:func:`grader.registry.folder_module`): once, as a module
+    of the folder, so that its relative imports work (``from .layers import X`` in the
+    bug variants of ``layers.py``'s classes) and a reference and its variants share it."""
     module_path, _, attr = path.partition(":")
     if not attr:
         raise ValueError(f"{path!r}: expected 'module:attribute'")
     if module_path.endswith(".py"):
-        file = (folder / module_path).resolve()
-        spec = importlib.util.spec_from_file_location(f"dlgrade_ref_{file.stem}", file)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load {file}")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        parts = PurePosixPath(module_path.removesuffix(".py")).parts
+        if not parts or module_path.startswith("/") or ".." in parts:
+            raise ValueError(f"{path!r}: a file of the assignment folder, e.g. 'layers.py:X'")
+        module = folder_module(folder, ".".join(parts))
     else:
         module = importlib.import_module(module_path)
     value = module

@@ -182,7 +182,7 @@ def module_compare(ctx: CheckContext) -> float | None:
     """A student's nn.Module against a trusted reference: outputs and gradients.
 
     params: ``module`` ("attention.SingleHeadAttention"), ``reference``
-    ("reference.vit_layers:SingleHeadAttention", or "file.py:Class" in the assignment
+    ("reference.torch_layers:SelfAttention", or "file.py:Class" in the assignment
     folder), ``init_args`` / ``init_kwargs`` / ``dims`` / ``inputs`` (see torch_common),
     ``reference_init_kwargs`` (extra keyword arguments for the reference only),
     ``modes`` (default ["eval"]; in "train" both sides drop the same elements: dropout masks

@@ -11,7 +11,12 @@ import pytest
 from grader.checks.torch_common import ParamInfo, resolve_dims, substitute
 from grader.checks.torch_modules import match_parameters
 from grader.outcomes import Outcome
+from tests.conftest import ROOT
 from tests.grader.torch_handins import assignment, one
+
+# The ViT course's reference layers and their bugs, beside the throwaway assignment's spec.
+VIT_REFERENCES = {name: (ROOT / "assignments/mnist-mlp-cnn-vit" / name).read_text()
+                  for name in ("layers.py", "layer_bugs.py")}
 
 ATTENTION_TEST = """
 [[tests]]
@@ -21,8 +26,8 @@ points = 10
 visibility = "{visibility}"
 [tests.params]
 module = "attention.SingleHeadAttention"
-reference = "reference.vit_layers:SingleHeadAttention"
-variants = "reference.vit_bugs:ATTENTION"
+reference = "layers.py:SingleHeadAttention"
+variants = "layer_bugs.py:ATTENTION"
 dims = {{ batch = [2, 3], tokens = [3, 6], d_model = [4, 8], d_k = {{ choose = [3, 5] }} }}
 init_args = ["$d_model", "$d_k"]
 init_kwargs = {{ dropout = {dropout} }}
@@ -60,7 +65,7 @@ def attention(scale: str = "math.sqrt(self.d_k)", value: str = "self.value(x)") 
 def attention_spec(tmp_path: Path, source: str, visibility: str = "visible",
                    dropout: float = 0.0) -> tuple[object, Path]:
     test = ATTENTION_TEST.format(visibility=visibility, dropout=dropout)
-    return assignment(tmp_path, test, {"attention.py": source})
+    return assignment(tmp_path, test, {"attention.py": source}, VIT_REFERENCES)
 
 
 def test_correct_module_with_other_names_passes(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
-"""reference/vit_layers.py proven three ways (a hand example, PyTorch's own modules as the
-oracle, central differences), and every variant of reference/vit_bugs.py told apart."""
+"""assignments/mnist-mlp-cnn-vit/layers.py proven three ways (a hand example, PyTorch's own
+modules as the oracle, central differences), and every variant of its layer_bugs.py told
+apart."""
 
 from __future__ import annotations
 
@@ -11,18 +12,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from reference.vit_bugs import ATTENTION, ENCODER, MULTI_HEAD, ModuleVariant
-from reference.vit_layers import (
-    CNN,
-    MLP,
-    MultiHeadAttention,
-    PreLNEncoderLayer,
-    PreLNEncoderLayerDropoutFirst,
-    SingleHeadAttention,
-    ViT,
-    patches,
-)
+from grader.registry import folder_module
 from sandbox import dropout_replay
+from tests.conftest import ROOT
+
+FOLDER = ROOT / "assignments/mnist-mlp-cnn-vit"
+_layers = folder_module(FOLDER, "layers")
+_bugs = folder_module(FOLDER, "layer_bugs")
+ATTENTION, ENCODER, MULTI_HEAD = _bugs.ATTENTION, _bugs.ENCODER, _bugs.MULTI_HEAD
+ModuleVariant = _bugs.ModuleVariant
+CNN, MLP, ViT, patches = _layers.CNN, _layers.MLP, _layers.ViT, _layers.patches
+MultiHeadAttention, SingleHeadAttention = _layers.MultiHeadAttention, _layers.SingleHeadAttention
+PreLNEncoderLayer = _layers.PreLNEncoderLayer
+PreLNEncoderLayerDropoutFirst = _layers.PreLNEncoderLayerDropoutFirst
 
 SMALL = settings(max_examples=15, deadline=None)
 

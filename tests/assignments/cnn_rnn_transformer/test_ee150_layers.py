@@ -1,5 +1,6 @@
-"""reference.ee150_layers against PyTorch's own layers with copied weights, its options
-against each other, and every variant of reference.ee150_bugs as a real difference."""
+"""assignments/cnn-rnn-transformer/layers.py against PyTorch's own layers with copied
+weights, its options against each other, and every variant of its layer_bugs.py as a real
+difference."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ import pytest
 import torch
 from torch import nn
 
-from reference import ee150_bugs as bugs
-from reference import ee150_layers as ref
+from grader.registry import folder_module
+from tests.conftest import ROOT
+
+FOLDER = ROOT / "assignments/cnn-rnn-transformer"
+ref = folder_module(FOLDER, "layers")
+bugs = folder_module(FOLDER, "layer_bugs")
 
 torch.manual_seed(0)
 

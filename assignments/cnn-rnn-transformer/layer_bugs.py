@@ -1,5 +1,5 @@
-"""Known-bug variants of the EE 150 set 3 reference layers (``reference.ee150_layers``),
-for the targeted hints of ``torch.module_compare`` (``variants = "reference.ee150_bugs:X"``).
+"""Known-bug variants of the EE 150 set 3 reference layers (``layers.py``), for the
+targeted hints of ``torch.module_compare`` (``variants = "layer_bugs.py:X"``).
 
 Every buggy class subclasses its reference (same constructor, same parameter names and
 shapes) and changes one thing in ``forward``, so the grader loads the reference's weights
@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from reference import ee150_layers as ref
+from . import layers as ref
 
 __all__ = ["CONV2D", "RNN_LAYER", "LSTM_LAYER", "SELF_ATTENTION", "MULTI_HEAD_ATTENTION",
            "TRANSFORMER_ENCODER", "Variant"]

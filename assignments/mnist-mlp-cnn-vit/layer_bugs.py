@@ -1,6 +1,6 @@
-"""Known-bug variants of ``reference.vit_layers``, with the hint each one earns.
+"""Known-bug variants of ``layers.py``'s ViT layers, with the hint each one earns.
 
-A spec names a list with ``variants = "reference.vit_bugs:ATTENTION"`` (or
+A spec names a list with ``variants = "layer_bugs.py:ATTENTION"`` (or
 ``MULTI_HEAD``, ``ENCODER``). Each :class:`ModuleVariant`'s ``build`` takes the reference
 class's constructor arguments and returns a module with the reference's parameter names,
 so the grader loads the reference's weights into it and runs the same inputs (layers
@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F  # noqa: N812 - PyTorch's own convention
 
-from reference.vit_layers import MultiHeadAttention, PreLNEncoderLayer, SingleHeadAttention
+from .layers import MultiHeadAttention, PreLNEncoderLayer, SingleHeadAttention
 
 __all__ = ["ModuleVariant", "ATTENTION", "MULTI_HEAD", "ENCODER", "VARIANTS"]
 
