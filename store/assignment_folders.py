@@ -143,11 +143,23 @@ def _read_spec(folder: Path) -> AssignmentSpec:
         raise FolderError(str(exc).replace(str(folder / "spec.toml"), "spec.toml")) from None
 
 
+# Packages a worker has and the web role does not (pyproject.toml: worker, torch-*).
+WORKER_ONLY = frozenset({"torch", "sklearn", "docker", "mlxtend", "scattertext"})
+
+
 def _check_checks(folder: Path, spec: AssignmentSpec) -> list[str]:
     """checks.py imports, every test's check is built in or defined there, and each test's
     params fit its check (grader.params), in every handout version."""
     try:
         load_folder_checks(folder)
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").split(".")[0]
+        advice = (" The web service installs only the web role's packages (no PyTorch, "
+                  "scikit-learn or docker): import it inside the check functions that use "
+                  "it, not at the top of checks.py, or add the assignment with `dlgrade "
+                  "assignments add` on a worker host." if missing in WORKER_ONLY else "")
+        return [f"checks.py fails to import{_line_in(exc, folder / 'checks.py')}: it imports "
+                f"{missing or exc}, which is not installed here.{advice}"]
     except Exception as exc:  # noqa: BLE001 - any fault of course code becomes a sentence
         return [f"checks.py fails to import{_line_in(exc, folder / 'checks.py')}: "
                 f"{traceback.format_exception_only(exc)[-1].strip()}"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 from pydantic import Field, field_validator
 
 from grader.checks.torch_common import input_specs, load_trusted, resolve_dims, size
@@ -112,6 +111,7 @@ def _argument(spec: Any, dims: dict[str, int], rng: np.random.Generator) -> Any:
 
 
 def _tensors(value: Any) -> Any:
+    import torch
     if isinstance(value, np.ndarray):
         return torch.as_tensor(value)
     if isinstance(value, list):
@@ -122,6 +122,7 @@ def _tensors(value: Any) -> Any:
 
 
 def _to_numpy(value: Any) -> Any:
+    import torch
     if isinstance(value, torch.Tensor):
         return value.detach().numpy()
     if isinstance(value, bool | np.bool_):

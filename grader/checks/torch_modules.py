@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from grader.checks.torch_common import (
     Construction,
@@ -30,6 +29,9 @@ from grader.context import CheckContext, CheckFailed
 from grader.registry import check
 from sandbox import dropout_replay
 from sandbox.session import Remote
+
+if TYPE_CHECKING:  # the web role has no PyTorch: checks import it when they run
+    import torch
 
 VERIFYING = ("banned_ops", "allowed", "frozen_ops")  # given: the computation is verified
 UNREGISTERED = ("layers created inside forward() are not registered — create them in "
@@ -125,6 +127,7 @@ def trusted_run(module: torch.nn.Module, inputs: Sequence[np.ndarray], train: bo
     """Run a trusted module in float64 here; ``grad_output(outputs)`` gives the upstream
     gradient of each output (the backward pass is sum(output * grad_output)). Dropout
     masks are replayed from ``dropout_seed``, as in the sandbox."""
+    import torch
     module.train(train)
     module.zero_grad(set_to_none=True)
     tensors = [_as_tensor(x) for x in inputs]
@@ -144,12 +147,14 @@ def trusted_run(module: torch.nn.Module, inputs: Sequence[np.ndarray], train: bo
 
 
 def _flat(value: Any) -> list[torch.Tensor]:
+    import torch
     if isinstance(value, torch.Tensor):
         return [value]
     return [t for item in value for t in _flat(item)] if isinstance(value, tuple | list) else []
 
 
 def _as_tensor(x: np.ndarray) -> torch.Tensor:
+    import torch
     if x.dtype.kind == "f":
         return torch.tensor(x, dtype=torch.float64, requires_grad=True)
     return torch.tensor(x)
@@ -159,6 +164,7 @@ def randomised_reference(ctx: CheckContext, build: Callable[[], torch.nn.Module]
                          ) -> torch.nn.Module:
     """The reference with every parameter moved off its default by N(0, 0.1^2) noise from
     the secret seed, rounded through float32 (the student gets the same float32 values)."""
+    import torch
     torch.manual_seed(int(ctx.rng.integers(2**31)))
     module = build()
     with torch.no_grad():
@@ -332,6 +338,7 @@ class ModuleComparison:
         return ""
 
     def _alpha_dropout(self, student: Remote) -> bool:
+        import torch
         mine = any("AlphaDropout" in m.type and float(m.config.get("p", 0)) > 0
                    for m in summary(self.ctx, student))
         theirs = any(isinstance(m, torch.nn.AlphaDropout | torch.nn.FeatureAlphaDropout)
@@ -341,6 +348,7 @@ class ModuleComparison:
     def variant_hint(self, quantity: tuple[str, Any], mine: Any, train: bool,
                      grad_output: GradOutput, dropout_seed: int) -> str | None:
         """The hint of the first known-bug variant that reproduces the student's answer."""
+        import torch
         state = {n: p.detach() for n, p in self.reference.named_parameters()}
         for variant in self.variants:
             if getattr(variant, "by", "output") != "output":

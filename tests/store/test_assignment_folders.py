@@ -4,12 +4,15 @@ what to fix, and a stored version never changes."""
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from grader.spec import BUILTIN_ROOT
 from grader.verify import verify_assignment
 from sandbox.backend import LocalBackend
 from store.assignment_folders import (
@@ -19,6 +22,7 @@ from store.assignment_folders import (
     folder_digest,
     validate,
 )
+from tests.conftest import ROOT
 from tests.tiny_assignment import CHECKS, SPEC, write_tiny
 
 
@@ -137,6 +141,47 @@ def test_slug_of_a_builtin(tiny: Path) -> None:
 def test_checks_py_that_fails_to_import(tiny: Path) -> None:
     (tiny / "checks.py").write_text("import os\n\nraise RuntimeError('no data here')\n")
     assert problems(tiny) == ["checks.py fails to import (line 3): RuntimeError: no data here"]
+
+
+def test_checks_py_importing_a_missing_module(tiny: Path) -> None:
+    (tiny / "checks.py").write_text("import os\nimport no_such_package_here\n")
+    assert problems(tiny) == ["checks.py fails to import (line 2): it imports "
+                              "no_such_package_here, which is not installed here."]
+
+
+def test_checks_py_importing_a_worker_package_the_web_role_lacks(
+        tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The web image has no PyTorch (issue 15): a checks.py with ``import torch`` at the top
+    cannot be checked there, and the staff member is told how to write it instead."""
+    monkeypatch.setitem(sys.modules, "torch", None)
+    (tiny / "checks.py").write_text("import torch\n")
+    (message,) = problems(tiny)
+    assert message.startswith("checks.py fails to import (line 1): it imports torch, which "
+                              "is not installed here. The web service installs only the web "
+                              "role's packages")
+    assert "import it inside the check functions" in message
+
+
+def test_the_web_role_checks_every_built_in_assignment_without_pytorch() -> None:
+    """The web role has no PyTorch, yet an upload loads the built-in checks and the folder's
+    checks.py and validates every test's params: none of that may import torch (the check
+    modules import it when a check runs, on a worker)."""
+    script = (
+        "import sys\n"
+        "sys.modules['torch'] = None\n"
+        "from grader.params import problems\n"
+        "from grader.registry import load_builtin_checks, load_folder_checks\n"
+        "from grader.spec import BUILTIN_ROOT, resolve_assignment\n"
+        "load_builtin_checks()\n"
+        "for folder in sorted(p.parent for p in BUILTIN_ROOT.glob('*/spec.toml')):\n"
+        "    load_folder_checks(folder)\n"
+        "    print(folder.name, problems(resolve_assignment(str(folder))))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.split("\n")
+    assert len([line for line in lines if line.endswith(" []")]) == len(
+        list(BUILTIN_ROOT.glob("*/spec.toml"))), done.stdout
 
 
 def test_checks_py_with_a_syntax_error(tiny: Path) -> None:
