@@ -248,6 +248,11 @@ def grade_directory(
     started = time.monotonic()
     budget = spec.time_budget_s if budget_s is None else min(budget_s, spec.time_budget_s)
     seed = secrets.randbits(63) if seed is None else seed
+    other = variants.other_handout(spec, handin)
+    if other is not None:
+        refused = rejected(spec, variants.not_graded(other))
+        refused.staff_log.append(f"other_handout={other.name}: not graded here")
+        return refused
     choice = variants.choose(spec, handin)
     if choice is not None:
         spec = spec.with_variant(choice.name)
@@ -392,8 +397,9 @@ def _precheck(
         if path not in handin.files and matches(path, test.files)
     ]
     if missing:
-        listed = ", ".join(missing)
-        return Verdict(Outcome.FAILED, 0.0, f"{listed} is missing from your handin.")
+        verb = "is" if len(missing) == 1 else "are"
+        return Verdict(Outcome.FAILED, 0.0, f"{', '.join(missing)} {verb} missing from your "
+                       "handin.")
     unparsable = [path for path in handin.unparsable if matches(path, test.files)]
     if unparsable:
         return Verdict(Outcome.FAILED, 0.0, _not_compiling(unparsable))

@@ -135,11 +135,18 @@ class GivenSpec(Strict):
 
 class RecogniseRule(Strict):
     """One fact about a handin's source: ``file`` exists and, optionally, defines (or lacks)
-    a top-level class, function or name."""
+    a top-level class, function or name; or, with ``absent``, the handin has no such file."""
 
     file: str = Field(min_length=1)
     defines: str | None = None
     lacks: str | None = None
+    absent: bool = False
+
+    @model_validator(mode="after")
+    def absent_alone(self) -> RecogniseRule:
+        if self.absent and (self.defines is not None or self.lacks is not None):
+            raise ValueError("a rule with absent = true cannot also say defines or lacks")
+        return self
 
     _file_relative = field_validator("file")(lambda v: _relative((v,))[0])
 
@@ -167,6 +174,16 @@ class VariantSpec(Strict):
         lambda v: v if v is None else _relative(v))
 
 
+class OtherHandout(Strict):
+    """A version of the homework this assignment does not grade (``[[other_handouts]]``): a
+    handin recognised as it is not graded, and the student reads ``message``, not a list of
+    files missing for a homework they did not do (see grader/variants.py)."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    recognise: tuple[RecogniseRule, ...] = Field(min_length=1)
+    message: str = Field(min_length=1, max_length=2000)
+
+
 class LeaderboardSpec(Strict):
     """One leaderboard column: a metric that a test's check reports (e.g. ``accuracy``)."""
 
@@ -192,6 +209,7 @@ class AssignmentSpec(Strict):
     # The handout version that grades every handin, or "auto": recognise it per handin.
     variant: str = "auto"
     variants: tuple[VariantSpec, ...] = ()
+    other_handouts: tuple[OtherHandout, ...] = ()
     variant_title: str = ""  # set on a spec that has one variant applied
     folder: Path = Path(".")
     default_params: tuple[str, ...] = ()  # the keys of [defaults.params] (with_defaults)

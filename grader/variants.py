@@ -23,6 +23,12 @@ semester it teaches, so a handin cannot choose its own rubric); with ``"auto"``,
 variant whose ``recognise`` rules all hold for the handin, read from its source with
 ``ast`` (never imported on the trusted side). A variant without rules always matches, so
 the last one is the fallback.
+
+Versions of the homework that the assignment does not grade (another semester's, built on
+other files) are listed as ``[[other_handouts]]``, each with ``recognise`` rules (a rule may
+say ``absent = true``: the handin has no such file) and a ``message``. A handin recognised
+as one is not graded, whatever ``variant`` says; the student reads the message instead of
+every test failing for files of a homework they were not set.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from grader.spec import AssignmentSpec, RecogniseRule, VariantSpec
+    from grader.spec import AssignmentSpec, OtherHandout, RecogniseRule, VariantSpec
 
 AUTO = "auto"
 
@@ -66,6 +72,8 @@ def top_level_names(path: Path) -> set[str] | None:
 def rule_holds(rule: RecogniseRule, handin: Path) -> bool:
     """Whether one recognise rule holds for the extracted handin at ``handin``."""
     path = handin / rule.file
+    if rule.absent:
+        return not (path.exists() or path.is_symlink())
     if path.is_symlink() or not path.is_file():
         return False
     if rule.defines is None and rule.lacks is None:
@@ -86,7 +94,9 @@ def describe(rules: Sequence[RecogniseRule]) -> str:
             parts.append(f"{rule.file} defines {rule.defines}")
         if rule.lacks is not None:
             parts.append(f"{rule.file} does not define {rule.lacks}")
-        if rule.defines is None and rule.lacks is None:
+        if rule.absent:
+            parts.append(f"there is no {rule.file}")
+        elif rule.defines is None and rule.lacks is None:
             parts.append(f"{rule.file} exists")
     return " and ".join(parts)
 
@@ -104,6 +114,21 @@ def choose(spec: AssignmentSpec, handin: Path) -> Choice | None:
             return Choice(variant.name, "no other handout version was recognised")
     last = spec.variants[-1]
     return Choice(last.name, "no handout version was recognised; the last one is the default")
+
+
+def other_handout(spec: AssignmentSpec, handin: Path) -> OtherHandout | None:
+    """The first of the spec's ``[[other_handouts]]`` (homework versions it does not grade)
+    whose rules all hold for ``handin``; None when the handin is not one of them. Checked
+    whatever the spec's ``variant``: such a handin is not for any version graded here."""
+    for other in spec.other_handouts:
+        if all(rule_holds(rule, handin) for rule in other.recognise):
+            return other
+    return None
+
+
+def not_graded(other: OtherHandout) -> str:
+    """What the student reads: the spec's message, and what the handin was recognised by."""
+    return f"{other.message.strip()} (recognised because {describe(other.recognise)})"
 
 
 def apply(spec: AssignmentSpec, variant: VariantSpec) -> dict[str, Any]:

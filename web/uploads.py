@@ -50,6 +50,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
+from grader import variants
 from grader.extract import ExtractionError, extract_archive
 from grader.spec import AssignmentSpec
 from store.archives import ArchiveStore, ArchiveTooLarge, Staged, StoreFull, out_of_space
@@ -323,6 +324,7 @@ def check_content(archive: Path, spec: AssignmentSpec) -> None:
         raise
     try:
         extracted = extract_archive(archive, scratch, expected_top=spec.submission.top_level)
+        other = variants.other_handout(spec, extracted.root)
     except ExtractionError as exc:
         raise UploadRejected(str(exc), 422) from None
     except OSError as exc:  # the scratch space, not the archive
@@ -332,6 +334,8 @@ def check_content(archive: Path, spec: AssignmentSpec) -> None:
         raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    if other is not None:  # another semester's homework: say so, not which files it lacks
+        raise UploadRejected(variants.not_graded(other), 422)
     wanted = spec.submission.required_files
     if wanted and not set(wanted) & set(extracted.files):
         raise UploadRejected(wrong_files(wanted), 422, missing=wanted)

@@ -185,6 +185,52 @@ def test_missing_file_fails_only_the_tests_that_need_it(
     assert result.score == 95
 
 
+def test_files_missing_are_named_in_a_sentence(
+    tmp_path: Path, mytorch_spec: AssignmentSpec
+) -> None:
+    handin = handin_with(tmp_path)
+    (handin / "mytorch" / "loss.py").unlink()
+    (handin / "mytorch" / "linear.py").unlink()
+    cnn = by_name(grade_directory(mytorch_spec, handin, LocalBackend(), only={"CNN model"}))
+    assert cnn["CNN model"].output == ("mytorch/linear.py, mytorch/loss.py are missing from "
+                                       "your handin.")
+
+
+# Later semesters' layouts, as public handins have them (fall 2020: an autograd Tensor in
+# mytorch/nn/; fall 2021: Conv1d on Conv1d_stride1 in mytorch/conv.py; then one file per
+# layer), each with its HW2 files beside it.
+OTHER_SEMESTERS = [
+    ("fall-2020", {"mytorch/nn/conv.py": "class Conv1d:\n    pass\n",
+                   "mytorch/tensor.py": "class Tensor:\n    pass\n"}),
+    ("fall-2021", {"mytorch/conv.py": "class Conv1d_stride1:\n    pass\n\n"
+                                      "class Conv1d:\n    pass\n"}),
+    ("one-file-per-layer", {"mytorch/Conv1d.py": "class Conv1d:\n    pass\n"}),
+    ("one-file-per-layer-nn", {"mytorch/nn/Conv1d.py": "class Conv1d:\n    pass\n"}),
+]
+
+
+@pytest.mark.parametrize(("name", "files"), OTHER_SEMESTERS, ids=[n for n, _ in OTHER_SEMESTERS])
+def test_another_semesters_hw2p1_is_not_graded_and_the_student_is_told(
+    tmp_path: Path, mytorch_spec: AssignmentSpec, name: str, files: dict[str, str]
+) -> None:
+    handin = tmp_path / "handin"
+    for path, text in {**files, "hw2/mlp_scan.py": "import numpy as np\n"}.items():
+        (handin / path).parent.mkdir(parents=True, exist_ok=True)
+        (handin / path).write_text(text)
+    result = grade_directory(mytorch_spec, handin, LocalBackend())
+    assert result.rejected is not None and result.score == 0
+    assert "HW2P1 handout" in result.rejected and "does not grade" in result.rejected
+    assert f"other_handout={name}: not graded here" in result.staff_log
+    # this semester's handin, whatever else it carries, is graded as before
+    spring = handin_with(tmp_path / "spring")
+    for path, text in files.items():
+        if not (spring / path).exists():
+            (spring / path).parent.mkdir(parents=True, exist_ok=True)
+            (spring / path).write_text(text)
+    assert grade_directory(mytorch_spec, spring, LocalBackend(),
+                           only={"Multiple choice"}).rejected is None
+
+
 def test_student_output_is_attached_to_the_test_that_printed_it(
     tmp_path: Path, mytorch_spec: AssignmentSpec
 ) -> None:

@@ -134,3 +134,40 @@ def test_a_spec_without_variants_is_graded_as_it_is(tmp_path: Path) -> None:
                                     'check = "p.t"\npoints = 1\n')
     spec = load_spec(root)
     assert variants.choose(spec, tmp_path) is None and spec.max_score == 1
+
+
+OTHER = """
+[[other_handouts]]
+name = "fall"
+recognise = [{ file = "nn/lib.py" }, { file = "lib.py", absent = true }]
+message = "Your handin follows the fall handout, which this assignment does not grade."
+"""
+
+
+def test_another_semesters_handin_is_not_graded_and_says_which_it_is(tmp_path: Path) -> None:
+    """A homework of another semester is refused with the spec's message (whatever the
+    pinned variant), not graded 0 test by test for files it was never asked for."""
+    root = folder(tmp_path, variant='variant = "old"')
+    (root / "spec.toml").write_text((root / "spec.toml").read_text() + OTHER)
+    spec = load_spec(root)
+    fall = tmp_path / "fall"
+    (fall / "nn").mkdir(parents=True)
+    (fall / "nn" / "lib.py").write_text("class Extra:\n    pass\n")
+    result = grade_directory(spec, fall, LocalBackend())
+    message = ("Your handin follows the fall handout, which this assignment does not grade. "
+               "(recognised because nn/lib.py exists and there is no lib.py)")
+    assert result.rejected == message and result.score == 0
+    assert [(t.name, t.output) for t in result.tests] == [("first", f"Not graded: {message}")]
+    assert "other_handout=fall: not graded here" in result.staff_log
+    # the same files beside a lib.py of this semester's: graded as usual
+    (fall / "lib.py").write_text("class Extra:\n    pass\n")
+    assert variants.other_handout(spec, fall) is None
+    assert grade_directory(spec, fall, LocalBackend()).rejected is None
+
+
+def test_a_rule_with_absent_says_nothing_else(tmp_path: Path) -> None:
+    root = folder(tmp_path)
+    text = OTHER.replace('absent = true', 'absent = true, defines = "Extra"')
+    (root / "spec.toml").write_text((root / "spec.toml").read_text() + text)
+    with pytest.raises(SpecError, match="absent = true cannot also say defines or lacks"):
+        load_spec(root)

@@ -372,3 +372,24 @@ def test_a_handin_missing_required_files_is_refused_and_not_counted(
     assert api.get_json()["missing"] == ["mytorch/loss.py", "hw2/mc.py"]
     assert upload(client, auth, limited, tar_gz(MYTORCH_SOLUTION)).status_code == 302
     assert len(rows(db)) == 1
+
+
+def test_another_semesters_homework_is_refused_with_what_it_is(
+    client: FlaskClient, auth: AuthActions, make: Factory, world: World, db: Session,
+    tmp_path: Path,
+) -> None:
+    """A fall-2020 HW2P1 (layers on an autograd Tensor in mytorch/nn/) is told which
+    handout it follows, not that it lacks five files of this one."""
+    from tests.services import tar_gz
+
+    limited = make.assignment(world.course, slug="once", title="Once a day", daily_limit=1)
+    fall = tmp_path / "fall"
+    for path in ("mytorch/nn/conv.py", "mytorch/tensor.py", "hw2/hw2.py", "hw2/mlp_scan.py"):
+        (fall / path).parent.mkdir(parents=True, exist_ok=True)
+        (fall / path).write_text("import numpy as np\n")
+    auth.login(world.alice.email)
+    refused = upload(client, auth, limited, tar_gz(fall))
+    assert refused.status_code == 422
+    text = refused.get_data(as_text=True)
+    assert "follows the fall-2020 HW2P1 handout" in text and "lacks" not in text
+    assert rows(db) == []
